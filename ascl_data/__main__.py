@@ -1,0 +1,3 @@
+from ascl_data.cli import run
+
+run()

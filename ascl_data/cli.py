@@ -1,0 +1,50 @@
+"""The `ascl-data` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ascl_data import __version__
+from ascl_data.commands import rules
+from ascl_data.errors import AsclError
+
+app = typer.Typer(
+    name="ascl-data",
+    help="Build, validate, publish and train on ASCL safety-alignment datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ascl-data {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Build, validate, publish and train on ASCL safety-alignment datasets."""
+
+
+for module in (rules,):
+    module.register(app)
+
+
+def run() -> None:
+    """Console entry point: user errors print as one clear message, not a traceback."""
+    try:
+        app()
+    except AsclError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except FileNotFoundError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)

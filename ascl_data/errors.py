@@ -1,0 +1,85 @@
+"""Errors that name the file, the line, the field and what is wrong, before any teacher call is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "file:line" or "file" or "row 12"
+    field: str  # dotted path, "" for the whole item
+    message: str
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ""
+        return f"{self.where}:{field} {self.message}"
+
+
+class AsclError(Exception):
+    """Base of the package's user-facing errors; the CLI prints them without a traceback."""
+
+
+class InputError(AsclError):
+    """Bad input: each problem says where it is and what is wrong."""
+
+    def __init__(self, what: str, problems: list[Problem]):
+        self.what = what
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{what}: {len(problems)} problem(s)\n{lines}")
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Walk a composed YAML node tree along a pydantic error location; return the 1-based line reached."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+def validation_problems(exc: ValidationError, where: str, node: yaml.Node | None = None) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        line = _line_of(node, loc) if node is not None else None
+        msg = err["msg"].removeprefix("Value error, ")
+        problems.append(Problem(f"{where}:{line}" if line else where, ".".join(map(str, loc)), msg))
+    return problems
+
+
+def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
+    """Parse a YAML file into a pydantic model, with errors that name file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(what, [Problem(str(path), "", "file not found")])
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InputError(what, [Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise InputError(what, [Problem(str(path), "", f"expected a mapping at the top, got {type(data).__name__}")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(what, validation_problems(exc, str(path), node)) from None

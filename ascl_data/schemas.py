@@ -1,0 +1,412 @@
+"""The data contract: rules, rule books, prompts, traces and rejections.
+
+Every object that crosses a boundary (a YAML file, a teacher's answer, a parquet row) is validated here, so the
+rest of the package can trust what it holds. Traces use the OpenAI chat format so that TRL, vLLM and
+``apply_chat_template(messages, tools=tools)`` take them as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Kind = Literal["harmful", "borderline", "benign", "reasoning", "jailbreak"]
+KINDS: tuple[str, ...] = ("harmful", "borderline", "benign", "reasoning", "jailbreak")
+Verdict = Literal["comply", "refuse", "safe_complete"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+RULE_ID = re.compile(r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")
+CATEGORY_ID = re.compile(r"^[a-z0-9_]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _non_blank(value: str, what: str) -> str:
+    if not value or not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    return value
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class BorderlineCase(_Strict):
+    """A request near the line, with what the assistant may do for it (where over-refusal lives)."""
+
+    request: str
+    allowed: str
+
+    @field_validator("request", "allowed")
+    @classmethod
+    def _filled(cls, v: str, info: Any) -> str:
+        return _non_blank(v, info.field_name)
+
+
+class Rule(_Strict):
+    """One case-augmented safety rule."""
+
+    id: str
+    category: str
+    title: str
+    text: str
+    allowed: list[str] = Field(min_length=1)
+    disallowed: list[str] = Field(min_length=1)
+    borderline: list[BorderlineCase] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not RULE_ID.match(v):
+            raise ValueError(f"rule id {v!r} is not of the form '<category>/<kebab-slug>'")
+        return v
+
+    @field_validator("title", "text")
+    @classmethod
+    def _filled(cls, v: str, info: Any) -> str:
+        return _non_blank(v, info.field_name)
+
+    @field_validator("allowed", "disallowed")
+    @classmethod
+    def _examples_filled(cls, v: list[str], info: Any) -> list[str]:
+        for i, example in enumerate(v):
+            _non_blank(example, f"{info.field_name}[{i}]")
+        return v
+
+    @model_validator(mode="after")
+    def _id_matches_category(self) -> Rule:
+        if self.id.split("/", 1)[0] != self.category:
+            raise ValueError(f"rule id {self.id!r} does not start with its category {self.category!r}")
+        return self
+
+    def search_text(self) -> str:
+        """The text the retrieval index sees: everything a user's wording might match."""
+        parts = [self.title, self.text, *self.allowed, *self.disallowed]
+        for case in self.borderline:
+            parts += [case.request, case.allowed]
+        return "\n".join(parts)
+
+    def as_tool_result(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "category": self.category,
+            "title": self.title,
+            "text": self.text,
+            "allowed": self.allowed,
+            "disallowed": self.disallowed,
+            "borderline": [c.model_dump() for c in self.borderline],
+        }
+
+
+class Category(_Strict):
+    id: str
+    title: str
+    description: str
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not CATEGORY_ID.match(v):
+            raise ValueError(f"category id {v!r} must be snake_case")
+        return v
+
+    @field_validator("title", "description")
+    @classmethod
+    def _filled(cls, v: str, info: Any) -> str:
+        return _non_blank(v, info.field_name)
+
+
+class PolicySource(_Strict):
+    name: str
+    url: str | None = None
+
+
+class Ruleset(_Strict):
+    """A versioned rule book. Loading fails loudly on duplicate ids, unknown categories and empty text."""
+
+    name: str
+    version: str
+    description: str = ""
+    license: str
+    sources: list[PolicySource] = Field(default_factory=list)
+    categories: list[Category] = Field(min_length=1)
+    rules: list[Rule] = Field(min_length=1)
+
+    @field_validator("name", "version", "license")
+    @classmethod
+    def _filled(cls, v: str, info: Any) -> str:
+        return _non_blank(v, info.field_name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Ruleset:
+        problems: list[str] = []
+        seen_cat: set[str] = set()
+        for i, cat in enumerate(self.categories):
+            if cat.id in seen_cat:
+                problems.append(f"categories[{i}]: duplicate category id {cat.id!r}")
+            seen_cat.add(cat.id)
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            if rule.id in seen:
+                problems.append(f"rules[{i}]: duplicate rule id {rule.id!r} (first at rules[{seen[rule.id]}])")
+            else:
+                seen[rule.id] = i
+            if rule.category not in seen_cat:
+                problems.append(
+                    f"rules[{i}] ({rule.id}): unknown category {rule.category!r}; known: {sorted(seen_cat)}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def category_ids(self) -> list[str]:
+        return [c.id for c in self.categories]
+
+    def get(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(f"no rule {rule_id!r} in rule book {self.name} {self.version}")
+
+    def fingerprint(self) -> str:
+        """Content hash, so caches and cards can tell two editions of one version apart."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+class Provenance(_Strict):
+    dataset: str
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    row: int | None = None
+
+
+class PromptMessage(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+    @field_validator("content")
+    @classmethod
+    def _filled(cls, v: str) -> str:
+        return _non_blank(v, "content")
+
+
+class PromptRecord(_Strict):
+    """One prompt to answer, normalised from any source. Its id is a hash of its content."""
+
+    id: str = ""
+    messages: list[PromptMessage] = Field(min_length=1)
+    kind: Kind
+    category: str | None = None
+    reference: str | None = None
+    provenance: Provenance
+
+    @model_validator(mode="after")
+    def _last_is_user_and_id(self) -> PromptRecord:
+        if self.messages[-1].role != "user":
+            raise ValueError("the last message of a prompt must be a user turn")
+        expected = self.content_id(self.messages)
+        if not self.id:
+            self.id = expected
+        return self
+
+    @staticmethod
+    def content_id(messages: list[PromptMessage]) -> str:
+        payload = json.dumps([m.model_dump() for m in messages], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    @property
+    def text(self) -> str:
+        return self.messages[-1].content
+
+
+# --------------------------------------------------------------------------- traces
+
+
+class FunctionCall(_Strict):
+    name: str
+    arguments: str  # a JSON object as a string, as the OpenAI API sends it
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _dump_mapping(cls, v: Any) -> Any:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.arguments)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"arguments of tool call {self.name!r} are not JSON: {exc.msg}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"arguments of tool call {self.name!r} must be a JSON object, got {type(value).__name__}")
+        return value
+
+
+class ToolCall(_Strict):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Strict):
+    """An OpenAI chat message. Every key is present (None where unused) so that rows keep one arrow schema."""
+
+    role: Role
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Message:
+        if self.role == "assistant":
+            if not (self.content and self.content.strip()) and not self.tool_calls:
+                raise ValueError("an assistant turn needs content or tool calls; it has neither")
+        else:
+            if self.tool_calls:
+                raise ValueError(f"a {self.role} turn cannot carry tool_calls")
+            if self.content is None:
+                raise ValueError(f"a {self.role} turn needs content")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.role != "tool" and self.tool_call_id is not None:
+            raise ValueError(f"a {self.role} turn cannot carry tool_call_id")
+        return self
+
+
+class JudgeResult(_Strict):
+    judge: str  # "refusal_classifier", "model:<name>", "math_verify", ...
+    verdict: Verdict | None = None
+    passed: bool
+    detail: str = ""
+
+
+def tool_schemas_by_name(tools: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {t["function"]["name"]: t["function"] for t in tools if t.get("type") == "function"}
+
+
+class Trace(_Strict):
+    """One conversation answered by a teacher, with what is needed to filter, weight and audit it."""
+
+    prompt_id: str
+    kind: Kind
+    category: str | None = None
+    messages: list[Message] = Field(min_length=2)
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    generator: str
+    teacher_model: str
+    ruleset_name: str
+    ruleset_version: str
+    retrieved_rule_ids: list[str] = Field(default_factory=list)
+    num_tool_calls: int = 0
+    consulted: bool = False
+    verdict: Verdict | None = None
+    judge: list[JudgeResult] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @model_validator(mode="after")
+    def _conversation(self) -> Trace:
+        schemas = tool_schemas_by_name(self.tools)
+        open_calls: dict[str, str] = {}
+        n_calls = 0
+        for i, msg in enumerate(self.messages):
+            where = f"messages[{i}]"
+            if msg.role == "tool":
+                if msg.tool_call_id not in open_calls:
+                    raise ValueError(
+                        f"{where}: tool message answers tool_call_id {msg.tool_call_id!r}, which no earlier "
+                        "assistant turn made (or which was already answered)"
+                    )
+                open_calls.pop(msg.tool_call_id)
+            for call in msg.tool_calls or []:
+                n_calls += 1
+                fn = call.function
+                if fn.name not in schemas:
+                    raise ValueError(f"{where}: call {call.id!r} names unknown tool {fn.name!r}; offered: {sorted(schemas)}")
+                try:
+                    args = fn.parsed_arguments()
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
+                try:
+                    jsonschema.validate(args, schemas[fn.name].get("parameters", {"type": "object"}))
+                except jsonschema.ValidationError as exc:
+                    path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+                    raise ValueError(
+                        f"{where}: arguments of {fn.name!r} do not fit its schema at {path}: {exc.message}"
+                    ) from None
+                if call.id in open_calls:
+                    raise ValueError(f"{where}: duplicate tool_call id {call.id!r}")
+                open_calls[call.id] = fn.name
+        if open_calls:
+            raise ValueError(f"tool calls {sorted(open_calls)} were never answered by a tool message")
+        last = self.messages[-1]
+        if last.role != "assistant" or last.tool_calls or not (last.content and last.content.strip()):
+            raise ValueError("the trace ends without a final answer: the last turn must be an assistant message with content")
+        if n_calls != self.num_tool_calls:
+            raise ValueError(f"num_tool_calls is {self.num_tool_calls} but the messages hold {n_calls} tool calls")
+        if self.consulted != (n_calls > 0):
+            raise ValueError(f"consulted is {self.consulted} but the messages hold {n_calls} tool calls")
+        return self
+
+    @property
+    def final_answer(self) -> str:
+        return self.messages[-1].content or ""
+
+    # -- rows ---------------------------------------------------------------
+    def to_row(self) -> dict[str, Any]:
+        """A flat row for `datasets`/parquet: `tools` as a JSON string (TRL's SFTTrainer accepts that)."""
+        row = self.model_dump(mode="json")
+        row["tools"] = json.dumps(self.tools, ensure_ascii=False)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Trace:
+        data = dict(row)
+        if isinstance(data.get("tools"), str):
+            data["tools"] = json.loads(data["tools"])
+        return cls.model_validate(data)
+
+    def chat_messages(self, think_inline: bool = False) -> list[dict[str, Any]]:
+        """Messages for `apply_chat_template`; with `think_inline`, reasoning goes into content as <think>...</think>."""
+        out = []
+        for m in self.messages:
+            d = m.model_dump(exclude_none=True)
+            if think_inline and m.role == "assistant" and m.reasoning_content:
+                d["content"] = f"<think>\n{m.reasoning_content}\n</think>\n\n{m.content or ''}"
+                d.pop("reasoning_content")
+            out.append(d)
+        return out
+
+
+Stage = Literal["source", "generation", "tool_loop", "schema", "judge", "behaviour", "reasoning"]
+
+
+class Rejection(_Strict):
+    """Why a prompt did not become a trace. Nothing is dropped without one."""
+
+    prompt_id: str
+    kind: Kind | None = None
+    stage: Stage
+    reason: str  # machine-readable, snake_case
+    detail: str  # for a person
+    generator: str | None = None
+    raw: str = ""  # the raw output (JSON of messages or text), kept for audit
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_shape(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_]*$", v):
+            raise ValueError(f"reason {v!r} must be snake_case")
+        return v

@@ -1,0 +1,67 @@
+"""Shared fixtures: real tokenizers and models shipped in pip packages, rule books written by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir() -> Path:
+    from ascl_data.embedded import embedded_model_path
+
+    return embedded_model_path()
+
+
+@pytest.fixture(scope="session")
+def smollm_tokenizer(embedded_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(embedded_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir: Path) -> Path:
+    from ascl_data.embedded import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+def small_ruleset_dict() -> dict:
+    """A minimal valid rule book; tests break one field at a time."""
+
+    def rule(cat: str, slug: str, title: str, text: str) -> dict:
+        return {
+            "id": f"{cat}/{slug}",
+            "category": cat,
+            "title": title,
+            "text": text,
+            "allowed": [f"general facts about {title.lower()}"],
+            "disallowed": [f"step by step {title.lower()}"],
+            "borderline": [{"request": f"a novel scene about {title.lower()}", "allowed": "a non-operational scene"}],
+        }
+
+    return {
+        "name": "tiny",
+        "version": "0.1",
+        "license": "CC-BY-4.0",
+        "categories": [
+            {"id": "weapons", "title": "Weapons", "description": "Weapons and explosives."},
+            {"id": "cyber", "title": "Cyber", "description": "Attacks on computer systems."},
+        ],
+        "rules": [
+            rule("weapons", "explosives", "Explosives", "Do not explain how to build a bomb or explosive device."),
+            rule("weapons", "firearm-safety", "Firearm safety", "Help with safe storage and hunting safety of guns."),
+            rule("cyber", "malware", "Malware", "Do not write ransomware, keyloggers or other malware."),
+            rule("cyber", "process-management", "Killing processes", "Killing a process or thread is routine admin."),
+        ],
+    }
+
+
+@pytest.fixture
+def small_ruleset_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(small_ruleset_dict(), sort_keys=False))
+    return path

@@ -1,0 +1,75 @@
+"""The `retrieve_safety_rules` tool: schema from the rule book, ranked retrieval, filters, safe errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from transformers.utils import get_json_schema
+
+from ascl_data.rulebook import load_ruleset
+from ascl_data.rule_tool import MAX_TOP_K, TOOL_NAME, RuleTool, RuleToolError
+
+
+@pytest.fixture
+def tool(small_ruleset_file: Path) -> RuleTool:
+    return RuleTool(load_ruleset(small_ruleset_file))
+
+
+def test_schema_has_categories_enum(tool: RuleTool) -> None:
+    schema = tool.schema()
+    fn = schema["function"]
+    assert schema["type"] == "function" and fn["name"] == TOOL_NAME
+    assert fn["parameters"]["properties"]["categories"]["items"]["enum"] == ["weapons", "cyber"]
+    assert fn["parameters"]["required"] == ["query"]
+    assert "strict" not in fn and tool.schema(strict=True)["function"]["strict"] is True
+
+
+def test_ranking_is_by_relevance(tool: RuleTool) -> None:
+    hits = tool.search("my python script hangs, how do I kill the process", top_k=4)
+    assert hits[0].rule.id == "cyber/process-management"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert tool.search("build a bomb", top_k=1)[0].rule.id == "weapons/explosives"
+
+
+def test_category_filter_and_top_k(tool: RuleTool) -> None:
+    hits = tool.search("bomb", categories=["cyber"], top_k=2)
+    assert {h.rule.category for h in hits} == {"cyber"} and len(hits) == 2
+    assert len(tool.search("anything at all", top_k=3)) == 3  # no term matches: still top_k, by book order
+
+
+def test_bad_arguments_come_back_as_tool_errors(tool: RuleTool) -> None:
+    content, ids = tool.call_json('{"query": "bomb", "categories": ["bio"]}')
+    assert ids == [] and "unknown categories ['bio']" in json.loads(content)["error"]
+    content, _ = tool.call_json('{"query": "bomb", "top_k": 0}')
+    assert f"top_k must be an integer from 1 to {MAX_TOP_K}" in json.loads(content)["error"]
+    content, _ = tool.call_json("not json")
+    assert "error" in json.loads(content)
+    content, _ = tool.call_json('{"query": "x", "mode": "fast"}')
+    assert "unexpected arguments ['mode']" in json.loads(content)["error"]
+    with pytest.raises(RuleToolError, match="query must be a non-empty string"):
+        tool.search("  ")
+
+
+def test_result_is_json_with_cases(tool: RuleTool) -> None:
+    content, ids = tool.call_json({"query": "ransomware keylogger", "top_k": 1})
+    payload = json.loads(content)
+    assert ids == ["cyber/malware"] and payload["ruleset"] == "tiny@0.1"
+    (rule,) = payload["rules"]
+    assert set(rule) == {"id", "category", "title", "text", "allowed", "disallowed", "borderline"}
+
+
+def test_python_function_for_trl(tool: RuleTool) -> None:
+    fn = tool.as_function()
+    schema = get_json_schema(fn)  # what TRL and transformers derive from `tools=[fn]`
+    assert schema["function"]["name"] == TOOL_NAME
+    assert set(schema["function"]["parameters"]["properties"]) == {"query", "categories", "top_k"}
+    assert json.loads(fn("kill a process", top_k=1))["rules"][0]["id"] == "cyber/process-management"
+    assert json.loads(fn("bomb", categories=["cyber"], top_k=1))["rules"][0]["category"] == "cyber"
+
+
+def test_default_book_handles_benign_words_that_sound_dangerous() -> None:
+    tool = RuleTool(load_ruleset("default"))
+    ids = [h.rule.id for h in tool.search("how do I kill a zombie process in linux", top_k=5)]
+    assert "violent_crime/figurative-and-technical-language" in ids
