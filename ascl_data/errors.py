@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,7 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
         raise InputError(what, [Problem(str(path), "", "file not found")])
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -82,4 +82,5 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        node = yaml.compose(text, Loader=YAML_LOADER)  # only now: positions are needed for the message alone
         raise InputError(what, validation_problems(exc, str(path), node)) from None

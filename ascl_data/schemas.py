@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import Any, Literal
 
 import jsonschema
@@ -296,6 +297,21 @@ def tool_schemas_by_name(tools: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return {t["function"]["name"]: t["function"] for t in tools if t.get("type") == "function"}
 
 
+@lru_cache(maxsize=256)
+def _compiled_validator(parameters_json: str) -> jsonschema.protocols.Validator:
+    """Checking the schema and building a validator costs ~100x validating one call: do it once per schema."""
+    schema = json.loads(parameters_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def arguments_errors(arguments: dict[str, Any], parameters: dict[str, Any]) -> jsonschema.ValidationError | None:
+    """The first way tool-call arguments fail their JSON schema, or None."""
+    validator = _compiled_validator(json.dumps(parameters, sort_keys=True))
+    return jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+
+
 class Trace(_Strict):
     """One conversation answered by a teacher, with what is needed to filter, weight and audit it."""
 
@@ -339,13 +355,12 @@ class Trace(_Strict):
                     args = fn.parsed_arguments()
                 except ValueError as exc:
                     raise ValueError(f"{where}: {exc}") from None
-                try:
-                    jsonschema.validate(args, schemas[fn.name].get("parameters", {"type": "object"}))
-                except jsonschema.ValidationError as exc:
+                exc = arguments_errors(args, schemas[fn.name].get("parameters", {"type": "object"}))
+                if exc is not None:
                     path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
                     raise ValueError(
                         f"{where}: arguments of {fn.name!r} do not fit its schema at {path}: {exc.message}"
-                    ) from None
+                    )
                 if call.id in open_calls:
                     raise ValueError(f"{where}: duplicate tool_call id {call.id!r}")
                 open_calls[call.id] = fn.name

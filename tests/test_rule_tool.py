@@ -73,3 +73,20 @@ def test_default_book_handles_benign_words_that_sound_dangerous() -> None:
     tool = RuleTool(load_ruleset("default"))
     ids = [h.rule.id for h in tool.search("how do I kill a zombie process in linux", top_k=5)]
     assert "violent_crime/figurative-and-technical-language" in ids
+
+
+@pytest.mark.parametrize("name", ["retrieval_queries.yaml", "retrieval_queries_heldout.yaml"])
+def test_default_book_recall_at_5(name: str) -> None:
+    """The labelled query sets in benchmarks/ (harmful, jailbreak, benign-but-dangerous-sounding) keep recall@5 >= 0.9."""
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "benchmarks" / name).read_text())
+    tool = RuleTool(load_ruleset("default"))
+    ids = {r.id for r in tool.ruleset.rules}
+    found = total = 0
+    for q in spec["queries"]:
+        assert set(q["expected"]) <= ids, q["id"]
+        top = {h.rule.id for h in tool.search(q["query"], top_k=spec["k"])}
+        found += len(top & set(q["expected"]))
+        total += len(q["expected"])
+    assert found / total >= 0.9
