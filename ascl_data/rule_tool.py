@@ -20,6 +20,7 @@ from ascl_data.schemas import Rule, Ruleset
 TOOL_NAME = "retrieve_safety_rules"
 DEFAULT_TOP_K = 3
 MAX_TOP_K = 10
+MAX_CATEGORIES = 3
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class RuleTool:
                     "categories": {
                         "type": "array",
                         "items": {"type": "string", "enum": cats},
+                        # bounded so that constrained decoding of small models terminates
+                        "maxItems": MAX_CATEGORIES,
+                        "uniqueItems": True,
                         "description": f"Optional hazard categories to search within ({described}).",
                     },
                     "top_k": {

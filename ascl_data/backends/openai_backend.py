@@ -1,0 +1,418 @@
+"""The `openai` teacher backend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, hosted APIs).
+
+Why this shape:
+- bounded concurrency (one semaphore over all replicas), so a large build does not open thousands of requests;
+- our own retries with jittered exponential backoff on 429, 5xx, timeouts and connection errors, honouring
+  Retry-After (the client's built-in retries are off, so ours are the ones that count and are visible);
+- several base URLs: requests go to the least-busy healthy replica; a replica that fails is benched for a
+  short while and the retry goes elsewhere (fail-over);
+- the API key comes only from the environment variable named by `api_key_env`; it never appears in a repr,
+  an error text or a Completion;
+- one conversation that fails for good yields `Completion(error=...)`; `generate` never raises for one item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.errors import InputError, Problem
+from ascl_data.toolcalls import normalize_message
+
+#: HTTP statuses worth another try: rate limits, server overload or failure, request timeout, conflict.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class OpenAISettings(BaseModel):
+    """Settings of the `openai` backend, as a recipe's `teacher:` block gives them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"], min_length=1)
+    api_key_env: str | None = None  # name of the env var holding the key; None -> "EMPTY" (local servers)
+    max_concurrency: int = Field(32, ge=1)
+    max_retries: int = Field(6, ge=0)
+    timeout_s: float = Field(120.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(20.0, gt=0)
+    max_retry_after_s: float = Field(120.0, gt=0)  # cap on a server's Retry-After
+    replica_cooldown_s: float = Field(5.0, ge=0)  # how long a failing replica is skipped
+    tool_choice: str | dict[str, Any] | None = None  # sent whenever tools are offered
+    force_first_tool_call: bool = False  # force the tool on turns before any tool result (small models)
+    send_reasoning: bool = False  # send earlier turns' reasoning_content back (most servers reject it)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_alias(cls, data: Any) -> Any:
+        """`base_url: URL` (one replica) is accepted as well as `base_urls: [URL, ...]`."""
+        if isinstance(data, dict) and "base_url" in data:
+            data = dict(data)
+            if "base_urls" in data:
+                raise ValueError("give base_url or base_urls, not both")
+            data["base_urls"] = data.pop("base_url")
+        return data
+
+    @field_validator("base_urls", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError(f"{url!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
+        return [u.rstrip("/") for u in v]
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not v.replace("_", "").isalnum() or v.startswith("sk-")):
+            raise ValueError(
+                "api_key_env names an environment variable (e.g. OPENAI_API_KEY); never put the key itself here"
+            )
+        return v
+
+
+class _Secret:
+    """Holds the API key so that no repr, log line or traceback local shows it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+
+@dataclass
+class _Replica:
+    url: str
+    client: openai.AsyncOpenAI
+    in_flight: int = 0
+    benched_until: float = 0.0
+    served: int = 0
+
+
+@dataclass
+class _Failure:
+    """One failed attempt, classified."""
+
+    kind: str  # timeout | rate_limited | server_error | connection_error | bad_request | ...
+    detail: str
+    retryable: bool
+    retry_after: float | None = None
+    bench_replica: bool = False
+
+
+@dataclass
+class BackendStats:
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date) or `retry-after-ms`; None if absent/bad."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Equal-jitter exponential backoff: half the exponential step fixed, half random (spreads retries of a
+    crowd of requests, and still guarantees a minimum wait so a restarting server gets time)."""
+    step = min(cap, initial * (2**attempt))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+def classify(exc: BaseException) -> _Failure:
+    """Map an exception from the openai client to a retry decision."""
+    if isinstance(exc, openai.APITimeoutError):
+        return _Failure("timeout", "request timed out", True, bench_replica=False)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return _Failure("connection_error", f"{type(cause).__name__}: {cause}", True, bench_replica=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = _error_message(exc)
+        retry_after = parse_retry_after(exc.response.headers) if exc.response is not None else None
+        if status == 429:
+            return _Failure("rate_limited", f"HTTP 429: {message}", True, retry_after)
+        if status in RETRYABLE_STATUSES:
+            return _Failure("server_error", f"HTTP {status}: {message}", True, retry_after, bench_replica=status >= 500)
+        kind = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "http_error")
+        hint = " (does base_url end in /v1, and does the server serve this model?)" if status == 404 else ""
+        return _Failure(kind, f"HTTP {status}: {message}{hint}", False)
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return _Failure("timeout", "request timed out", True)
+    if isinstance(exc, ConnectionError):
+        return _Failure("connection_error", f"{type(exc).__name__}: {exc}", True, bench_replica=True)
+    return _Failure("client_error", f"{type(exc).__name__}: {exc}", False)
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        msg = inner.get("message") if isinstance(inner, dict) else body.get("message")
+        if msg:
+            return str(msg)[:500]
+    return str(exc.message)[:500]
+
+
+def request_messages(conversation: list[dict[str, Any]], send_reasoning: bool) -> list[dict[str, Any]]:
+    """The messages as the chat API wants them: None-valued keys dropped (our rows carry every key), reasoning
+    left out unless asked for."""
+    out = []
+    for msg in conversation:
+        clean = {k: v for k, v in msg.items() if v is not None}
+        if not send_reasoning:
+            clean.pop("reasoning_content", None)
+        if clean.get("role") == "assistant" and clean.get("tool_calls") and "content" not in clean:
+            clean["content"] = ""  # some servers insist on the key
+        out.append(clean)
+    return out
+
+
+def _has_tool_result(conversation: list[dict[str, Any]]) -> bool:
+    return any(m.get("role") == "tool" for m in conversation)
+
+
+def message_from_choice(choice: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(assistant message dict, raw text) from a chat completion choice. Native `tool_calls` and
+    `reasoning_content` (or `reasoning`) are used where the server gives them; a server without a tool parser
+    leaves `<tool_call>` blocks in the content, which are parsed here. A message that cannot be parsed comes
+    back as None with its raw text, so the tool loop can reject it with the parser's reason."""
+    msg = choice.message
+    content: str | None = msg.content
+    extra = msg.model_extra or {}
+    data: dict[str, Any] = {
+        "role": "assistant",
+        "content": content,
+        "reasoning_content": extra.get("reasoning_content") or extra.get("reasoning") or None,
+    }
+    if msg.tool_calls:
+        data["tool_calls"] = [
+            {
+                "id": call.id or "",
+                "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments or "{}"},
+            }
+            for call in msg.tool_calls
+        ]
+    parsed = normalize_message(data, salt=choice.model_dump_json() if not msg.tool_calls else "")
+    if not parsed.ok:
+        return None, content
+    message = parsed.message
+    assert message is not None
+    if msg.tool_calls:  # keep the server's ids where it gave them
+        for call, native in zip(message.get("tool_calls") or [], msg.tool_calls):
+            call["id"] = native.id or call["id"]
+    return message, content
+
+
+class OpenAIBackend(Backend):
+    """Teacher over one or more OpenAI-compatible endpoints. Settings: see `OpenAISettings`."""
+
+    name = "openai"
+
+    def __init__(self, settings: OpenAISettings | None = None, **kwargs: Any):
+        if settings is None:
+            try:
+                settings = OpenAISettings(**kwargs)
+            except ValidationError as exc:
+                raise InputError(
+                    "openai backend settings",
+                    [Problem("teacher", ".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
+                     for e in exc.errors(include_url=False)],
+                ) from None
+        elif kwargs:
+            raise TypeError("pass either settings or keyword settings, not both")
+        self.settings = settings
+        self.model = settings.model
+        api_key = "EMPTY"
+        if settings.api_key_env:
+            api_key = os.environ.get(settings.api_key_env, "")
+            if not api_key:
+                raise InputError(
+                    "openai backend settings",
+                    [Problem("teacher", "api_key_env", f"environment variable {settings.api_key_env} is not set")],
+                )
+        self._api_key = _Secret(api_key)
+        self._replicas = [_Replica(url, self._client(url)) for url in settings.base_urls]
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rr = 0
+        self._rng = random.Random()
+        self.stats = BackendStats()
+
+    def __repr__(self) -> str:  # no key, ever
+        s = self.settings
+        return (
+            f"OpenAIBackend(model={s.model!r}, base_urls={s.base_urls!r}, api_key_env={s.api_key_env!r}, "
+            f"max_concurrency={s.max_concurrency})"
+        )
+
+    def _client(self, url: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=url, api_key=self._api_key.value, max_retries=0, timeout=self.settings.timeout_s
+        )
+
+    def _bind_loop(self) -> None:
+        """Semaphores and connection pools belong to one event loop; a new loop (a second `asyncio.run`) gets
+        fresh ones instead of failing with 'attached to a different loop'."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        if self._loop is not None:
+            for replica in self._replicas:
+                replica.client = self._client(replica.url)
+        self._loop = loop
+        self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+
+    # -- replicas -----------------------------------------------------------
+    def _pick(self) -> _Replica:
+        now = time.monotonic()
+        healthy = [r for r in self._replicas if r.benched_until <= now]
+        pool = healthy or [min(self._replicas, key=lambda r: r.benched_until)]
+        self._rr += 1
+        n = len(pool)
+        # least in flight; ties broken round-robin so load spreads evenly
+        return min((pool[(self._rr + i) % n] for i in range(n)), key=lambda r: r.in_flight)
+
+    # -- one request --------------------------------------------------------
+    async def _one(
+        self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: SamplingParams
+    ) -> Completion:
+        s = self.settings
+        body: dict[str, Any] = {
+            "model": s.model,
+            "messages": request_messages(conversation, s.send_reasoning),
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = params.stop
+        if tools:
+            body["tools"] = tools
+            tool_choice = s.tool_choice
+            if s.force_first_tool_call and not _has_tool_result(conversation):
+                tool_choice = {"type": "function", "function": {"name": tools[0]["function"]["name"]}}
+            if tool_choice is not None:
+                body["tool_choice"] = tool_choice
+        extra_body = dict(s.extra_body) or None
+
+        assert self._semaphore is not None
+        started = time.perf_counter()
+        failure: _Failure | None = None
+        for attempt in range(s.max_retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                delay = backoff_delay(attempt - 1, s.backoff_initial_s, s.backoff_max_s, self._rng)
+                if failure is not None and failure.retry_after is not None:
+                    # the server said when; add a little jitter so a crowd does not return at one instant
+                    delay = min(failure.retry_after, s.max_retry_after_s) + self._rng.uniform(0, 0.1)
+                await asyncio.sleep(delay)  # the slot is free while we wait
+            async with self._semaphore:
+                replica = self._pick()
+                replica.in_flight += 1
+                self.stats.requests += 1
+                try:
+                    response = await replica.client.chat.completions.create(**body, extra_body=extra_body)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # classified below; nothing escapes for one item
+                    failure = classify(exc)
+                    self.stats.by_kind[failure.kind] = self.stats.by_kind.get(failure.kind, 0) + 1
+                    if failure.bench_replica and len(self._replicas) > 1:
+                        replica.benched_until = time.monotonic() + s.replica_cooldown_s
+                    if not failure.retryable:
+                        break
+                    continue
+                finally:
+                    replica.in_flight -= 1
+            replica.served += 1
+            replica.benched_until = 0.0
+            return self._completion(response, time.perf_counter() - started)
+
+        self.stats.failures += 1
+        assert failure is not None
+        tries = attempt + 1
+        return Completion(
+            error=f"{failure.kind}: {failure.detail} (after {tries} attempt{'s' if tries > 1 else ''})",
+            latency_s=time.perf_counter() - started,
+        )
+
+    def _completion(self, response: Any, latency: float) -> Completion:
+        if not response.choices:
+            return Completion(error="empty_response: the server returned no choices", latency_s=latency)
+        choice = response.choices[0]
+        message, raw = message_from_choice(choice)
+        usage = response.usage
+        return Completion(
+            message=message,
+            raw_text=raw,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            latency_s=latency,
+            finish_reason=choice.finish_reason,
+        )
+
+    # -- batch --------------------------------------------------------------
+    async def generate(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:
+        self._bind_loop()
+        return list(await asyncio.gather(*(self._one(c, tools, params) for c in conversations)))
+
+    async def aclose(self) -> None:
+        for replica in self._replicas:
+            await replica.client.close()

