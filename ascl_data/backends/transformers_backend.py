@@ -1,0 +1,178 @@
+"""`transformers`: an in-process model on CPU or GPU, the embedded default for small runs and tests.
+
+Each call renders the conversations with the chat template (with `tools=`), generates them in left-padded batches,
+and parses tool calls out of the text with TRL's response parser (`ascl_data.toolcalls`). Generation runs in a
+worker thread, so the event loop (and other backends' requests) stay free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.embedded import EMBEDDED_MODEL_NAME
+from ascl_data.toolcalls import parse_assistant_text, template_messages
+
+EMBEDDED = "embedded"
+
+
+def _resolve_model(model: str | Path | None) -> str:
+    if model is None or str(model) == EMBEDDED:
+        from ascl_data.embedded import embedded_model_path
+
+        return str(embedded_model_path())
+    return str(model)
+
+
+class TransformersBackend(Backend):
+    """`TransformersBackend()` runs the embedded SmolLM2; `model=` takes any local folder or Hub id."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | Path | None = EMBEDDED,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        chat_template: str | None = None,
+        trust_remote_code: bool = False,
+        num_threads: int | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)  # process-wide: on a shared CPU, fewer threads than cores is faster
+        embedded = model is None or str(model) == EMBEDDED
+        self.model = EMBEDDED_MODEL_NAME if embedded else str(model)
+        path = _resolve_model(model)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            torch_dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+        else:
+            torch_dtype = getattr(torch, dtype)
+        self.device = device
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        if chat_template is not None:
+            self.tokenizer.chat_template = chat_template
+        if self.tokenizer.chat_template is None:
+            raise ValueError(f"the tokenizer of {path} has no chat template; pass chat_template=")
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.hf_model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        self.hf_model.to(device).eval()
+        self._stop_ids = self._end_token_ids()
+        self._lock = threading.Lock()  # one generate at a time on one model
+
+    def _end_token_ids(self) -> list[int]:
+        ids = set()
+        eos = self.hf_model.generation_config.eos_token_id
+        ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        for marker in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
+                ids.add(tid)
+        return sorted(ids)
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What changes answers beyond the model name: the chat template (nothing secret)."""
+        return {"chat_template": self.tokenizer.chat_template}
+
+    async def generate(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:
+        return await asyncio.to_thread(self._generate_sync, conversations, tools, params)
+
+    def _generate_sync(
+        self, conversations: list[list[dict[str, Any]]], tools: list[dict[str, Any]] | None, params: SamplingParams
+    ) -> list[Completion]:
+        prompts: list[str | None] = []
+        errors: dict[int, str] = {}
+        for i, conv in enumerate(conversations):
+            try:
+                prompts.append(
+                    self.tokenizer.apply_chat_template(
+                        template_messages(conv), tools=tools or None, add_generation_prompt=True, tokenize=False
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - a conversation the template rejects fails alone
+                prompts.append(None)
+                errors[i] = f"chat template failed: {type(exc).__name__}: {exc}"
+        # Similar lengths share a batch, so left padding wastes little; results go back by index.
+        ready = sorted((i for i, p in enumerate(prompts) if p is not None), key=lambda i: len(prompts[i] or ""))
+        results: dict[int, Completion] = {i: Completion(error=e) for i, e in errors.items()}
+        with self._lock:
+            for start in range(0, len(ready), self.batch_size):
+                chunk = ready[start : start + self.batch_size]
+                for i, completion in zip(chunk, self._generate_batch([prompts[i] for i in chunk], params)):
+                    results[i] = completion
+        return [results[i] for i in range(len(conversations))]
+
+    def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        import torch
+
+        start = time.perf_counter()
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        sample = params.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens,
+            "do_sample": sample,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self._stop_ids,
+        }
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        try:
+            with torch.inference_mode():
+                generated = self.hf_model.generate(**enc, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - e.g. out of memory: this batch fails, the build goes on
+            return [Completion(error=f"generation failed: {type(exc).__name__}: {exc}") for _ in prompts]
+        latency = time.perf_counter() - start
+        new_tokens = generated[:, enc["input_ids"].shape[1] :].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        completions = []
+        for prompt, prompt_len, ids in zip(prompts, prompt_lens, new_tokens):
+            finish = "length"
+            for k, tid in enumerate(ids):
+                if tid in self._stop_ids:
+                    ids, finish = ids[: k + 1], "stop"
+                    break
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if finish == "length" and params.stop and any(s in text for s in params.stop):
+                finish = "stop"
+            parsed = parse_assistant_text(text, self.tokenizer, prefix=prompt)
+            completions.append(
+                Completion(
+                    message=parsed.message,
+                    raw_text=text,
+                    prompt_tokens=int(prompt_len),
+                    completion_tokens=len(ids),
+                    latency_s=latency,
+                    finish_reason=finish,
+                )
+            )
+        return completions
+
+    async def aclose(self) -> None:
+        self.hf_model = None  # type: ignore[assignment]

@@ -1,0 +1,184 @@
+"""A persistent request cache for teacher calls, so an interrupted build resumes with zero repeated calls.
+
+Keyed by sha256 of (backend, model, messages, tools, sampling parameters including the seed); one SQLite file in
+WAL mode, safe for several processes and threads writing at once. Only successful completions are stored (a
+failure is retried next time), and only the completion: no API keys, headers or base URLs ever reach it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.embedded import cache_home
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def default_cache_path() -> Path:
+    return cache_home() / "requests.sqlite"
+
+
+def request_key(
+    backend: str,
+    model: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    params: SamplingParams,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """The identity of a request: everything that changes the answer, nothing that does not (or is secret)."""
+    payload = {
+        "backend": backend,
+        "model": model,
+        "messages": messages,
+        "tools": tools or [],
+        "params": params.model_dump(mode="json"),
+        "extra": extra or {},
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cacheable(completion: Completion) -> bool:
+    """A model answer (even one whose tool calls fail to parse) is kept; a failure of the backend is not."""
+    return completion.error is None and (completion.message is not None or bool(completion.raw_text))
+
+
+class RequestCache:
+    """Completions by request key in one SQLite file; one connection per thread and process."""
+
+    def __init__(self, path: str | Path | None = None, timeout_s: float = 60.0):
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():  # never reuse a connection across fork
+            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Completion] = {}
+        conn = self._conn()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in conn.execute(f"SELECT key, completion FROM completions WHERE key IN ({marks})", chunk):
+                found[key] = Completion.model_validate_json(blob)
+        return found
+
+    def get(self, key: str) -> Completion | None:
+        return self.get_many([key]).get(key)
+
+    def put_many(self, items: Iterable[tuple[str, str, str, Completion]]) -> int:
+        """Store (key, backend, model, completion) rows in one transaction; failures are skipped. Returns rows stored."""
+        rows = [
+            (key, backend, model, completion.model_copy(update={"cached": False}).model_dump_json(), time.time())
+            for key, backend, model, completion in items
+            if cacheable(completion)
+        ]
+        if not rows:
+            return 0
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def put(self, key: str, backend: str, model: str, completion: Completion) -> bool:
+        return self.put_many([(key, backend, model, completion)]) == 1
+
+    def __len__(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class CachedBackend(Backend):
+    """Any backend behind the cache: hits come back with `cached=True`, only misses reach the teacher, in one batch.
+
+    A backend may define `cache_identity() -> dict` for settings that change its answers beyond name and model
+    (a chat template, a revision); it must hold nothing secret.
+    """
+
+    def __init__(self, backend: Backend, cache: RequestCache):
+        self.inner = backend
+        self.cache = cache
+        self.name = backend.name
+        self.model = backend.model
+        self.hits = 0
+        self.misses = 0
+        self.inner_calls = 0  # generate() calls that reached the teacher
+
+    def _identity(self) -> dict[str, Any]:
+        ident = getattr(self.inner, "cache_identity", None)
+        return dict(ident()) if callable(ident) else {}
+
+    async def generate(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        tools: list[dict[str, Any]] | None,
+        params: SamplingParams,
+    ) -> list[Completion]:
+        extra = self._identity()
+        keys = [request_key(self.inner.name, self.inner.model, conv, tools, params, extra) for conv in conversations]
+        found = self.cache.get_many(keys)
+        results: list[Completion | None] = [None] * len(conversations)
+        misses = []
+        for i, key in enumerate(keys):
+            if key in found:
+                results[i] = found[key].model_copy(update={"cached": True})
+            else:
+                misses.append(i)
+        self.hits += len(conversations) - len(misses)
+        self.misses += len(misses)
+        if misses:
+            self.inner_calls += 1
+            fresh = await self.inner.generate([conversations[i] for i in misses], tools, params)
+            if len(fresh) != len(misses):
+                raise RuntimeError(f"{self.inner.name} returned {len(fresh)} completions for {len(misses)} conversations")
+            self.cache.put_many((keys[i], self.inner.name, self.inner.model, c) for i, c in zip(misses, fresh))
+            for i, completion in zip(misses, fresh):
+                results[i] = completion
+        return [r for r in results if r is not None]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "inner_calls": self.inner_calls}

@@ -1,0 +1,206 @@
+"""The multi-turn tool loop: a batch of conversations through a teacher, tool calls answered by the rule tool.
+
+Each turn sends *all* still-open conversations to ``backend.generate`` in one call, so batch engines (vLLM,
+transformers) batch across conversations. A conversation ends at a final answer, or as a rejection with a
+machine-readable reason: malformed or unknown tool calls, arguments that do not fit the schema, empty answers,
+backend errors, runaway loops. Nothing crashes the batch and nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.rule_tool import RuleTool
+from ascl_data.schemas import PromptRecord, Rejection, tool_schemas_by_name
+from ascl_data.toolcalls import EMPTY, MALFORMED, normalize_message, parse_plain, tool_call_id
+
+ToolHandler = Callable[[str], tuple[str, list[str]]]  # arguments JSON -> (content, retrieved rule ids)
+
+# Rejection reasons of the tool loop (stage "tool_loop").
+UNKNOWN_TOOL = "unknown_tool"
+INVALID_ARGUMENTS = "invalid_tool_arguments"
+BACKEND_ERROR = "backend_error"
+TURN_LIMIT = "turn_limit_reached"
+TOO_MANY_TOOL_CALLS = "too_many_tool_calls"
+TRUNCATED = "truncated_answer"
+TOOL_ERROR = "tool_error"
+
+
+@dataclass
+class LoopOutcome:
+    """One conversation after the loop: its messages and counts, and `reason`/`detail` if it was rejected."""
+
+    messages: list[dict[str, Any]]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    num_tool_calls: int = 0
+    turns: int = 0
+    retrieved_rule_ids: list[str] = field(default_factory=list)
+    cached_turns: int = 0
+    reason: str | None = None
+    detail: str | None = None
+    raw_text: str | None = None  # the last raw output, kept for audit when a turn failed to parse
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def raw(self) -> str:
+        payload: dict[str, Any] = {"messages": self.messages}
+        if self.raw_text is not None:
+            payload["raw_text"] = self.raw_text
+        return json.dumps(payload, ensure_ascii=False)
+
+    def to_rejection(self, record: PromptRecord, generator: str | None) -> Rejection:
+        assert self.reason is not None, "an accepted conversation is not a rejection"
+        return Rejection(
+            prompt_id=record.id,
+            kind=record.kind,
+            stage="tool_loop",
+            reason=self.reason,
+            detail=self.detail or self.reason,
+            generator=generator,
+            raw=self.raw(),
+        )
+
+
+def default_handlers(rule_tool: RuleTool | None) -> dict[str, ToolHandler]:
+    return {rule_tool.name: rule_tool.call_json} if rule_tool is not None else {}
+
+
+async def run_tool_loop(
+    conversations: Sequence[list[dict[str, Any]]],
+    backend: Backend,
+    params: SamplingParams,
+    *,
+    tools: list[dict[str, Any]] | None,
+    rule_tool: RuleTool | None = None,
+    handlers: dict[str, ToolHandler] | None = None,
+    max_turns: int = 4,
+    max_tool_calls: int = 3,
+    reject_truncated: bool = True,
+) -> list[LoopOutcome]:
+    """Drive each conversation to a final answer or a rejection; outcomes come back in input order.
+
+    `max_turns` bounds the assistant turns per conversation; `max_tool_calls` the tool calls over all turns.
+    `handlers` maps tool names to functions (default: the rule tool's `call_json`).
+    """
+    if max_turns < 1 or max_tool_calls < 0:
+        raise ValueError(f"max_turns must be >= 1 and max_tool_calls >= 0, got {max_turns} and {max_tool_calls}")
+    tools = list(tools or [])
+    schemas = tool_schemas_by_name(tools)
+    handlers = dict(handlers) if handlers is not None else default_handlers(rule_tool)
+    missing = sorted(set(schemas) - set(handlers))
+    if missing:
+        raise ValueError(f"tools {missing} are offered to the model but have no handler")
+    outcomes = [LoopOutcome(messages=[dict(m) for m in conv]) for conv in conversations]
+    open_ids = list(range(len(outcomes)))
+
+    while open_ids:
+        batch = [outcomes[i].messages for i in open_ids]
+        try:
+            completions = await backend.generate(batch, tools or None, params)
+            if len(completions) != len(batch):
+                raise RuntimeError(f"backend returned {len(completions)} completions for {len(batch)} conversations")
+        except Exception as exc:  # noqa: BLE001 - a failing backend ends these conversations, not the build
+            for i in open_ids:
+                _reject(outcomes[i], BACKEND_ERROR, f"{type(exc).__name__}: {exc}")
+            break
+        still_open = []
+        for i, completion in zip(open_ids, completions):
+            if _step(outcomes[i], completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated):
+                still_open.append(i)
+        open_ids = still_open
+    return outcomes
+
+
+def _reject(outcome: LoopOutcome, reason: str, detail: str) -> bool:
+    outcome.reason, outcome.detail = reason, detail
+    return False
+
+
+def _step(
+    out: LoopOutcome,
+    completion: Completion,
+    schemas: dict[str, dict[str, Any]],
+    handlers: dict[str, ToolHandler],
+    max_turns: int,
+    max_tool_calls: int,
+    reject_truncated: bool,
+) -> bool:
+    """Apply one assistant turn; True while the conversation goes on."""
+    out.turns += 1
+    out.prompt_tokens += completion.prompt_tokens
+    out.completion_tokens += completion.completion_tokens
+    out.cached_turns += int(completion.cached)
+    out.raw_text = completion.raw_text
+    if completion.error:
+        return _reject(out, BACKEND_ERROR, completion.error)
+    if completion.message is None:
+        # A text backend could not parse the output; re-parse the raw text to say why.
+        why = parse_plain(completion.raw_text or "")
+        return _reject(
+            out,
+            why.reason or MALFORMED,
+            why.detail or f"turn {out.turns}: the backend could not turn the output into an assistant message",
+        )
+    parsed = normalize_message(completion.message, salt=f"turn{out.turns}")
+    if not parsed.ok:
+        return _reject(out, parsed.reason or MALFORMED, parsed.detail or "unparseable assistant message")
+    message = parsed.message
+    calls = message.get("tool_calls") or []
+    content = (message.get("content") or "").strip()
+    if not calls:
+        if not content:
+            return _reject(out, EMPTY, f"turn {out.turns}: the assistant answered with no content and no tool call")
+        if reject_truncated and completion.finish_reason == "length":
+            out.messages.append(message)
+            return _reject(out, TRUNCATED, f"turn {out.turns}: the answer hit max_tokens before it ended")
+        out.messages.append(message)
+        out.raw_text = None
+        return False
+    # Deterministic ids unique within the conversation: turn and position, name and arguments.
+    for k, call in enumerate(calls):
+        call["id"] = tool_call_id(call["function"]["name"], call["function"]["arguments"], f"{out.turns}:{k}")
+    out.messages.append(message)
+    for call in calls:
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        if name not in schemas:
+            return _reject(out, UNKNOWN_TOOL, f"turn {out.turns}: call to unknown tool {name!r}; offered: {sorted(schemas)}")
+        try:
+            jsonschema.validate(json.loads(arguments), schemas[name].get("parameters", {"type": "object"}))
+        except json.JSONDecodeError as exc:
+            return _reject(out, INVALID_ARGUMENTS, f"turn {out.turns}: arguments of {name!r} are not JSON: {exc.msg}")
+        except jsonschema.ValidationError as exc:
+            path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            return _reject(
+                out, INVALID_ARGUMENTS, f"turn {out.turns}: arguments of {name!r} do not fit its schema at {path}: {exc.message}"
+            )
+    if out.num_tool_calls + len(calls) > max_tool_calls:
+        return _reject(
+            out,
+            TOO_MANY_TOOL_CALLS,
+            f"turn {out.turns}: {out.num_tool_calls + len(calls)} tool calls would exceed the limit of {max_tool_calls}",
+        )
+    for call in calls:
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        try:
+            result, rule_ids = handlers[name](arguments)
+        except Exception as exc:  # noqa: BLE001 - a user's handler failing ends this conversation only
+            return _reject(out, TOOL_ERROR, f"turn {out.turns}: tool {name!r} raised {type(exc).__name__}: {exc}")
+        out.num_tool_calls += 1
+        for rid in rule_ids:
+            if rid not in out.retrieved_rule_ids:
+                out.retrieved_rule_ids.append(rid)
+        out.messages.append({"role": "tool", "content": result, "tool_call_id": call["id"], "name": name})
+    if out.turns >= max_turns:
+        return _reject(
+            out, TURN_LIMIT, f"the assistant was still calling tools after {out.turns} turns (limit {max_turns})"
+        )
+    return True
