@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from ascl_data import __version__
-from ascl_data.commands import rules
+from ascl_data.commands import build, rules, train
 from ascl_data.errors import AsclError
 
 app = typer.Typer(
@@ -34,7 +34,7 @@ def main(
     """Build, validate, publish and train on ASCL safety-alignment datasets."""
 
 
-for module in (rules,):
+for module in (build, rules, train):
     module.register(app)
 
 

@@ -1,0 +1,78 @@
+"""`ascl-data build RECIPE` and `ascl-data push FOLDER ORG/NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build_command)
+    app.command("push")(push_command)
+
+
+def build_command(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides output.dir)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing build of another recipe."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Upload to this Hub dataset ORG/NAME."),
+    public: bool = typer.Option(False, "--public", help="Create the Hub repository public (private by default)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Hub branch to push to."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Hub tag to create on the pushed commit."),
+    dry_run: Optional[Path] = typer.Option(None, "--dry-run", help="With --push-to-hub: copy what would be uploaded here instead."),
+    check: bool = typer.Option(False, "--check", help="Validate the recipe and its sources, then stop (no teacher call)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+) -> None:
+    """Build a dataset from a recipe: sources -> teacher traces -> judge -> parquet shards, stats and card.
+
+    Run it again after an interruption: finished work is kept and no teacher call is repeated."""
+    from ascl_data.pipeline import Build, print_summary
+    from ascl_data.recipe import load_recipe
+
+    console = Console(stderr=True)
+    spec = load_recipe(recipe)
+    if output is not None:
+        spec.output.dir = str(output.resolve())
+    if push_to_hub is not None:
+        from ascl_data.publish import check_repo_id
+
+        check_repo_id(push_to_hub)  # before the build, not after hours of teacher calls
+    job = Build(spec, overwrite=overwrite, console=console, progress=not quiet, repo_id=push_to_hub)
+    if check:
+        job.prepare(check_output=False)
+        console.print(f"[green]ok[/green]: recipe {recipe} and its {len(spec.sources)} source(s) are valid")
+        return
+    result = job.run()
+    if not quiet:
+        print_summary(result.summary, console)
+    console.print(f"dataset: {result.out_dir}  (datasets.load_dataset({str(result.out_dir)!r}))")
+    if push_to_hub is not None:
+        _push(result.out_dir, push_to_hub, private=spec.hub.private and not public,
+              revision=revision or spec.hub.revision, tag=tag or spec.hub.tag, dry_run=dry_run, console=console)
+
+
+def _push(folder: Path, repo_id: str, *, private: bool, revision: str | None, tag: str | None,
+          dry_run: Path | None, console: Console) -> None:
+    from ascl_data.publish import push_folder
+
+    result = push_folder(folder, repo_id, private=private, revision=revision, tag=tag, dry_run=dry_run)
+    if result.dry_run_dir is not None:
+        console.print(f"dry run: the {len(result.files)} files that would go to {repo_id} are in {result.dry_run_dir}")
+    else:
+        visibility = "private" if private else "public"
+        console.print(f"pushed {len(result.files)} files to {repo_id} ({visibility}): {result.url}")
+
+
+def push_command(
+    folder: Path = typer.Argument(..., help="A folder made by `ascl-data build`.", show_default=False),
+    repo_id: str = typer.Argument(..., help="The Hub dataset repository, ORG/NAME.", show_default=False),
+    public: bool = typer.Option(False, "--public", help="Create the repository public (private by default)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Branch to push to."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Tag to create on the pushed commit."),
+    dry_run: Optional[Path] = typer.Option(None, "--dry-run", help="Copy exactly what would be uploaded here instead."),
+) -> None:
+    """Upload a built dataset folder to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
+    _push(folder, repo_id, private=not public, revision=revision, tag=tag, dry_run=dry_run, console=Console(stderr=True))

@@ -1,0 +1,385 @@
+"""Build recipes: one YAML file that says everything a build needs, validated before any teacher call.
+
+A recipe names its sources and their mix, the generators, the teacher backend and its settings, the rule book,
+deduplication, decontamination and judge settings, split sizes, the output folder, card metadata and a seed.
+Errors name the file, the line and the field (through `ascl_data.errors.load_yaml_model`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ascl_data.backends.base import SamplingParams
+from ascl_data.errors import InputError, Problem, load_yaml_model
+from ascl_data.schemas import KINDS, Kind
+
+try:  # helper 3a's judge settings; the recipe embeds them as they are
+    from ascl_data.judge import JudgeConfig
+except ImportError:  # pragma: no cover - only while the judge package is being written
+
+    class JudgeConfig(BaseModel):  # type: ignore[no-redef]
+        model_config = ConfigDict(extra="allow")
+
+
+SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class ColumnMap(_Strict):
+    """Which source column holds what. `prompt` (one user turn) or `messages` (a chat list) must be given
+    unless an adapter provides them."""
+
+    prompt: str | None = None
+    messages: str | None = None
+    system: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    reference: str | None = None
+
+
+FilterOp = Literal["eq", "ne", "in", "not_in", "contains", "not_contains", "regex", "min_length", "max_length"]
+
+
+class Filter(_Strict):
+    """Keep a row only if `column <op> value` holds (applied to raw rows, before normalisation)."""
+
+    column: str
+    op: FilterOp = "eq"
+    value: Any
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> Filter:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a list value, got {type(self.value).__name__}")
+        if self.op in ("min_length", "max_length") and (not isinstance(self.value, int) or self.value < 0):
+            raise ValueError(f"op {self.op!r} needs a non-negative integer value")
+        if self.op == "regex":
+            try:
+                re.compile(str(self.value))
+            except re.error as exc:
+                raise ValueError(f"value is not a valid regular expression: {exc}") from None
+        return self
+
+
+class JailbreakWrap(_Strict):
+    """Wrap a fraction of this source's harmful prompts in jailbreak templates (they become kind `jailbreak`)."""
+
+    styles: list[str] = Field(default_factory=lambda: ["roleplay"], min_length=1)
+    fraction: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class SourceSpec(_Strict):
+    """One prompt source: a Hub dataset (`dataset`) or a local CSV/JSONL/parquet file (`path`)."""
+
+    name: str | None = None
+    dataset: str | None = None  # Hub id, org/name
+    path: str | None = None  # local file or glob
+    format: Literal["jsonl", "csv", "parquet"] | None = None  # from the suffix when absent
+    adapter: str | None = None  # a ready adapter for a known dataset (see ascl_data.sources.adapters)
+    config: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    streaming: bool = True
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    kind: Kind | None = None  # one kind for every row
+    kind_map: dict[str, Kind] = Field(default_factory=dict)  # kind column value -> kind
+    category: str | None = None  # one category for every row
+    filters: list[Filter] = Field(default_factory=list)
+    sample: int | None = Field(None, ge=1)  # at most this many rows (after filters)
+    shuffle: bool = False  # shuffle (seeded) before sampling; streaming Hub sources use a buffer
+    shuffle_buffer: int = Field(10_000, ge=1)
+    weight: float = Field(1.0, gt=0.0)  # share in the interleaved mix
+    license: str | None = None  # for the dataset card
+    jailbreak: JailbreakWrap | None = None
+    load_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra `datasets.load_dataset` arguments
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SourceSpec:
+        if self.adapter is not None and not self.dataset and not self.path:
+            from ascl_data.sources.adapters import ADAPTERS
+
+            if self.adapter in ADAPTERS:
+                self.dataset = ADAPTERS[self.adapter].dataset
+        if bool(self.dataset) == bool(self.path):
+            raise ValueError("give exactly one of `dataset` (a Hub dataset id) or `path` (a local file)")
+        if self.path and self.format is None:
+            suffix = Path(self.path).suffix.lower()
+            fmt = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}.get(suffix)
+            if fmt is None:
+                raise ValueError(f"cannot tell the format of {self.path!r} from its suffix; set `format`")
+            self.format = fmt  # type: ignore[assignment]
+        if self.adapter is not None:
+            from ascl_data.sources.adapters import ADAPTERS
+
+            if self.adapter not in ADAPTERS:
+                raise ValueError(f"unknown adapter {self.adapter!r}; known: {sorted(ADAPTERS)}")
+        elif not (self.columns.prompt or self.columns.messages):
+            # local files default to a `prompt` column; Hub sets must say which column holds the prompt
+            if self.path:
+                self.columns.prompt = "prompt"
+                # local files: the package's own column names unless the recipe maps others
+                self.columns.category = self.columns.category or "category"
+                self.columns.reference = self.columns.reference or "reference"
+                self.columns.system = self.columns.system or "system"
+            else:
+                raise ValueError("set `columns.prompt` or `columns.messages` (or use an `adapter`)")
+        if self.kind is None and not self.columns.kind and self.adapter is None:
+            if self.path:
+                self.columns.kind = "kind"
+            else:
+                raise ValueError("set `kind` (one kind for all rows) or `columns.kind` (or use an `adapter`)")
+        if self.name is None:
+            self.name = self.dataset or Path(self.path or "").stem
+        return self
+
+    @field_validator("dataset")
+    @classmethod
+    def _hub_id(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[\w.-]+(/[\w.-]+)?$", v) and not v.startswith(("/", ".", "~")):
+            raise ValueError(f"{v!r} is neither a Hub dataset id (org/name) nor a local dataset folder")
+        return v
+
+
+class MixConfig(_Strict):
+    """How sources combine: `interleave` draws from them by weight (seeded); `concat` reads them in order."""
+
+    strategy: Literal["interleave", "concat"] = "interleave"
+    max_prompts: int | None = Field(None, ge=1)
+
+
+class DedupConfig(_Strict):
+    """Exact duplicates by normalised-text hash; near duplicates by MinHash LSH over word shingles."""
+
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.8, gt=0.0, le=1.0)  # estimated Jaccard similarity that counts as a duplicate
+    num_perm: int = Field(64, ge=8, le=512)
+    shingle: int = Field(3, ge=1, le=10)  # words per shingle
+
+
+class DecontamConfig(_Strict):
+    """Drop prompts that share long n-grams with named evaluation sets (local files or Hub datasets)."""
+
+    against: list[SourceSpec] = Field(default_factory=list)
+    ngram: int = Field(8, ge=3, le=50)
+    min_overlap: float = Field(0.0, ge=0.0, le=1.0)  # fraction of the prompt's n-grams; 0 means any shared n-gram
+
+
+class SplitConfig(_Strict):
+    """How deduplicated prompts are divided: fractions (summing to 1) or counts per split (the stream stops when
+    every split is full). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and
+    reference."""
+
+    sft: float | int = 1.0
+    rl: float | int = 0
+    eval: float | int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitConfig:
+        values = [self.sft, self.rl, self.eval]
+        if any(v < 0 for v in values):
+            raise ValueError("split sizes must not be negative")
+        if self.by_count:
+            if sum(values) == 0:
+                raise ValueError("all split sizes are 0")
+        elif any(v > 1 for v in values):
+            raise ValueError(
+                "mix of counts and fractions: give all split sizes as counts (1000) or all as fractions (0.8)"
+            )
+        elif abs(sum(values) - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must sum to 1, they sum to {sum(values):g}")
+        return self
+
+    @property
+    def by_count(self) -> bool:
+        """Counts when every size is an integer (`sft: 100`); fractions are written with a point (`sft: 0.8`)."""
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in (self.sft, self.rl, self.eval))
+
+    def sizes(self) -> dict[str, float]:
+        return {"sft": float(self.sft), "rl": float(self.rl), "eval": float(self.eval)}
+
+
+class GeneratorSpec(_Strict):
+    """A registered generator by name, its share of the SFT prompts, and its options."""
+
+    name: str = "adaptive"
+    weight: float = Field(1.0, gt=0.0)
+    max_turns: int = Field(4, ge=1, le=32)
+    max_tool_calls: int = Field(3, ge=0, le=32)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TeacherConfig(_Strict):
+    """The teacher backend and its settings. Secrets are never written here: name the environment variable
+    that holds the key (`api_key_env`) and the backend reads it at run time."""
+
+    backend: Literal["transformers", "openai", "vllm"] = "transformers"
+    model: str | None = None  # None: the embedded SmolLM2 (transformers backend)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    api_key_env: str | None = None
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    cache_dir: str | None = None  # default: <output>/.cache/teacher
+    batch_size: int = Field(8, ge=1)  # prompts in flight per step of the pipeline
+
+    @field_validator("settings")
+    @classmethod
+    def _no_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if SECRET_KEYS.search(key) and key != "api_key_env":
+                raise ValueError(
+                    f"setting {key!r} looks like a secret; recipes are hashed into cards and kept with datasets, "
+                    "so put it in an environment variable and name that with `api_key_env`"
+                )
+        return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v):
+            raise ValueError(f"{v!r} is not an environment variable name (did you paste the key itself?)")
+        return v
+
+
+class OutputConfig(_Strict):
+    dir: str
+    shard_size: int = Field(1000, ge=1)  # prompts per pipeline chunk (one shard per split per chunk at most)
+    think_inline: bool = False  # render reasoning_content inline as <think>...</think> in the sft split
+    plots: bool = True
+
+
+class CardConfig(_Strict):
+    """Metadata for the generated dataset card (Hub YAML header and text)."""
+
+    pretty_name: str | None = None
+    license: str = "apache-2.0"
+    language: list[str] = Field(default_factory=lambda: ["en"])
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
+    tags: list[str] = Field(default_factory=list)
+    description: str = ""
+    intended_use: str = ""
+    limitations: str = ""
+    citation: str = ""
+
+
+class HubConfig(_Strict):
+    """Where `--push-to-hub` sends the dataset when the recipe names it."""
+
+    repo_id: str | None = None
+    private: bool = True
+    revision: str | None = None
+    tag: str | None = None
+
+
+class Recipe(_Strict):
+    """Everything one build needs."""
+
+    name: str
+    seed: int = 0
+    sources: list[SourceSpec] = Field(min_length=1)
+    mix: MixConfig = Field(default_factory=MixConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontamination: DecontamConfig = Field(default_factory=DecontamConfig)
+    splits: SplitConfig = Field(default_factory=SplitConfig)
+    generators: list[GeneratorSpec] = Field(default_factory=lambda: [GeneratorSpec()], min_length=1)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    ruleset: str = "default"
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    output: OutputConfig
+    card: CardConfig = Field(default_factory=CardConfig)
+    hub: HubConfig = Field(default_factory=HubConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Recipe:
+        for key in getattr(self.judge, "backend_settings", {}) or {}:
+            if SECRET_KEYS.search(key) and key != "api_key_env":
+                raise ValueError(f"judge.backend_settings.{key} looks like a secret; name an environment variable "
+                                 "with `api_key_env` instead")
+        seen: set[str] = set()
+        for i, s in enumerate(self.sources):
+            if s.name in seen:
+                raise ValueError(f"sources[{i}]: duplicate source name {s.name!r}; give each source a distinct `name`")
+            seen.add(s.name or "")
+        return self
+
+    def fingerprint(self) -> str:
+        """A hash of the recipe's content (not its file path): it goes into the card and the build state."""
+        payload = json.dumps(self.model_dump(mode="json", exclude={"output", "hub"}), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> None:
+    """Relative paths in a recipe are relative to the recipe file, so a recipe works from any folder."""
+
+    def fix(p: str | None) -> str | None:
+        if p is None or Path(p).is_absolute() or p.startswith("package:"):
+            return p
+        return str((base / p).resolve())
+
+    for spec in [*recipe.sources, *recipe.decontamination.against]:
+        spec.path = fix(spec.path)
+        if spec.dataset and spec.dataset.startswith("."):  # a local dataset folder
+            spec.dataset = fix(spec.dataset)
+    recipe.output.dir = fix(recipe.output.dir) or recipe.output.dir
+    if recipe.teacher.cache_dir:
+        recipe.teacher.cache_dir = fix(recipe.teacher.cache_dir)
+    if recipe.ruleset.endswith((".yaml", ".yml")):
+        recipe.ruleset = fix(recipe.ruleset) or recipe.ruleset
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; every problem names the file, line and field."""
+    path = Path(path)
+    recipe = load_yaml_model(path, Recipe, what=f"recipe {path}")
+    _resolve_paths(recipe, path.resolve().parent)
+    problems: list[Problem] = []
+    from ascl_data.generators import get_generator
+    from ascl_data.rulebook import resolve_ruleset_path
+
+    for i, g in enumerate(recipe.generators):
+        try:
+            get_generator(g.name)
+        except InputError as exc:
+            problems.extend(Problem(str(path), f"generators.{i}.name", p.message) for p in exc.problems)
+    try:
+        resolve_ruleset_path(recipe.ruleset)
+    except FileNotFoundError as exc:
+        problems.append(Problem(str(path), "ruleset", str(exc)))
+    for i, spec in enumerate(recipe.sources):
+        if spec.path and not spec.path.startswith("package:"):
+            from ascl_data.sources.local import expand_paths
+
+            if not expand_paths(spec.path):
+                problems.append(Problem(str(path), f"sources.{i}.path", f"no file matches {spec.path!r}"))
+    if problems:
+        raise InputError(f"recipe {path}", [_with_line(path, p) for p in problems])
+    return recipe
+
+
+def _with_line(path: Path, problem: Problem) -> Problem:
+    """Add the YAML line of `problem.field` (checks made after parsing know the field, not the line)."""
+    import yaml
+
+    from ascl_data.errors import _line_of
+
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return problem
+    loc = tuple(int(part) if part.isdigit() else part for part in problem.field.split("."))
+    line = _line_of(node, loc)
+    return Problem(f"{path}:{line}" if line else str(path), problem.field, problem.message)
+
+
+__all__ = ["KINDS", "Recipe", "SourceSpec", "load_recipe"]

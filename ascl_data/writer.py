@@ -1,0 +1,216 @@
+"""Parquet shards per split, written atomically with one fixed arrow schema per split.
+
+Layout of a built dataset folder (it loads with `datasets.load_dataset(folder)` through the README's `configs:`):
+
+    data/sft-00000.parquet ...     accepted traces (OpenAI chat `messages`, `tools` as a JSON string)
+    data/rl-00000.parquet ...      prompts for RL: TRL's conversational `prompt` column, kind, reference
+    data/eval-00000.parquet ...    held-out prompts, same columns as rl
+    rejects/rejects-00000.parquet  every prompt that did not make it, with stage, reason and detail
+    stats/                          stats.json and PNG plots
+    README.md                       the dataset card
+
+The schemas are explicit so that every shard agrees (a shard without any tool call would otherwise infer a null
+type and break loading).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ascl_data.schemas import PromptRecord, Rejection, Trace
+
+SPLITS = ("sft", "rl", "eval")
+STATE_DIR = ".ascl"  # build state and the teacher cache: never uploaded
+
+_str = pa.string()
+MESSAGE = pa.struct(
+    [
+        ("role", _str),
+        ("content", _str),
+        ("reasoning_content", _str),
+        (
+            "tool_calls",
+            pa.list_(
+                pa.struct(
+                    [("id", _str), ("type", _str), ("function", pa.struct([("name", _str), ("arguments", _str)]))]
+                )
+            ),
+        ),
+        ("tool_call_id", _str),
+        ("name", _str),
+    ]
+)
+SFT_SCHEMA = pa.schema(
+    [
+        ("prompt_id", _str),
+        ("kind", _str),
+        ("category", _str),
+        ("messages", pa.list_(MESSAGE)),
+        ("tools", _str),
+        ("generator", _str),
+        ("teacher_model", _str),
+        ("ruleset_name", _str),
+        ("ruleset_version", _str),
+        ("retrieved_rule_ids", pa.list_(_str)),
+        ("num_tool_calls", pa.int64()),
+        ("consulted", pa.bool_()),
+        ("verdict", _str),
+        (
+            "judge",
+            pa.list_(pa.struct([("judge", _str), ("verdict", _str), ("passed", pa.bool_()), ("detail", _str)])),
+        ),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+    ]
+)
+PROVENANCE = pa.struct(
+    [("dataset", _str), ("config", _str), ("split", _str), ("revision", _str), ("row", pa.int64())]
+)
+PROMPT_SCHEMA = pa.schema(
+    [
+        ("prompt_id", _str),
+        ("prompt", pa.list_(pa.struct([("role", _str), ("content", _str)]))),
+        ("kind", _str),
+        ("category", _str),
+        ("reference", _str),
+        ("provenance", PROVENANCE),
+    ]
+)
+REJECT_SCHEMA = pa.schema(
+    [
+        ("prompt_id", _str),
+        ("kind", _str),
+        ("stage", _str),
+        ("reason", _str),
+        ("detail", _str),
+        ("generator", _str),
+        ("raw", _str),
+    ]
+)
+SCHEMAS = {"sft": SFT_SCHEMA, "rl": PROMPT_SCHEMA, "eval": PROMPT_SCHEMA, "rejects": REJECT_SCHEMA}
+SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5}|empty)\.parquet$")
+
+
+def trace_row(trace: Trace, think_inline: bool = False) -> dict[str, Any]:
+    row = trace.to_row()
+    if think_inline:
+        for m in row["messages"]:
+            if m["role"] == "assistant" and m.get("reasoning_content"):
+                m["content"] = f"<think>\n{m['reasoning_content']}\n</think>\n\n{m.get('content') or ''}"
+                m["reasoning_content"] = None
+    return row
+
+
+def prompt_row(record: PromptRecord) -> dict[str, Any]:
+    return {
+        "prompt_id": record.id,
+        "prompt": [m.model_dump() for m in record.messages],
+        "kind": record.kind,
+        "category": record.category,
+        "reference": record.reference,
+        "provenance": record.provenance.model_dump(),
+    }
+
+
+def reject_row(rejection: Rejection) -> dict[str, Any]:
+    return rejection.model_dump()
+
+
+def shard_path(root: Path, split: str, index: int | str) -> Path:
+    folder = "rejects" if split == "rejects" else "data"
+    name = f"{split}-{index:05d}.parquet" if isinstance(index, int) else f"{split}-{index}.parquet"
+    return root / folder / name
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_table(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> int:
+    """One parquet file, atomically; returns the rows written."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=max(1, min(len(rows), 10_000)))
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    return len(rows)
+
+
+class DatasetWriter:
+    """Writes the shards of one build into `root`."""
+
+    def __init__(self, root: str | Path, think_inline: bool = False):
+        self.root = Path(root)
+        self.think_inline = think_inline
+
+    def write_chunk(
+        self,
+        index: int,
+        traces: Iterable[Trace],
+        rl: Iterable[PromptRecord],
+        eval_: Iterable[PromptRecord],
+        rejections: Iterable[Rejection],
+    ) -> dict[str, int]:
+        """The shards of one pipeline chunk (an empty part writes no file). Returns rows per split."""
+        parts = {
+            "sft": [trace_row(t, self.think_inline) for t in traces],
+            "rl": [prompt_row(r) for r in rl],
+            "eval": [prompt_row(r) for r in eval_],
+            "rejects": [reject_row(r) for r in rejections],
+        }
+        counts = {}
+        for split, rows in parts.items():
+            path = shard_path(self.root, split, index)
+            if rows:
+                write_table(path, rows, SCHEMAS[split])
+            elif path.exists():  # left by an earlier, different run
+                path.unlink()
+            counts[split] = len(rows)
+        return counts
+
+    def finalize(self, n_chunks: int) -> dict[str, list[str]]:
+        """Remove shards that no chunk of this build wrote (left by an earlier run); list the shards per split."""
+        files: dict[str, list[str]] = {s: [] for s in (*SPLITS, "rejects")}
+        for folder in ("data", "rejects"):
+            for path in sorted((self.root / folder).glob("*.parquet")) if (self.root / folder).is_dir() else []:
+                m = SHARD.match(path.name)
+                if not m or m.group(2) == "empty" or int(m.group(2)) >= n_chunks:
+                    path.unlink()
+                else:
+                    files[m.group(1)].append(path.relative_to(self.root).as_posix())
+            for tmp in (self.root / folder).glob(".*.tmp-*") if (self.root / folder).is_dir() else []:
+                tmp.unlink()
+        return files
+
+
+def data_files_config(files: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The README `configs:`. Traces and prompts have different columns and `datasets` wants one schema per
+    config, so: `sft` (the default; split `sft`), `rl` (splits `rl` and `eval`, the same prompt columns) and
+    `rejects` (split `rejects`). `load_dataset(folder)` gives the traces, `load_dataset(folder, "rl")` the prompts.
+    A split without rows is left out (`datasets` cannot read a parquet file of zero rows), and so is a config
+    without splits."""
+    layout = {"sft": ["sft"], "rl": ["rl", "eval"], "rejects": ["rejects"]}
+    folder = {"rejects": "rejects"}
+    configs: list[dict[str, Any]] = []
+    for name, splits in layout.items():
+        data_files = [
+            {"split": s, "path": f"{folder.get(s, 'data')}/{s}-*.parquet"} for s in splits if files.get(s)
+        ]
+        if data_files:
+            configs.append({"config_name": name, "data_files": data_files})
+    if configs:
+        configs[0]["default"] = True
+    return configs
