@@ -17,14 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.errors import InputError, Problem, load_yaml_model
+from ascl_data.judge import JudgeConfig
 from ascl_data.schemas import KINDS, Kind
-
-try:  # helper 3a's judge settings; the recipe embeds them as they are
-    from ascl_data.judge import JudgeConfig
-except ImportError:  # pragma: no cover - only while the judge package is being written
-
-    class JudgeConfig(BaseModel):  # type: ignore[no-redef]
-        model_config = ConfigDict(extra="allow")
 
 
 SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)

@@ -56,6 +56,15 @@ class _TrainCommon(_Strict):
 
     _paths = field_validator("model", "dataset", "output_dir")(classmethod(lambda cls, v: _expand_home(v)))
 
+    def trainer_args(self) -> dict[str, Any]:
+        """The TrainingArguments fields SFT and IFPO share, with `trl_args` passed through last."""
+        common = (
+            "output_dir", "max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size",
+            "gradient_accumulation_steps", "gradient_checkpointing", "bf16", "seed", "logging_steps",
+            "save_strategy", "report_to",
+        )
+        return {**{name: getattr(self, name) for name in common}, **self.trl_args}
+
 
 class SFTSettings(_TrainCommon):
     """`ascl-data train sft CONFIG`: supervised fine-tuning on the `sft` split with assistant-only loss."""

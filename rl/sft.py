@@ -58,23 +58,7 @@ def build_sft_trainer(settings: SFTSettings, train_dataset: Dataset | None = Non
     if train_dataset is None:
         train_dataset = load_split(settings.dataset, settings.split, settings.max_samples, settings.seed)
     train_dataset = prepare_sft_dataset(train_dataset, settings.reasoning)
-    args = SFTConfig(
-        output_dir=settings.output_dir,
-        assistant_only_loss=True,
-        max_length=settings.max_length,
-        max_steps=settings.max_steps,
-        num_train_epochs=settings.num_train_epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.per_device_train_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=settings.bf16,
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy=settings.save_strategy,
-        report_to=settings.report_to,
-        **settings.trl_args,
-    )
+    args = SFTConfig(assistant_only_loss=True, max_length=settings.max_length, **settings.trainer_args())
     return SFTTrainer(
         model=settings.model, args=args, train_dataset=train_dataset, peft_config=peft_config(settings.lora)
     )

@@ -140,7 +140,6 @@ def build_ifpo_trainer(settings: IFPOSettings, train_dataset: Dataset | None = N
             raise InputError("config", [Problem("reward_weights", ",".join(unknown), f"unknown reward; rewards are {names}")])
         reward_weights = [settings.reward_weights.get(n, 1.0) for n in names]
     args = GRPOConfig(
-        output_dir=settings.output_dir,
         num_generations=settings.num_generations,
         max_completion_length=settings.max_completion_length,
         max_tool_calling_iterations=settings.max_tool_calling_iterations,
@@ -150,18 +149,7 @@ def build_ifpo_trainer(settings: IFPOSettings, train_dataset: Dataset | None = N
         reward_weights=reward_weights,
         use_vllm=settings.use_vllm,
         vllm_mode=settings.vllm_mode,
-        max_steps=settings.max_steps,
-        num_train_epochs=settings.num_train_epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.per_device_train_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        bf16=settings.bf16,
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy=settings.save_strategy,
-        report_to=settings.report_to,
-        **settings.trl_args,
+        **settings.trainer_args(),
     )
     return IFPOTrainer(
         model=settings.model,
