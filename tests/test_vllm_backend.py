@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
             {"role": "tool", "content": "{\\"rules\\": []}", "tool_call_id": "call_1", "name": "retrieve_safety_rules"},
         ],
     ]
-    backend = VLLMBackend(model, dtype="bfloat16", max_model_len=2048, engine_kwargs={"enforce_eager": True})
+    backend = VLLMBackend(model, dtype="bfloat16", max_model_len=4096, engine_kwargs={"enforce_eager": True})
     out = asyncio.run(backend.generate(convs, [tool], SamplingParams(max_tokens=24, temperature=0.0, seed=0)))
     print("RESULT " + json.dumps([c.model_dump() for c in out]))
     """

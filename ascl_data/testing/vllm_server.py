@@ -85,7 +85,7 @@ class VLLMServer:
         port: int | None = None,
         served_model_name: str = SERVED_MODEL_NAME,
         chat_template: str | Path | None = None,
-        max_model_len: int = 2048,
+        max_model_len: int = 4096,  # a consult turn (tool schema + three rules) needs more than 2048
         kv_cache_gib: int = 2,
         extra_args: list[str] | None = None,
         startup_timeout_s: float = 300.0,
