@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -102,11 +103,13 @@ class IFPOSettings(_TrainCommon):
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> IFPOSettings:
-        total = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        # TRL's rule: the global generation batch splits into whole groups; a group may span processes.
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps * world
         if total % self.num_generations:
             raise ValueError(
-                f"per_device_train_batch_size * gradient_accumulation_steps ({total}) must be a multiple of "
-                f"num_generations ({self.num_generations})"
+                f"per_device_train_batch_size * gradient_accumulation_steps * processes ({total}, with {world} "
+                f"process(es)) must be a multiple of num_generations ({self.num_generations})"
             )
         return self
 

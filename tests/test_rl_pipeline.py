@@ -24,21 +24,11 @@ from ascl_data.rl.environment import consulted
 from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, group_mode_weights
 from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
-from ascl_data.rule_tool import TOOL_NAME, RuleTool
+from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+from ascl_data.testing.steering import tool_call_steering
 
 pytestmark = pytest.mark.slow
-
-CALL_TEXT = '<tool_call>\n{"name": "' + TOOL_NAME + '", "arguments": {"query": "is this allowed", "top_k": 1}}\n</tool_call><|im_end|>'
-
-
-def steering(tokenizer) -> list[list]:
-    """sequence_bias entries: the first token of the call or <|im_end|> are likely; a started call completes."""
-    ids = tokenizer(CALL_TEXT, add_special_tokens=False)["input_ids"]
-    start = 10.5  # ~ln(vocab): about as likely as the whole uniform-ish rest of the random model's vocabulary
-    entries = [[ids[:1], start], [[tokenizer.convert_tokens_to_ids("<|im_end|>")], start]]
-    entries += [[ids[: k + 1], 100.0] for k in range(1, len(ids))]
-    return entries
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +41,7 @@ def ifpo_settings(model: Path, data: Path, out: Path, tokenizer, **kw) -> dict:
         "model": str(model), "dataset": str(data), "output_dir": str(out), "ruleset": "compact",
         "max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 320,
         "max_tool_calling_iterations": 1, "learning_rate": 1e-3, "seed": 3, "save_final": True,
-        "trl_args": {"generation_kwargs": {"sequence_bias": steering(tokenizer)}}, **kw,
+        "trl_args": {"generation_kwargs": {"sequence_bias": tool_call_steering(tokenizer)}}, **kw,
     }
 
 
@@ -194,3 +184,32 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
         for key in ("safety_rate", "over_refusal_rate", "accuracy", "consultation_rate"):
             assert m[key] is None or 0.0 <= m[key] <= 1.0
     assert "eval:" in res.output and "report:" in res.output  # the rich table and where the JSON went
+
+
+def test_ifpo_gathers_modes_across_processes(tiny_model_dir, toy_data, tmp_path):
+    """Two processes (torchrun, gloo on CPU) share one group of 8 rollouts: each process's IFPO weights must come
+    from the modes of the whole group, as on one process, and the logged consult rate is the global one."""
+    import os
+    import subprocess
+    import sys
+
+    worker = Path(__file__).parent / "ddp_ifpo_worker.py"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(worker), str(tiny_model_dir), str(toy_data), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    flags = torch.tensor(ranks[0]["flags"] + ranks[1]["flags"])  # TRL lays the group out rank after rank
+    assert 0 < int(flags.sum()) < 8, "the steered policy should mix both modes"
+    parent = torch.tensor(ranks[0]["parent_advantages"])
+    assert parent.tolist() == ranks[1]["parent_advantages"]  # both processes saw the same gathered advantages
+    weights = group_mode_weights(flags, 8).clamp(0.1, 10.0)
+    for r in ranks:
+        rows = slice(4 * r["rank"], 4 * r["rank"] + 4)
+        torch.testing.assert_close(torch.tensor(r["advantages"]), parent[rows] * weights[rows])
+        assert r["consult_rate"] == pytest.approx(flags.float().mean().item())
+    # the check can tell gathering from counting each process's half on its own
+    local = torch.cat([group_mode_weights(torch.tensor(r["flags"]), 4) for r in ranks]).clamp(0.1, 10.0)
+    assert not torch.equal(local, weights)

@@ -113,3 +113,13 @@ def test_ifpo_config_checks_batch_against_groups(tmp_path: Path):
                                 "per_device_train_batch_size": 4}))
     with pytest.raises(InputError, match="multiple of num_generations"):
         load_config(path, IFPOSettings)
+
+
+def test_ifpo_config_lets_a_group_span_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "ddp.yaml"
+    path.write_text(json.dumps({"model": "m", "dataset": "d", "output_dir": "o", "num_generations": 8,
+                                "per_device_train_batch_size": 4}))
+    with pytest.raises(InputError, match=r"\(4, with 1 process"):
+        load_config(path, IFPOSettings)
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as `accelerate launch` / torchrun set it: 2 x 4 rollouts = one group
+    assert load_config(path, IFPOSettings).num_generations == 8

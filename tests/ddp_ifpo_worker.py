@@ -1,0 +1,48 @@
+"""One process of `test_ifpo_gathers_modes_across_processes`, started by `accelerate launch` (not collected by pytest).
+
+Each process rolls out its share of one group of 8 (4 rollouts here, 4 on the other process) and writes what the test
+needs to check that IFPO counted modes over the whole group: its own modes, TRL's gathered advantages and its output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_rl_pipeline import ifpo_settings  # noqa: E402
+
+from ascl_data.rl.config import IFPOSettings  # noqa: E402
+from ascl_data.rl.environment import consulted  # noqa: E402
+from ascl_data.rl.ifpo import IFPOOptions  # noqa: E402
+from ascl_data.rl.trainer import build_ifpo_trainer  # noqa: E402
+
+
+def main(model: str, data: str, out: str) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    settings = IFPOSettings(**ifpo_settings(
+        Path(model), Path(data), Path(out) / "trainer", tokenizer,
+        per_device_train_batch_size=4, num_generations=8, ifpo=IFPOOptions(w_min=0.1, w_max=10.0),
+    ))
+    trainer = build_ifpo_trainer(settings)
+    trainer.model.train()
+    rank = trainer.accelerator.process_index
+    inputs = [dict(trainer.train_dataset[0]) for _ in range(4)]  # this process's half of the group
+    output = trainer._generate_and_score_completions(inputs)
+    record = {
+        "rank": rank,
+        "world_size": trainer.accelerator.num_processes,
+        "flags": [bool(consulted(c)) for c in trainer._rollout_completions],
+        "parent_advantages": list(trainer._logs["advantages"])[-8:],  # TRL's, gathered over processes, pre-IFPO
+        "advantages": output["advantages"].tolist(),
+        "consult_rate": trainer._metrics["train"]["ifpo/consult_rate"][-1],
+    }
+    Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
