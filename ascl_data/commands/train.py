@@ -57,6 +57,9 @@ def register(app: typer.Typer) -> None:
         split: str = typer.Option("eval", help="Split to evaluate."),
         ruleset: str = typer.Option("default", help="Rule book name or YAML file (the one trained with)."),
         backend: str = typer.Option("transformers", help="transformers or vllm."),
+        backend_setting: list[str] = typer.Option(
+            [], "--backend-setting", help="KEY=VALUE for the backend, repeatable, e.g. max_model_len=4096, dtype=bfloat16."
+        ),
         max_samples: Optional[int] = typer.Option(None, help="Evaluate a seeded random subset."),
         max_new_tokens: int = typer.Option(256, help="Tokens per assistant turn."),
         max_turns: int = typer.Option(3, help="Assistant turns per conversation (tool calls + answer)."),
@@ -64,7 +67,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("eval_report.json"), "--out", help="Where to write the JSON report."),
     ) -> None:
         """Safety, over-refusal, accuracy and consultation rate per prompt kind on held-out prompts."""
-        from ascl_data.rl.config import EvalSettings
+        from ascl_data.rl.config import EvalSettings, parse_overrides
         from ascl_data.rl.evaluate import evaluate, render_table, write_report
 
         from pydantic import ValidationError
@@ -75,6 +78,7 @@ def register(app: typer.Typer) -> None:
             settings = EvalSettings(
                 model=model, dataset=dataset, split=split, ruleset=ruleset, backend=backend, max_samples=max_samples,
                 max_new_tokens=max_new_tokens, max_turns=max_turns, system_prompt=system_prompt,
+                backend_settings=parse_overrides(backend_setting, "--backend-setting"),
             )
         except ValidationError as exc:
             raise InputError("ascl-data eval options", validation_problems(exc, "command line")) from None
