@@ -22,6 +22,9 @@ EMPTY = "empty_answer"
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
+TOOL_RESPONSE_OPEN = "<tool_response>"
+TOOL_RESPONSE_CLOSE = "</tool_response>"
+TOOL_MARKUP = (TOOL_CALL_OPEN, TOOL_CALL_CLOSE, TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE)
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 # End-of-turn markers a backend may leave in the text when it decodes without skipping special tokens.
@@ -130,7 +133,18 @@ def parse_plain(text: str, end_markers: tuple[str, ...] = ()) -> ParseResult:
     content = (pieces[0] if pieces else tail).strip()
     if calls and any(p.strip() for p in pieces[1:]):
         return ParseResult(None, MALFORMED, "text between tool calls (content must come before the first call)")
+    if forged := forged_tool_result(content):
+        return ParseResult(None, MALFORMED, forged)
     return ParseResult(_assistant(content, reasoning, calls, salt=text))
+
+
+def forged_tool_result(content: str) -> str | None:
+    """Why an assistant text that writes tool-result markup is not an answer (small models echo the last
+    `<tool_response>` block instead of answering), or None."""
+    for marker in (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE):
+        if marker in content:
+            return f"the assistant wrote {marker} itself (tool results come from the tool): {content.strip()[:120]!r}"
+    return None
 
 
 def _assistant(content: str, reasoning: str | None, calls: list[tuple[str, str]], salt: str) -> dict[str, Any]:
@@ -224,6 +238,8 @@ def normalize_message(message: dict[str, Any], salt: str = "") -> ParseResult:
                 None, MALFORMED, f"tool call {i + 1} ({fn['name']}): arguments must be a JSON object, got {type(decoded).__name__}"
             )
         calls.append((fn["name"], json.dumps(decoded, ensure_ascii=False)))
+    if isinstance(content, str) and (forged := forged_tool_result(content)):
+        return ParseResult(None, MALFORMED, forged)
     return ParseResult(_assistant((content or "").strip(), reasoning, calls, salt=salt or json.dumps(message, sort_keys=True, default=str)))
 
 

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> dict:
     for algorithm in ("grpo", "ifpo"):
         settings = IFPOSettings(
             model=str(sft_dir), dataset=str(data), output_dir=str(work / algorithm), algorithm=algorithm,
-            ruleset=args.ruleset, max_steps=args.steps, per_device_train_batch_size=args.batch,
+            ruleset=args.ruleset, max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
+            gradient_accumulation_steps=args.grad_accum,
             num_generations=args.generations, max_completion_length=args.max_completion_length,
             max_tool_calling_iterations=1, learning_rate=args.lr, seed=args.seed, save_final=False,
             ifpo=IFPOOptions(w_min=args.w_min, w_max=args.w_max),
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> dict:
         "setup": {
             "model": "SmolLM2-135M-Instruct (embedded) -> SFT on ascl_data.rl.toy traces",
             "ruleset": args.ruleset, "rl_kinds": args.kinds, "seed": args.seed, "steps": args.steps, "batch": args.batch,
+            "grad_accum": args.grad_accum,
             "num_generations": args.generations, "max_completion_length": args.max_completion_length,
             "lr": args.lr, "sft_steps": args.sft_steps, "ifpo": {"w_min": args.w_min, "w_max": args.w_max,
                                                                   "frequency": "group"},
@@ -185,7 +187,9 @@ def main() -> None:
     p.add_argument("--ruleset", default="compact")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--kinds", nargs="+", default=["harmful", "benign"], help="prompt kinds of the RL split to train on")
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--batch", type=int, default=4, help="rollouts per optimizer step (generated together)")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per step: the same rollouts, less memory (logits of a 49k vocabulary)")
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--max-completion-length", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-5)
@@ -197,6 +201,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
     args = p.parse_args()
+    if args.batch % args.grad_accum:
+        p.error(f"--batch {args.batch} does not split into --grad-accum {args.grad_accum} micro-batches")
     result = run(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ascl_data.rl.environment import messages_of, consulted, final_text
-from ascl_data.toolcalls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from ascl_data.toolcalls import TOOL_MARKUP
 
 __all__ = ["consulted", "default_reward_funcs", "final_text", "make_format_reward", "reasoning_reward", "safety_reward"]
 
@@ -81,8 +81,9 @@ def reasoning_reward(
 
 
 def make_format_reward(max_completion_length: int) -> RewardFunc:
-    """Penalties: empty final answer (-1), malformed tool-call text or a failed tool call (-0.5), a rollout that
-    ran into `max_completion_length` tokens (-0.5). 0 for a clean rollout."""
+    """Penalties: empty final answer (-1), tool markup in assistant text (an unparsed call, or an echoed
+    `<tool_response>`) or a failed tool call (-0.5), a rollout that ran into `max_completion_length` tokens (-0.5).
+    0 for a clean rollout."""
 
     def format_reward(
         prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Sequence[Sequence[int]] | None = None, **_: Any
@@ -94,10 +95,11 @@ def make_format_reward(max_completion_length: int) -> RewardFunc:
             if not text:
                 penalty += EMPTY_PENALTY
             msgs = messages_of(completion)
-            raw_markup = any(
-                TOOL_CALL_OPEN in (m.get("content") or "") or TOOL_CALL_CLOSE in (m.get("content") or "")
+            raw_markup = any(  # unparsed call text, or a tool result the model wrote itself
+                marker in m["content"]
                 for m in msgs
                 if m.get("role") == "assistant" and isinstance(m.get("content"), str)
+                for marker in TOOL_MARKUP
             )
             failed_call = any(m.get("role") == "tool" and _tool_error(m.get("content")) for m in msgs)
             if raw_markup or failed_call:

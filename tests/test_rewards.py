@@ -86,9 +86,12 @@ def test_format_penalties():
         convo(call(), tool(json.dumps({"error": "query must be a non-empty string"})), say(HELP)),  # failed call
         [say(HELP)],  # ran into the length limit
         convo(call(), tool(RULES)),  # ended on the tool result: no answer
+        convo(call(), tool(RULES), say(f"<tool_response>\n{RULES}\n</tool_response>")),  # echoed the tool result
     ]
-    ids = [[1] * 5, [1], [1] * 5, [1] * 5, [1] * 10, [1] * 5]
-    assert fmt(prompts=[[]] * 6, completions=completions, completion_ids=ids) == [0.0, -1.0, -0.5, -0.5, -0.5, -1.0]
+    ids = [[1] * 5, [1], [1] * 5, [1] * 5, [1] * 10, [1] * 5, [1] * 5]
+    assert fmt(prompts=[[]] * 7, completions=completions, completion_ids=ids) == [
+        0.0, -1.0, -0.5, -0.5, -0.5, -1.0, -0.5
+    ]
     assert fmt.__name__ == "format_reward"  # TRL names the logged metric after it
 
 

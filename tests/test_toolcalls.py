@@ -51,6 +51,7 @@ def test_content_and_two_calls_with_string_arguments() -> None:
         ('<tool_call>\n{"name": "f", "arguments": {}}', "never closes it"),
         (f"{CALL}\n<tool_response>made up</tool_response>", "text after the last </tool_call>"),
         ('{"name": "f"}</tool_call>', "stray </tool_call>"),
+        ('<tool_response>\n{"rules": []}\n</tool_response>\nSure.', "wrote <tool_response> itself"),
     ],
 )
 def test_malformed_calls_say_what_is_wrong(text: str, needle: str, tokenizer) -> None:
@@ -85,6 +86,8 @@ def test_normalize_openai_messages() -> None:
     assert bad.reason == MALFORMED and "arguments are not JSON" in bad.detail
     inline = normalize_message({"role": "assistant", "content": "<think>hmm</think>Answer."})
     assert inline.message == {"role": "assistant", "content": "Answer.", "reasoning_content": "hmm"}
+    echoed = normalize_message({"role": "assistant", "content": '<tool_response>\n{"rules": []}\n</tool_response>'})
+    assert echoed.reason == MALFORMED and "wrote <tool_response> itself" in echoed.detail
     # A server without a tool parser leaves the call in the text.
     textual = normalize_message({"role": "assistant", "content": CALL})
     assert textual.message["tool_calls"][0]["function"]["name"] == "retrieve_safety_rules"
