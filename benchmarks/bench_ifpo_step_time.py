@@ -4,7 +4,10 @@ training loop (target: < 2% overhead).
 The two algorithms are one flag apart (`algorithm: grpo|ifpo` of the same IFPOTrainer), run from the same model
 and seed, in alternating order over several rounds so that drift of the machine's speed hits both. Per step, TRL's
 `step_time` and the tokens it processed (the increase of `num_tokens`) are read from the log history; the first step
-of each run is warm-up and left out. Reported: medians over all kept steps, and the IFPO/GRPO ratios of the medians.
+of each run is warm-up and left out. Reported: medians over all kept steps, the IFPO/GRPO ratios of the medians, and
+the time of the reweighting itself (`ifpo/reweight_seconds`) as a fraction of the IFPO step: on a machine whose speed
+drifts (a shared CPU) the ratios carry that noise, the fraction does not. At a small learning rate both algorithms
+sample the same tokens (`identical_rollouts`), so the two see the same work.
 
     python benchmarks/bench_ifpo_step_time.py            # CPU: tiny random model on SmolLM2's tokenizer, steered
                                                          # so that both rollout modes (consult/direct) occur
@@ -64,15 +67,20 @@ def one_run(args: argparse.Namespace, model: str, data: Path, algorithm: str, wo
     )
     result = run_ifpo(settings)
     times, tokens = per_step(result["log_history"])
-    consult = [h["ifpo/consult_rate"] for h in result["log_history"] if "ifpo/consult_rate" in h]
-    return {"step_seconds": times, "tokens": tokens, "consult_rate": statistics.fmean(consult) if consult else None}
+    hist = result["log_history"]
+    consult = [h["ifpo/consult_rate"] for h in hist if "ifpo/consult_rate" in h]
+    reweight = [h["ifpo/reweight_seconds"] for h in hist if "ifpo/reweight_seconds" in h][1:]  # same steps as times
+    return {"step_seconds": times, "tokens": tokens, "reweight_seconds": reweight,
+            "consult_rate": statistics.fmean(consult) if consult else None}
 
 
 def summarise(runs: list[dict]) -> dict:
     times = [t for r in runs for t in r["step_seconds"]]
     rates = [n / t for r in runs for n, t in zip(r["tokens"], r["step_seconds"], strict=True) if t > 0]
+    reweight = [t for r in runs for t in r["reweight_seconds"]]
     return {
         "steps_measured": len(times),
+        "median_reweight_seconds": statistics.median(reweight) if reweight else None,
         "median_step_seconds": statistics.median(times),
         "median_tokens_per_second": statistics.median(rates),
         "mean_consult_rate": statistics.fmean(r["consult_rate"] for r in runs if r["consult_rate"] is not None),
@@ -130,13 +138,15 @@ def main() -> None:
         "summary": summary,
         "ifpo_over_grpo_step_time": i["median_step_seconds"] / g["median_step_seconds"],
         "ifpo_over_grpo_tokens_per_second": i["median_tokens_per_second"] / g["median_tokens_per_second"],
+        "ifpo_reweight_fraction_of_step": i["median_reweight_seconds"] / i["median_step_seconds"],
+        "identical_rollouts": [r["tokens"] for r in runs["grpo"]] == [r["tokens"] for r in runs["ifpo"]],
         "runs": runs,
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"ifpo_step_time_{args.out}.json"
     path.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("summary", "ifpo_over_grpo_step_time",
-                                              "ifpo_over_grpo_tokens_per_second")}, indent=2))
+    keys = ("summary", "ifpo_over_grpo_step_time", "ifpo_over_grpo_tokens_per_second", "ifpo_reweight_fraction_of_step")
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
     print(f"wrote {path}")
 
 
