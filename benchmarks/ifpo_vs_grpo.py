@@ -7,11 +7,12 @@ IFPO reweighting against the step time in `benchmarks/results/ifpo_overhead.json
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly) with the `compact` rule book (shorter tool
 results), then GRPO and IFPO on the toy `rl` prompts of the chosen kinds with the live rule tool. The defaults are
-sized for the shared 2-core CPU this was recorded on (~200 s per RL step there), which allows only a handful of steps;
-on a GPU run it longer, e.g. `--sft-steps 60 --steps 200 --batch 16`.
+the recorded run, sized for the shared 2-core CPU (about 160 s per RL step of 8 rollouts there, 1 thread, ~6 GB RAM
+with `--grad-accum 4`; without it the logits of the 49k vocabulary took 18 GB): 20 SFT steps, then 10 RL steps each.
+On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1`.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
-    python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --out /tmp/smoke   # smoke run
+    python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --out /tmp/smoke   # smoke
 """
 
 from __future__ import annotations
@@ -185,17 +186,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work-dir", default="/tmp/ascl-ifpo-vs-grpo")
     p.add_argument("--ruleset", default="compact")
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--steps", type=int, default=10)
     p.add_argument("--kinds", nargs="+", default=["harmful", "benign"], help="prompt kinds of the RL split to train on")
-    p.add_argument("--batch", type=int, default=4, help="rollouts per optimizer step (generated together)")
-    p.add_argument("--grad-accum", type=int, default=1,
+    p.add_argument("--batch", type=int, default=8, help="rollouts per optimizer step (generated together)")
+    p.add_argument("--grad-accum", type=int, default=4,
                    help="micro-batches per step: the same rollouts, less memory (logits of a 49k vocabulary)")
     p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--max-completion-length", type=int, default=200)
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--sft-steps", type=int, default=3)
+    p.add_argument("--max-completion-length", type=int, default=160)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--sft-steps", type=int, default=20)
     p.add_argument("--sft-lr", type=float, default=1e-4)
-    p.add_argument("--sft-repeat", type=int, default=2)
+    p.add_argument("--sft-repeat", type=int, default=4)
     p.add_argument("--w-min", type=float, default=0.25)
     p.add_argument("--w-max", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
