@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> dict:
             "consult_rate_by_kind": {k: _series(hist, f"ifpo/consult_rate/{k}") for k in kinds},
             "reward": _series(hist, "reward"),
             "reward_by_kind": {k: _series(hist, f"ifpo/reward/{k}") for k in kinds},
+            "reward_by_mode": {m: _series(hist, f"ifpo/reward_by_mode/{m}") for m in ("consult", "direct")},
             "weight_consult": _series(hist, "ifpo/weight/consult"),
             "weight_direct": _series(hist, "ifpo/weight/direct"),
             "step_time": _series(hist, "step_time"),

@@ -8,7 +8,7 @@ frequencies are counted over whole groups even when a group spans processes. Wit
 GRPO with the same logging, which makes the IFPO-vs-GRPO comparison one flag apart.
 
 Logged (TRL's `_metrics`, so they reach `log_history`, TensorBoard, W&B): ``ifpo/consult_rate`` overall and per
-prompt kind, ``ifpo/reward/<kind>``, ``ifpo/weight/consult`` and ``ifpo/weight/direct`` (mean weight applied),
+prompt kind, ``ifpo/reward/<kind>``, ``ifpo/reward_by_mode/consult`` and ``ifpo/reward_by_mode/direct``, ``ifpo/weight/consult`` and ``ifpo/weight/direct`` (mean weight applied),
 ``ifpo/consult_frequency_ema`` in ``ema`` mode, and ``ifpo/reweight_seconds`` (the cost of the reweighting).
 """
 
@@ -114,6 +114,10 @@ class IFPOTrainer(GRPOTrainer):
             metrics[f"ifpo/consult_rate/{kind}"].append(flags[idx].mean().item())
             if total is not None:
                 metrics[f"ifpo/reward/{kind}"].append(total[idx].mean().item())
+        if total is not None:  # which mode the rewards favour: what drives consultation up or down
+            for name, mask in (("consult", flags.bool()), ("direct", ~flags.bool())):
+                if mask.any():
+                    metrics[f"ifpo/reward_by_mode/{name}"].append(total[mask].mean().item())
 
 
 def prepare_rl_dataset(ds: Dataset, env: RuleEnvironment, system_prompt: str = "adaptive") -> Dataset:

@@ -78,6 +78,9 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
     metrics = trainer._metrics["train"]
     assert metrics["ifpo/consult_rate"][-1] == pytest.approx(flags.float().mean().item())
     assert {"ifpo/consult_rate/harmful", "ifpo/consult_rate/benign", "ifpo/reward/harmful"} <= set(metrics)
+    total = trainer._rollout_rewards.nansum(dim=1)  # reward weights are all 1 here
+    for name, mask in (("consult", flags), ("direct", ~flags)):
+        assert metrics[f"ifpo/reward_by_mode/{name}"][-1] == pytest.approx(total[mask].mean().item())
 
     # ema mode: one weight per mode from the moving consult frequency, continued from the previous batch's value
     trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, frequency="ema", ema_decay=0.5)
