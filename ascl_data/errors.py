@@ -28,6 +28,11 @@ class AsclError(Exception):
     """Base of the package's user-facing errors; the CLI prints them without a traceback."""
 
 
+class FatalError(AsclError):
+    """A fault no retry or rejection can fix (bad credentials, unknown model, a corrupt or full cache): it stops the
+    build with its cause instead of turning every prompt into a rejection. The tool loop re-raises it."""
+
+
 class InputError(AsclError):
     """Bad input: each problem says where it is and what is wrong."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.schemas import PromptRecord, Rejection, tool_schemas_by_name
 from ascl_data.toolcalls import EMPTY, MALFORMED, normalize_message, parse_plain, tool_call_id
@@ -108,6 +109,8 @@ async def run_tool_loop(
             completions = await backend.generate(batch, tools or None, params)
             if len(completions) != len(batch):
                 raise RuntimeError(f"backend returned {len(completions)} completions for {len(batch)} conversations")
+        except FatalError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a failing backend ends these conversations, not the build
             for i in open_ids:
                 _reject(outcomes[i], BACKEND_ERROR, f"{type(exc).__name__}: {exc}")
@@ -141,7 +144,7 @@ def _step(
     out.cached_turns += int(completion.cached)
     out.raw_text = completion.raw_text
     if completion.error:
-        return _reject(out, BACKEND_ERROR, completion.error)
+        return _reject(out, completion.error_reason or BACKEND_ERROR, completion.error)
     if completion.message is None:
         # A text backend could not parse the output; re-parse the raw text to say why.
         why = parse_plain(completion.raw_text or "")

@@ -32,6 +32,8 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     cached: bool = False
     error: str | None = None
+    # machine-readable reason for `error` (e.g. "prompt_too_long", "timeout"); None means "backend_error"
+    error_reason: str | None = None
 
 
 class Backend(abc.ABC):
