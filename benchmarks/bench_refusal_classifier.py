@@ -137,11 +137,12 @@ def main() -> None:
     rows = {name: [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
             for name, path in SETS.items()}
     result: dict = {"sets": {name: score(r) for name, r in rows.items()}}
-    if args.dev_errors:
-        for r in rows["dev"]:
+    if args.dev_errors:  # tuning mode: the tuning part's and the old set's errors; no held-out figure is shown
+        for r in rows["dev"] + rows["legacy"]:
             verdict, evidence = classify_response(r["response"])
             if verdict != r["label"]:
-                print(f"[{r['label']} -> {verdict}] {r['style']}/{r['family']}: {r['response'][:220]!r} ({evidence})")
+                tag = f"{r['style']}/{r['family']}" if "style" in r else r["source"]
+                print(f"[{r['label']} -> {verdict}] {tag}: {r['response'][:220]!r} ({evidence})")
     if not args.no_speed:
         texts = [r["response"] for name in ("heldout", "dev", "legacy") for r in rows[name]]
         result["speed"] = cpu_speed({"classifier": classify_response, "string_match_baseline": string_match}, texts)
@@ -151,6 +152,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for name, s in result["sets"].items():
+        if args.dev_errors and name == "heldout":
+            continue
         c, b = s["classifier"], s["string_match_baseline"]["binary"]
         print(f"{name:8s} n={s['n']:4d} binary acc={c['binary']['accuracy']:.3f} "
               f"refusal P={c['binary']['refusal_precision']:.3f} R={c['binary']['refusal_recall']:.3f} | "
