@@ -4,7 +4,8 @@ baseline in the same run.
 Sets:
 - `refusal_set/heldout.jsonl`: the frozen held-out third of the labelled set (see `refusal_set/PROVENANCE.json`):
   templates, topics and cautions never used to tune the classifier. The figures that count.
-- `refusal_set/dev.jsonl`: the tuning part.
+- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`: the tuning part (the extra rows were written after the
+  first held-out measurement, in new phrasings, from the tuning part's topics).
 - `refusal_labelled.jsonl`: the older, smaller set (hand-written and real SmolLM2-135M outputs), all of it seen.
 
 Metrics: the 3-way verdict (per-class precision, recall, F1, macro-F1) and the binary decision the judge makes
@@ -39,6 +40,7 @@ LABELS = ("comply", "refuse", "safe_complete")
 SETS = {
     "heldout": HERE / "refusal_set" / "heldout.jsonl",
     "dev": HERE / "refusal_set" / "dev.jsonl",
+    "dev_extra": HERE / "refusal_set" / "dev_extra.jsonl",
     "legacy": HERE / "refusal_labelled.jsonl",
 }
 # Zou et al. 2023 ("Universal and Transferable Adversarial Attacks"), the refusal prefixes of their GCG code.
@@ -138,13 +140,13 @@ def main() -> None:
             for name, path in SETS.items()}
     result: dict = {"sets": {name: score(r) for name, r in rows.items()}}
     if args.dev_errors:  # tuning mode: the tuning part's and the old set's errors; no held-out figure is shown
-        for r in rows["dev"] + rows["legacy"]:
+        for r in rows["dev"] + rows["dev_extra"] + rows["legacy"]:
             verdict, evidence = classify_response(r["response"])
             if verdict != r["label"]:
                 tag = f"{r['style']}/{r['family']}" if "style" in r else r["source"]
                 print(f"[{r['label']} -> {verdict}] {tag}: {r['response'][:220]!r} ({evidence})")
     if not args.no_speed:
-        texts = [r["response"] for name in ("heldout", "dev", "legacy") for r in rows[name]]
+        texts = [r["response"] for rs in rows.values() for r in rs]
         result["speed"] = cpu_speed({"classifier": classify_response, "string_match_baseline": string_match}, texts)
         result["speed"] |= {"python": platform.python_version(), "machine": platform.machine(),
                             "cpu_count": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
