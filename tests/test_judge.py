@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +436,23 @@ def test_judge_config_that_does_not_fit_names_the_field(settings: dict, field: s
     """Checked when the recipe is read, so a wrong judge fails before any teacher call."""
     with pytest.raises(ValueError, match=field):
         JudgeConfig(**settings)
+
+
+@pytest.mark.parametrize(
+    "judge, named",
+    [({"model_judge_format": "llama_guard_9"}, r"recipe\.yaml:\d+: judge\.model_judge_format"),
+     ({"model_judge": True}, r"recipe\.yaml:\d+: judge: backend: model_judge is true")],
+)
+def test_a_recipe_with_a_judge_that_does_not_fit_fails_when_read(tmp_path: Path, judge: dict, named: str) -> None:
+    import yaml
+
+    from ascl_data.recipe import load_recipe
+
+    recipe = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "judge": judge}))
+    with pytest.raises(InputError, match=named):
+        load_recipe(path)
 
 
 def test_a_model_judge_switched_off_in_the_config_is_not_used() -> None:

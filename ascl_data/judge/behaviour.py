@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ascl_data.errors import InputError, Problem, validation_problems
+from ascl_data.errors import InputError, validation_problems
 from ascl_data.judge.model_judge import FormatName, ModelAssessment, ModelJudge
 from ascl_data.judge.reasoning import check_reasoning
 from ascl_data.judge.refusal import classify_response
