@@ -27,6 +27,7 @@ from ascl_data.build.summary import BuildResult, BuildSummary
 from ascl_data.build.writer import DatasetWriter
 from ascl_data.errors import InputError, Problem
 from ascl_data.generators import Generator, get_generator
+from ascl_data.judge import write_judge_config
 from ascl_data.judge.factory import make_judge
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.recipe import Recipe
@@ -90,6 +91,7 @@ class Build:
                            sources=[s.info(resolve_revision=True) for s in checked.sources], ruleset=checked.ruleset,
                            teacher_model=self._teacher_model(), plots=plots, repo_id=self.repo_id)
         write_card(self.layout.root, card)
+        write_judge_config(self.layout.root, self.recipe.judge)
         return BuildResult(self.layout.root, summary, files, stats)
 
     async def _chunks(self, checked: Checked) -> tuple[BuildSummary, int]:

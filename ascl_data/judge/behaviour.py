@@ -91,7 +91,7 @@ class JudgeConfig(BaseModel):
 
 def write_judge_config(root: str | Path, config: JudgeConfig) -> Path:
     """Record the judge config a build used in its folder, so training and eval score by the same rule."""
-    from ascl_data.writer import atomic_write_bytes
+    from ascl_data.build.layout import atomic_write_bytes
 
     path = Path(root) / JUDGE_CONFIG_FILE
     atomic_write_bytes(path, (config.model_dump_json(indent=2) + "\n").encode())

@@ -14,6 +14,5 @@ def make_judge(config: JudgeConfig, cache: RequestCache) -> Judge:
     model_judge = None
     if config.model_judge and config.backend:
         inner = make_backend(config.backend, **config.backend_settings)
-        model_judge = ModelJudge(CachedBackend(inner, cache), config.rubric)
-        model_judge.params = model_judge.params.model_copy(update={"max_tokens": config.max_tokens})
+        model_judge = ModelJudge.from_config(CachedBackend(inner, cache), config)
     return Judge(config, model_judge=model_judge)
