@@ -26,7 +26,7 @@ from ascl_data.errors import InputError, Problem
 from ascl_data.rl.config import IFPOSettings
 from ascl_data.rl.data import load_split, require_columns
 from ascl_data.rl.environment import RuleEnvironment, consulted
-from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights
+from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights, rebalance_advantages
 from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.rl.sft import peft_config, save_model
 
@@ -88,10 +88,11 @@ class IFPOTrainer(GRPOTrainer):
             start = time.perf_counter()
             frequency = self._consult_ema.update(flags) if self._consult_ema is not None else None
             weights = ifpo_weights(flags, self.num_generations, self.ifpo, frequency)
+            advantages = self.accelerator.gather(output["advantages"])  # whole groups, in TRL's order
+            advantages = rebalance_advantages(advantages, flags, self.num_generations, self.ifpo, frequency)
             n_local = len(inputs)
             start_idx = self.accelerator.process_index * n_local
-            local_w = weights[start_idx : start_idx + n_local].to(output["advantages"].dtype)
-            output["advantages"] = output["advantages"] * local_w
+            output["advantages"] = advantages[start_idx : start_idx + n_local].to(output["advantages"].dtype)
             metrics["ifpo/reweight_seconds"].append(time.perf_counter() - start)
             for name, mask in (("consult", flags), ("direct", ~flags)):
                 if mask.any():
