@@ -34,9 +34,10 @@ from pathlib import Path
 
 import torch
 
-from ascl_data.embedded import embedded_model_path
+from ascl_data.embedded import embedded_model_path, make_tiny_model
 from ascl_data.rl.config import IFPOSettings, SFTSettings
 from ascl_data.rl.data import load_split
+from ascl_data.rl.environment import consulted
 from ascl_data.rl.ifpo import IFPOOptions
 from ascl_data.rl.sft import run_sft
 from ascl_data.rl.toy import write_toy_dataset
@@ -60,15 +61,78 @@ def _mean(values: list[float | None]) -> float | None:
 
 def sft_checkpoint(args: argparse.Namespace, data: Path) -> tuple[Path, float | None]:
     """The one SFT checkpoint every RL run starts from (reused if already there)."""
-    sft_dir = Path(args.work_dir) / f"sft-{args.ruleset}-{args.sft_steps}steps-lr{args.sft_lr}-seed0"
+    work = Path(args.work_dir)
+    sft_dir = work / f"sft-{args.base_model}-{args.ruleset}-{args.sft_steps}steps-lr{args.sft_lr}-seed0"
     if (sft_dir / "config.json").is_file():
         return sft_dir, None
+    base = embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny")
     t0 = time.perf_counter()
     run_sft(SFTSettings(
-        model=str(embedded_model_path()), dataset=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
+        model=str(base), dataset=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
         per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0,
     ))
     return sft_dir, round(time.perf_counter() - t0, 1)
+
+
+def trace_tokens_by_mode(ruleset: str) -> dict[str, dict[str, int]]:
+    """Completion tokens (tool call, tool result and answer) of the toy SFT traces, by mode, with the real
+    tokenizer and chat template: what a rollout that imitates them needs of `max_completion_length`."""
+    from transformers import AutoTokenizer
+
+    from ascl_data.rl.toy import ITEMS, _trace
+    from ascl_data.rule_tool import RuleTool
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_path()))
+    book = load_ruleset(ruleset)
+    tool = RuleTool(book)
+    lengths: dict[str, list[int]] = {m: [] for m in MODES}
+    for i, item in enumerate(ITEMS):
+        trace = _trace(i, item, book, tool)
+        msgs = [m.model_dump(exclude_none=True) for m in trace.messages]
+        prompt = tok.apply_chat_template(msgs[:2], tools=[tool.schema()], tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(msgs, tools=[tool.schema()], tokenize=False)
+        n = len(tok(full)["input_ids"]) - len(tok(prompt)["input_ids"])
+        lengths["consult" if trace.consulted else "direct"].append(n)
+    return {m: {"min": min(v), "median": int(statistics.median(v)), "max": max(v)} for m, v in lengths.items()}
+
+
+def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] = (160, 320)) -> dict:
+    """One batch of rollouts through the real trainer at each cap, from a tiny random model steered to pick between
+    a rule-tool call and ending its turn (`ascl_data.testing.steering`): per mode, how many rollouts kept their
+    tool result and what the format reward gave them. Cheap evidence for the cap, without a trained model."""
+    from transformers import AutoTokenizer
+
+    from ascl_data.rl.environment import messages_of
+    from ascl_data.rl.trainer import build_ifpo_trainer
+    from ascl_data.testing.steering import tool_call_steering
+
+    model = make_tiny_model(Path(args.work_dir) / "tiny")
+    steering = tool_call_steering(AutoTokenizer.from_pretrained(model))
+    out = {}
+    for cap in caps:
+        settings = IFPOSettings(
+            model=str(model), dataset=str(data), output_dir=str(Path(args.work_dir) / f"cap{cap}"), algorithm="grpo",
+            ruleset=args.ruleset, max_steps=1, per_device_train_batch_size=args.batch,
+            num_generations=args.generations, max_completion_length=cap, max_tool_calling_iterations=1,
+            seed=0, save_final=False, trl_args={"generation_kwargs": {"sequence_bias": steering}},
+        )
+        trainer = build_ifpo_trainer(settings, train_dataset=rows)
+        trainer.model.train()
+        torch.manual_seed(0)
+        inputs = [dict(rows[i % len(rows)]) for i in range(args.batch // args.generations) for _ in range(args.generations)]
+        trainer._generate_and_score_completions(inputs)
+        rewards = trainer._rollout_rewards.cpu()  # (rollouts, [safety, reasoning, format])
+        per_mode = {}
+        for mode in MODES:
+            idx = [i for i, c in enumerate(trainer._rollout_completions) if consulted(c) == (mode == "consult")]
+            kept = [any(m.get("role") == "tool" for m in messages_of(trainer._rollout_completions[i])) for i in idx]
+            per_mode[mode] = {
+                "rollouts": len(idx),
+                "kept_tool_result": sum(kept),
+                "format_reward_mean": round(rewards[idx, 2].mean().item(), 3) if idx else None,
+            }
+        out[str(cap)] = per_mode
+    return out
 
 
 def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm: str, seed: int) -> dict:
@@ -192,6 +256,8 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work-dir", default="/tmp/ascl-ifpo-vs-grpo")
+    p.add_argument("--base-model", choices=["smollm2", "tiny"], default="smollm2",
+                   help="SmolLM2-135M-Instruct, or a random 2-layer model on its tokenizer (fast, for smoke runs)")
     p.add_argument("--ruleset", default="compact")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -206,6 +272,9 @@ def main() -> None:
     p.add_argument("--sft-steps", type=int, default=20)
     p.add_argument("--sft-lr", type=float, default=1e-4)
     p.add_argument("--sft-repeat", type=int, default=4)
+    p.add_argument("--cap-check", action="store_true",
+                   help="only run one batch at max_completion_length 160 and 320 from a steered tiny model; writes "
+                   "results/ifpo_cap_check.json")
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
     args = p.parse_args()
     if args.batch % args.grad_accum:
@@ -213,13 +282,19 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = write_toy_dataset(Path(args.work_dir) / "data", load_ruleset(args.ruleset), repeat=args.sft_repeat)
-    sft_dir, sft_seconds = sft_checkpoint(args, data)
     rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
+    if args.cap_check:
+        check = {"trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset), "by_cap": cap_check(args, data, rows)}
+        (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
+        print(json.dumps(check, indent=2))
+        return
+    sft_dir, sft_seconds = sft_checkpoint(args, data)
     machine = f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads"
     setup = {
-        "model": "SmolLM2-135M-Instruct (embedded) -> SFT on ascl_data.rl.toy traces",
+        "model": f"{args.base_model} -> SFT on ascl_data.rl.toy traces",
         **{k: v for k, v in vars(args).items() if k not in ("out", "work_dir")},
         "ifpo": asdict(IFPOOptions()), "machine": machine, "sft_seconds": sft_seconds,
+        "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
     }
     runs: dict[str, dict[str, dict]] = {alg: {} for alg in ALGORITHMS}
     for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
