@@ -24,7 +24,7 @@ to come back: GRPO's advantages sum to zero in each group, so a group of one mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import torch
@@ -35,14 +35,19 @@ Variant = Literal["symmetric", "positive", "zero_sum", "mode_baseline"]
 
 @dataclass(frozen=True)
 class IFPOOptions:
-    """The knobs of the rebalancing (see the module docstring and `rebalance_advantages`)."""
+    """The knobs of the rebalancing (see the module docstring and `rebalance_advantages`). Each field's `help`
+    metadata documents it for a config; the defaults are the choice of `benchmarks/ifpo_dynamics.py`."""
 
-    variant: Variant = "positive"
-    frequency: FrequencyMode = "ema"
-    w_min: float = 0.25
-    w_max: float = 4.0
-    eps: float = 1e-4
-    ema_decay: float = 0.9
+    variant: Variant = field(default="positive", metadata={"help": (
+        "how advantages are rebalanced by mode frequency: positive (reweight successes only; counters the drift "
+        "toward always consulting), symmetric (reweight all; sharpens the winning mode), zero_sum, mode_baseline")})
+    frequency: FrequencyMode = field(default="ema", metadata={"help": (
+        "where mode frequencies come from: ema (moving average of the consult fraction over batches) or group")})
+    w_min: float = field(default=0.25, metadata={"help": "lower clip of the inverse-frequency weight (> 0)"})
+    w_max: float = field(default=4.0, metadata={"help": "upper clip of the inverse-frequency weight (>= w_min)"})
+    eps: float = field(default=1e-4, metadata={"help": "added to the group reward std (> 0)"})
+    ema_decay: float = field(default=0.9, metadata={"help": (
+        "decay of the consult-frequency EMA, in [0, 1); 0 = the current batch alone")})
 
     def __post_init__(self) -> None:
         if self.variant not in get_args(Variant):
