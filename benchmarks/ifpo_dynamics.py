@@ -5,9 +5,10 @@ with probability sigmoid(g + b_k): g is a consult habit shared by all kinds, b_k
 slower (a small LM picks up a general habit faster than a per-topic one). Each step, for each kind, one group of G
 rollouts: mode drawn from the policy, reward 1 with probability P(mode, kind) else 0 (minus a length cost for
 consulting in one scenario), advantages from the rule under test (the package's own `ascl_data.rl.ifpo`
-functions), and a REINFORCE step on the logits (d log pi / d logit = 1 - p for consult, -p for direct): b_k moves by lr * slow * (mean over
-its group of A_i * d log pi_i / d logit), g by lr * (the mean of that over the kinds), lr 0.5, slow 0.1, g = b_k = 0 at the start. 300 steps; consult rate = the policy's
-probability, mean over the last 50 steps; 16 seeds, vectorised with torch over scenarios x seeds.
+functions), and a REINFORCE step on the logits (d log pi / d logit = 1 - p for consult, -p for direct): b_k moves
+by lr * slow * (mean over its group of A_i * d log pi_i / d logit), g by lr * (the mean of that over the kinds),
+lr 0.5, slow 0.1, g = b_k = 0 at the start. 300 steps; consult rate = the policy's probability, mean over the last
+50 steps; 16 seeds, vectorised with torch over scenarios x seeds.
 
     python benchmarks/ifpo_dynamics.py          # writes benchmarks/results/ifpo_dynamics.{json,png}
 

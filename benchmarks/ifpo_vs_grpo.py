@@ -119,7 +119,8 @@ def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] 
         trainer = build_ifpo_trainer(settings, train_dataset=rows)
         trainer.model.train()
         torch.manual_seed(0)
-        inputs = [dict(rows[i % len(rows)]) for i in range(args.batch // args.generations) for _ in range(args.generations)]
+        n_prompts = args.batch // args.generations
+        inputs = [dict(rows[i % len(rows)]) for i in range(n_prompts) for _ in range(args.generations)]
         trainer._generate_and_score_completions(inputs)
         rewards = trainer._rollout_rewards.cpu()  # (rollouts, [safety, reasoning, format])
         per_mode = {}
@@ -176,7 +177,9 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict:
             "seeds": sorted(by_seed),
             "consult_rate_by_kind_first_step": {k: _mean([r["consult_rate_by_kind"][k][0] for r in rs]) for k in kinds},
             "consult_rate_by_kind_last_step": {k: _mean([r["consult_rate_by_kind"][k][-1] for r in rs]) for k in kinds},
-            "consult_rate_by_kind_mean": {k: _mean([v for r in rs for v in r["consult_rate_by_kind"][k]]) for k in kinds},
+            "consult_rate_by_kind_mean": {
+                k: _mean([v for r in rs for v in r["consult_rate_by_kind"][k]]) for k in kinds
+            },
             "reward_by_mode_mean": {m: _mean([v for r in rs for v in r["reward_by_mode"][m]]) for m in MODES},
             "safety_reward_mean": _mean([v for r in rs for v in r["safety_reward"]]),
             "safety_reward_last_step": _mean([r["safety_reward"][-1] for r in rs]),
@@ -284,7 +287,10 @@ def main() -> None:
     data = write_toy_dataset(Path(args.work_dir) / "data", load_ruleset(args.ruleset), repeat=args.sft_repeat)
     rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
     if args.cap_check:
-        check = {"trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset), "by_cap": cap_check(args, data, rows)}
+        check = {
+            "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
+            "by_cap": cap_check(args, data, rows),
+        }
         (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
         print(json.dumps(check, indent=2))
         return

@@ -3,9 +3,10 @@
 TRL 1.16 has no advantage hook. `_generate_and_score_completions` computes the GRPO advantages of the whole
 (gathered) batch, keeps this process's slice and returns it as ``output["advantages"]``; after the parent returns
 we gather the slices back, rebalance whole groups (`rebalance_advantages`) and keep this process's slice. The
-rollouts' modes come from the completions `_generate` returns (its tool-calling loop appends each assistant turn with its `tool_calls`), captured per process, then gathered with accelerate so that
-frequencies are counted over whole groups even when a group spans processes. With ``ifpo=None`` the trainer is plain
-GRPO with the same logging, which makes the IFPO-vs-GRPO comparison one flag apart.
+rollouts' modes come from the completions `_generate` returns (its tool-calling loop appends each assistant turn
+with its `tool_calls`), captured per process, then gathered with accelerate so that frequencies are counted over
+whole groups even when a group spans processes. With ``ifpo=None`` the trainer is plain GRPO with the same
+logging, which makes the IFPO-vs-GRPO comparison one flag apart.
 
 Logged (TRL's `_metrics`, so they reach `log_history`, TensorBoard, W&B): ``ifpo/consult_rate`` overall and per
 prompt kind, ``ifpo/reward/<kind>``, ``ifpo/reward_by_mode/consult`` and ``ifpo/reward_by_mode/direct``, ``ifpo/weight/consult`` and ``ifpo/weight/direct`` (mean weight applied),

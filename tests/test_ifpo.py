@@ -28,7 +28,8 @@ A = 0.5 / S3  # GRPO advantage magnitude of rewards [1, 0, 1, 0]
 
 def opts(**kw) -> IFPOOptions:
     """Today's symmetric rule with group frequencies and no clipping, unless `kw` says otherwise."""
-    return IFPOOptions(**{"eps": EPS, "w_min": 0.01, "w_max": 100.0, "variant": "symmetric", "frequency": "group", **kw})
+    base = {"eps": EPS, "w_min": 0.01, "w_max": 100.0, "variant": "symmetric", "frequency": "group"}
+    return IFPOOptions(**{**base, **kw})
 
 
 def test_group_advantage_is_grpo_sample_std():
@@ -131,7 +132,8 @@ def test_positive_variant_rare_mode_success_counts_more():
     out = ifpo_advantages(rewards, consulted, 4, opts(variant="positive"))
     torch.testing.assert_close(out, T([adv[0], 2 / 3 * adv[1], adv[2], adv[3]]))
     # the direct success (common mode here) is scaled down: the net push now favours the rare mode, consult
-    assert out.sum().item() < 0 and (out * (consulted.float() - 0.25)).sum().item() > (adv * (consulted.float() - 0.25)).sum().item()
+    dlogpi = consulted.float() - 0.25  # d log pi / d consult-logit at p = 0.25
+    assert out.sum().item() < 0 and (out * dlogpi).sum().item() > (adv * dlogpi).sum().item()
 
 
 def test_positive_ema_pulls_back_a_group_that_always_consults():
@@ -164,7 +166,8 @@ def test_rebalance_is_scale_free(variant: str):
     # the trainer rebalances TRL's advantages whatever their scaling (scale_rewards): scaling commutes
     adv, consulted = T([0.3, -1.2, 0.9, 0.0, 2.0, -2.0]), T([True, False, False, True, True, True])
     o = opts(variant=variant)
-    torch.testing.assert_close(rebalance_advantages(3 * adv, consulted, 3, o), 3 * rebalance_advantages(adv, consulted, 3, o))
+    scaled = rebalance_advantages(3 * adv, consulted, 3, o)
+    torch.testing.assert_close(scaled, 3 * rebalance_advantages(adv, consulted, 3, o))
 
 
 def test_per_group_frequencies_for_independent_runs():
