@@ -222,7 +222,7 @@ def microbench(reps: int = 200) -> dict:
     return {"rollouts_to_microseconds": out}
 
 
-def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
+def plot(runs: dict[str, dict[str, dict]], path: Path, model: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -250,7 +250,7 @@ def plot(runs: dict[str, dict[str, dict]], path: Path) -> None:
     axes[0].legend()
     for ax in axes[:2]:
         ax.set_ylim(-0.05, 1.05)
-    fig.suptitle("GRPO vs IFPO (default options) from one SFT checkpoint, one line per seed (SmolLM2-135M, CPU)")
+    fig.suptitle(f"GRPO vs IFPO (default options) from one SFT checkpoint, one line per seed ({model})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -309,7 +309,7 @@ def main() -> None:
             done = {a: r for a, r in runs.items() if r}
             result = {"setup": setup, "summary": summarise(done), "runs": done}
             out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-            plot(done, out.with_suffix(".png"))
+            plot(done, out.with_suffix(".png"), args.base_model)
             print(json.dumps(result["summary"], indent=2), flush=True)
     (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(runs, machine), indent=2))
 
