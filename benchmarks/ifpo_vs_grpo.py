@@ -1,18 +1,25 @@
-"""Controlled experiment: plain GRPO vs IFPO from the same SFT checkpoint and seed.
+"""Controlled experiment: plain GRPO vs IFPO (the default `IFPOOptions`) from the same SFT checkpoint, several seeds.
 
-Records, per training step, the consultation rate per prompt kind (benign and harmful above all), the mean reward,
-and the IFPO mode weights; writes `benchmarks/results/ifpo_vs_grpo.json` and `.png`. Also records the cost of the
-IFPO reweighting against the step time in `benchmarks/results/ifpo_overhead.json`.
+Records, per training step, the consultation rate per prompt kind (benign and harmful above all), the reward by
+rollout mode (consult / direct), the safety reward, the format penalty and the IFPO mode weights; writes
+`benchmarks/results/ifpo_vs_grpo.json` and `.png` (rewritten after every run, so an interrupted experiment keeps
+what ran). Also records the cost of the IFPO reweighting against the step time in
+`benchmarks/results/ifpo_overhead.json`.
+
+The completion budget must hold a consulting rollout: TRL counts the tool result's tokens in
+`max_completion_length` and, when a result would not fit, drops it and ends the rollout after the call, with no
+final answer (format -1, safety 0). A consulting trace of the toy set is 264-279 tokens with the `compact` rule
+book (437 median with `default`), a direct one 9-50; the old cap of 160 therefore failed every consulting rollout
+and both algorithms learnt to stop consulting. The default cap is now 320.
 
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly) with the `compact` rule book (shorter tool
-results), then GRPO and IFPO on the toy `rl` prompts of the chosen kinds with the live rule tool. The defaults are
-the recorded run, sized for the shared 2-core CPU (about 160 s per RL step of 8 rollouts there, 1 thread, ~6 GB RAM
-with `--grad-accum 4`; without it the logits of the 49k vocabulary took 18 GB): 20 SFT steps, then 10 RL steps each.
-On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1`.
+results), then, per seed, GRPO and IFPO in turn on the toy `rl` prompts of the chosen kinds with the live rule
+tool. The defaults are the recorded run, sized for the shared 2-core CPU: 20 SFT steps, then 3 seeds x 2
+algorithms x a few RL steps. On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1`.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
-    python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --out /tmp/smoke   # smoke
+    python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ import json
 import platform
 import statistics
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from ascl_data.embedded import embedded_model_path
+from ascl_data.embedded import embedded_model_path, make_tiny_model
 from ascl_data.rl.config import IFPOSettings, SFTSettings
 from ascl_data.rl.data import load_split
+from ascl_data.rl.environment import consulted
 from ascl_data.rl.ifpo import IFPOOptions
 from ascl_data.rl.sft import run_sft
 from ascl_data.rl.toy import write_toy_dataset
@@ -36,6 +45,8 @@ from ascl_data.rl.trainer import run_ifpo
 from ascl_data.rulebook import load_ruleset
 
 RESULTS = Path(__file__).parent / "results"
+ALGORITHMS = ("grpo", "ifpo")
+MODES = ("consult", "direct")
 
 
 def _series(history: list[dict], key: str) -> list[float | None]:
@@ -43,175 +54,264 @@ def _series(history: list[dict], key: str) -> list[float | None]:
     return [h.get(key) for h in rows]
 
 
-def _summary(values: list[float | None]) -> float | None:
+def _mean(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return round(statistics.fmean(vals), 4) if vals else None
 
 
-def run(args: argparse.Namespace) -> dict:
+def sft_checkpoint(args: argparse.Namespace, data: Path) -> tuple[Path, float | None]:
+    """The one SFT checkpoint every RL run starts from (reused if already there)."""
     work = Path(args.work_dir)
-    ruleset = load_ruleset(args.ruleset)
-    data = write_toy_dataset(work / "data", ruleset, repeat=args.sft_repeat)
-    sft_dir = work / f"sft-{args.ruleset}-{args.sft_steps}steps-lr{args.sft_lr}-seed{args.seed}"  # reused if present
+    sft_dir = work / f"sft-{args.base_model}-{args.ruleset}-{args.sft_steps}steps-lr{args.sft_lr}-seed0"
+    if (sft_dir / "config.json").is_file():
+        return sft_dir, None
+    base = embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny")
     t0 = time.perf_counter()
-    reused = (sft_dir / "config.json").is_file()
-    if not reused:
-        run_sft(SFTSettings(
-            model=str(embedded_model_path()), dataset=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
-            per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=args.seed,
-        ))
-    sft_seconds = round(time.perf_counter() - t0, 1) if not reused else None
-    rl_rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
-    runs = {}
-    for algorithm in ("grpo", "ifpo"):
-        settings = IFPOSettings(
-            model=str(sft_dir), dataset=str(data), output_dir=str(work / algorithm), algorithm=algorithm,
-            ruleset=args.ruleset, max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
-            gradient_accumulation_steps=args.grad_accum,
-            num_generations=args.generations, max_completion_length=args.max_completion_length,
-            max_tool_calling_iterations=1, learning_rate=args.lr, seed=args.seed, save_final=False,
-            ifpo=IFPOOptions(w_min=args.w_min, w_max=args.w_max),
-        )
-        t = time.perf_counter()
-        torch.manual_seed(args.seed)
-        result = run_ifpo(settings, train_dataset=rl_rows)
-        hist = result["log_history"]
-        kinds = sorted({k.rsplit("/", 1)[1] for h in hist for k in h if k.startswith("ifpo/consult_rate/")})
-        runs[algorithm] = {
-            "seconds": round(time.perf_counter() - t, 1),
-            "step": _series(hist, "step"),
-            "consult_rate": _series(hist, "ifpo/consult_rate"),
-            "consult_rate_by_kind": {k: _series(hist, f"ifpo/consult_rate/{k}") for k in kinds},
-            "reward": _series(hist, "reward"),
-            "reward_by_kind": {k: _series(hist, f"ifpo/reward/{k}") for k in kinds},
-            "reward_by_mode": {m: _series(hist, f"ifpo/reward_by_mode/{m}") for m in ("consult", "direct")},
-            "weight_consult": _series(hist, "ifpo/weight/consult"),
-            "weight_direct": _series(hist, "ifpo/weight/direct"),
-            "step_time": _series(hist, "step_time"),
-            "reweight_seconds": _series(hist, "ifpo/reweight_seconds"),
-        }
-    summary = {
-        alg: {
-            "mean_consult_rate": _summary(r["consult_rate"]),
-            "consult_rate_first_half": _summary(r["consult_rate"][: len(r["consult_rate"]) // 2]),
-            "consult_rate_second_half": _summary(r["consult_rate"][len(r["consult_rate"]) // 2 :]),
-            "mean_consult_rate_by_kind": {k: _summary(v) for k, v in r["consult_rate_by_kind"].items()},
-            "mean_reward": _summary(r["reward"]),
-            "reward_second_half": _summary(r["reward"][len(r["reward"]) // 2 :]),
-        }
-        for alg, r in runs.items()
-    }
-    return {
-        "setup": {
-            "model": "SmolLM2-135M-Instruct (embedded) -> SFT on ascl_data.rl.toy traces",
-            "ruleset": args.ruleset, "rl_kinds": args.kinds, "seed": args.seed, "steps": args.steps, "batch": args.batch,
-            "grad_accum": args.grad_accum,
-            "num_generations": args.generations, "max_completion_length": args.max_completion_length,
-            "lr": args.lr, "sft_steps": args.sft_steps, "ifpo": {"w_min": args.w_min, "w_max": args.w_max,
-                                                                  "frequency": "group"},
-            "machine": f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads",
-            "sft_seconds": sft_seconds,
-            "sft_checkpoint_reused": reused,
-        },
-        "summary": summary,
-        "runs": runs,
-    }
+    run_sft(SFTSettings(
+        model=str(base), dataset=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
+        per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0,
+    ))
+    return sft_dir, round(time.perf_counter() - t0, 1)
 
 
-def microbench(reps: int = 200) -> dict:
-    """Time of the reweighting alone (weights + multiply) on synthetic batches, group mode, G=8."""
-    from ascl_data.rl.ifpo import ifpo_weights
+def trace_tokens_by_mode(ruleset: str) -> dict[str, dict[str, int]]:
+    """Completion tokens (tool call, tool result and answer) of the toy SFT traces, by mode, with the real
+    tokenizer and chat template: what a rollout that imitates them needs of `max_completion_length`."""
+    from transformers import AutoTokenizer
 
+    from ascl_data.rl.toy import ITEMS, _trace
+    from ascl_data.rule_tool import RuleTool
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_path()))
+    book = load_ruleset(ruleset)
+    tool = RuleTool(book)
+    lengths: dict[str, list[int]] = {m: [] for m in MODES}
+    for i, item in enumerate(ITEMS):
+        trace = _trace(i, item, book, tool)
+        msgs = [m.model_dump(exclude_none=True) for m in trace.messages]
+        prompt = tok.apply_chat_template(msgs[:2], tools=[tool.schema()], tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(msgs, tools=[tool.schema()], tokenize=False)
+        n = len(tok(full)["input_ids"]) - len(tok(prompt)["input_ids"])
+        lengths["consult" if trace.consulted else "direct"].append(n)
+    return {m: {"min": min(v), "median": int(statistics.median(v)), "max": max(v)} for m, v in lengths.items()}
+
+
+def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] = (160, 320)) -> dict:
+    """One batch of rollouts through the real trainer at each cap, from a tiny random model steered to pick between
+    a rule-tool call and ending its turn (`ascl_data.testing.steering`): per mode, how many rollouts kept their
+    tool result and what the format reward gave them. Cheap evidence for the cap, without a trained model."""
+    from transformers import AutoTokenizer
+
+    from ascl_data.rl.environment import messages_of
+    from ascl_data.rl.trainer import build_ifpo_trainer
+    from ascl_data.testing.steering import tool_call_steering
+
+    model = make_tiny_model(Path(args.work_dir) / "tiny")
+    steering = tool_call_steering(AutoTokenizer.from_pretrained(model))
     out = {}
-    gen = torch.Generator().manual_seed(0)
-    for n in (64, 512, 4096, 32768):
-        flags = torch.rand(n, generator=gen) < 0.3
-        adv = torch.randn(n, generator=gen)
-        ifpo_weights(flags, 8) * adv  # warm-up
-        t = time.perf_counter()
-        for _ in range(reps):
-            ifpo_weights(flags, 8) * adv
-        out[str(n)] = round((time.perf_counter() - t) / reps * 1e6, 1)
-    return {"rollouts_to_microseconds": out}
+    for cap in caps:
+        settings = IFPOSettings(
+            model=str(model), dataset=str(data), output_dir=str(Path(args.work_dir) / f"cap{cap}"), algorithm="grpo",
+            ruleset=args.ruleset, max_steps=1, per_device_train_batch_size=args.batch,
+            num_generations=args.generations, max_completion_length=cap, max_tool_calling_iterations=1,
+            seed=0, save_final=False, trl_args={"generation_kwargs": {"sequence_bias": steering}},
+        )
+        trainer = build_ifpo_trainer(settings, train_dataset=rows)
+        trainer.model.train()
+        torch.manual_seed(0)
+        n_prompts = args.batch // args.generations
+        inputs = [dict(rows[i % len(rows)]) for i in range(n_prompts) for _ in range(args.generations)]
+        trainer._generate_and_score_completions(inputs)
+        rewards = trainer._rollout_rewards.cpu()  # (rollouts, [safety, reasoning, format])
+        per_mode = {}
+        for mode in MODES:
+            idx = [i for i, c in enumerate(trainer._rollout_completions) if consulted(c) == (mode == "consult")]
+            kept = [any(m.get("role") == "tool" for m in messages_of(trainer._rollout_completions[i])) for i in idx]
+            per_mode[mode] = {
+                "rollouts": len(idx),
+                "kept_tool_result": sum(kept),
+                "format_reward_mean": round(rewards[idx, 2].mean().item(), 3) if idx else None,
+            }
+        out[str(cap)] = per_mode
+    return out
 
 
-def overhead(result: dict) -> dict:
-    ifpo = result["runs"]["ifpo"]
-    rw = [v for v in ifpo["reweight_seconds"] if v is not None]
-    st = [v for v in ifpo["step_time"] if v is not None]
-    grpo_st = [v for v in result["runs"]["grpo"]["step_time"] if v is not None]
+def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm: str, seed: int) -> dict:
+    """One RL run; its per-step series from TRL's log history."""
+    settings = IFPOSettings(
+        model=str(sft_dir), dataset=str(data), output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"),
+        algorithm=algorithm, ruleset=args.ruleset, max_steps=args.steps,
+        per_device_train_batch_size=args.batch // args.grad_accum, gradient_accumulation_steps=args.grad_accum,
+        num_generations=args.generations, max_completion_length=args.max_completion_length,
+        max_tool_calling_iterations=1, learning_rate=args.lr, seed=seed, save_final=False, ifpo=IFPOOptions(),
+    )
+    t = time.perf_counter()
+    torch.manual_seed(seed)
+    hist = run_ifpo(settings, train_dataset=rows)["log_history"]
+    kinds = sorted({k.rsplit("/", 1)[1] for h in hist for k in h if k.startswith("ifpo/consult_rate/")})
     return {
-        "what": "IFPO reweighting (gather flags, weights, multiply) vs the whole training step, on CPU",
-        "machine": result["setup"]["machine"],
-        "reweight_seconds_mean": statistics.fmean(rw) if rw else None,
-        "reweight_seconds_max": max(rw) if rw else None,
-        "ifpo_step_seconds_mean": statistics.fmean(st) if st else None,
-        "grpo_step_seconds_mean": statistics.fmean(grpo_st) if grpo_st else None,
-        "reweight_fraction_of_step": (statistics.fmean(rw) / statistics.fmean(st)) if rw and st else None,
+        "seconds": round(time.perf_counter() - t, 1),
+        "step": _series(hist, "step"),
+        "consult_rate": _series(hist, "ifpo/consult_rate"),
+        "consult_rate_by_kind": {k: _series(hist, f"ifpo/consult_rate/{k}") for k in kinds},
+        "reward": _series(hist, "reward"),
+        "reward_by_kind": {k: _series(hist, f"ifpo/reward/{k}") for k in kinds},
+        "reward_by_mode": {m: _series(hist, f"ifpo/reward_by_mode/{m}") for m in MODES},
+        "safety_reward": _series(hist, "rewards/safety_reward/mean"),
+        "format_reward": _series(hist, "rewards/format_reward/mean"),
+        "clipped_ratio": _series(hist, "completions/clipped_ratio"),
+        "weight_consult": _series(hist, "ifpo/weight/consult"),
+        "weight_direct": _series(hist, "ifpo/weight/direct"),
+        "step_time": _series(hist, "step_time"),
+        "reweight_seconds": _series(hist, "ifpo/reweight_seconds"),
+    }
+
+
+def summarise(runs: dict[str, dict[str, dict]]) -> dict:
+    """Per algorithm, over the seeds that ran: consult rate by kind in the first and the last step, and means."""
+    out = {}
+    for alg, by_seed in runs.items():
+        rs = list(by_seed.values())
+        kinds = sorted({k for r in rs for k in r["consult_rate_by_kind"]})
+        out[alg] = {
+            "seeds": sorted(by_seed),
+            "consult_rate_by_kind_first_step": {k: _mean([r["consult_rate_by_kind"][k][0] for r in rs]) for k in kinds},
+            "consult_rate_by_kind_last_step": {k: _mean([r["consult_rate_by_kind"][k][-1] for r in rs]) for k in kinds},
+            "consult_rate_by_kind_mean": {
+                k: _mean([v for r in rs for v in r["consult_rate_by_kind"][k]]) for k in kinds
+            },
+            "reward_by_mode_mean": {m: _mean([v for r in rs for v in r["reward_by_mode"][m]]) for m in MODES},
+            "safety_reward_mean": _mean([v for r in rs for v in r["safety_reward"]]),
+            "safety_reward_last_step": _mean([r["safety_reward"][-1] for r in rs]),
+            "format_reward_mean": _mean([v for r in rs for v in r["format_reward"]]),
+        }
+    return out
+
+
+def overhead(runs: dict[str, dict[str, dict]], machine: str) -> dict:
+    rw = [v for r in runs.get("ifpo", {}).values() for v in r["reweight_seconds"] if v is not None]
+    st = [v for r in runs.get("ifpo", {}).values() for v in r["step_time"] if v is not None]
+    grpo_st = [v for r in runs.get("grpo", {}).values() for v in r["step_time"] if v is not None]
+    return {
+        "what": "IFPO rebalancing (gather flags and advantages, weights, rebalance) vs the whole training step, CPU",
+        "machine": machine,
+        "reweight_seconds_median": statistics.median(rw) if rw else None,
+        "ifpo_step_seconds_median": statistics.median(st) if st else None,
+        "grpo_step_seconds_median": statistics.median(grpo_st) if grpo_st else None,
+        "reweight_fraction_of_step": (statistics.median(rw) / statistics.median(st)) if rw and st else None,
         "microbenchmark_cpu": microbench(),
         "note": "GPU timing not measured (no GPU lent to this session). Step times include generation, tool calls, "
         "judging and the optimizer step, and vary with the machine's load.",
     }
 
 
-def plot(result: dict, path: Path) -> None:
+def microbench(reps: int = 200) -> dict:
+    """Time of the rebalancing alone (default options, EMA value given) on synthetic batches, G=8."""
+    from ascl_data.rl.ifpo import rebalance_advantages
+
+    out = {}
+    gen = torch.Generator().manual_seed(0)
+    for n in (64, 512, 4096, 32768):
+        flags = torch.rand(n, generator=gen) < 0.3
+        adv = torch.randn(n, generator=gen)
+        rebalance_advantages(adv, flags, 8, IFPOOptions(), 0.3)  # warm-up
+        t = time.perf_counter()
+        for _ in range(reps):
+            rebalance_advantages(adv, flags, 8, IFPOOptions(), 0.3)
+        out[str(n)] = round((time.perf_counter() - t) / reps * 1e6, 1)
+    return {"rollouts_to_microseconds": out}
+
+
+def plot(runs: dict[str, dict[str, dict]], path: Path, model: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = [("consult rate: harmful", lambda r: r["consult_rate_by_kind"].get("harmful")),
+              ("consult rate: benign", lambda r: r["consult_rate_by_kind"].get("benign")),
+              ("reward of consulting rollouts", lambda r: r["reward_by_mode"]["consult"]),
+              ("reward of direct rollouts", lambda r: r["reward_by_mode"]["direct"]),
+              ("safety reward", lambda r: r["safety_reward"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
     colors = {"grpo": "tab:blue", "ifpo": "tab:orange"}
-    for alg, r in result["runs"].items():
-        steps = r["step"]
-        for ax, kind in zip(axes[:2], ("benign", "harmful")):
-            ys = r["consult_rate_by_kind"].get(kind, [None] * len(steps))
-            pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
-            if pts:
-                ax.plot(*zip(*pts), "o-", color=colors[alg], label=alg.upper(), alpha=0.8)
-            ax.set_title(f"consultation rate: {kind} prompts")
-            ax.set_ylim(-0.05, 1.05)
-            ax.set_xlabel("step")
-        axes[2].plot(steps, r["reward"], "o-", color=colors[alg], label=alg.upper(), alpha=0.8)
-        axes[2].set_title("mean reward")
-        axes[2].set_xlabel("step")
+    for alg, by_seed in runs.items():
+        for i, (seed, r) in enumerate(sorted(by_seed.items())):
+            for ax, (title, get) in zip(axes, panels):
+                ys = get(r) or []
+                pts = [(s, y) for s, y in zip(r["step"], ys) if y is not None]
+                if pts:
+                    ax.plot(*zip(*pts), "o-", color=colors[alg], alpha=0.7, lw=1,
+                            label=alg.upper() if i == 0 else None)
+                ax.set_title(title, fontsize=10)
+                ax.set_xlabel("step")
     for ax in axes:
-        ax.legend()
         ax.grid(alpha=0.3)
-    fig.suptitle("GRPO vs IFPO from the same SFT checkpoint and seed (SmolLM2-135M, CPU)")
+    axes[0].legend()
+    for ax in axes[:2]:
+        ax.set_ylim(-0.05, 1.05)
+    fig.suptitle(f"GRPO vs IFPO (default options) from one SFT checkpoint, one line per seed ({model})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work-dir", default="/tmp/ascl-ifpo-vs-grpo")
+    p.add_argument("--base-model", choices=["smollm2", "tiny"], default="smollm2",
+                   help="SmolLM2-135M-Instruct, or a random 2-layer model on its tokenizer (fast, for smoke runs)")
     p.add_argument("--ruleset", default="compact")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--kinds", nargs="+", default=["harmful", "benign"], help="prompt kinds of the RL split to train on")
     p.add_argument("--batch", type=int, default=8, help="rollouts per optimizer step (generated together)")
     p.add_argument("--grad-accum", type=int, default=4,
                    help="micro-batches per step: the same rollouts, less memory (logits of a 49k vocabulary)")
     p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--max-completion-length", type=int, default=160)
+    p.add_argument("--max-completion-length", type=int, default=320,
+                   help="tokens per rollout, the tool result included: must hold a consulting rollout")
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--sft-steps", type=int, default=20)
     p.add_argument("--sft-lr", type=float, default=1e-4)
     p.add_argument("--sft-repeat", type=int, default=4)
-    p.add_argument("--w-min", type=float, default=0.25)
-    p.add_argument("--w-max", type=float, default=4.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cap-check", action="store_true",
+                   help="only run one batch at max_completion_length 160 and 320 from a steered tiny model; writes "
+                   "results/ifpo_cap_check.json")
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
     args = p.parse_args()
     if args.batch % args.grad_accum:
         p.error(f"--batch {args.batch} does not split into --grad-accum {args.grad_accum} micro-batches")
-    result = run(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    plot(result, out.with_suffix(".png"))
-    (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(result), indent=2))
-    print(json.dumps(result["summary"], indent=2))
+    data = write_toy_dataset(Path(args.work_dir) / "data", load_ruleset(args.ruleset), repeat=args.sft_repeat)
+    rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
+    if args.cap_check:
+        check = {
+            "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
+            "by_cap": cap_check(args, data, rows),
+        }
+        (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
+        print(json.dumps(check, indent=2))
+        return
+    sft_dir, sft_seconds = sft_checkpoint(args, data)
+    machine = f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    setup = {
+        "model": f"{args.base_model} -> SFT on ascl_data.rl.toy traces",
+        **{k: v for k, v in vars(args).items() if k not in ("out", "work_dir")},
+        "ifpo": asdict(IFPOOptions()), "machine": machine, "sft_seconds": sft_seconds,
+        "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
+    }
+    runs: dict[str, dict[str, dict]] = {alg: {} for alg in ALGORITHMS}
+    for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
+        for alg in ALGORITHMS:
+            runs[alg][str(seed)] = rl_run(args, sft_dir, data, rows, alg, seed)
+            done = {a: r for a, r in runs.items() if r}
+            result = {"setup": setup, "summary": summarise(done), "runs": done}
+            out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+            plot(done, out.with_suffix(".png"), args.base_model)
+            print(json.dumps(result["summary"], indent=2), flush=True)
+    (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(runs, machine), indent=2))
 
 
 if __name__ == "__main__":

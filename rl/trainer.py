@@ -1,11 +1,12 @@
 """`IFPOTrainer`: TRL's GRPOTrainer with IFPO advantages and the rule tool live in the rollouts.
 
 TRL 1.16 has no advantage hook. `_generate_and_score_completions` computes the GRPO advantages of the whole
-(gathered) batch, keeps this process's slice and returns it as ``output["advantages"]``; we reweight that slice
-after the parent returns. The rollouts' modes come from the completions `_generate` returns (its tool-calling loop
-appends each assistant turn with its `tool_calls`), captured per process, then gathered with accelerate so that
-frequencies are counted over whole groups even when a group spans processes. With ``ifpo=None`` the trainer is plain
-GRPO with the same logging, which makes the IFPO-vs-GRPO comparison one flag apart.
+(gathered) batch, keeps this process's slice and returns it as ``output["advantages"]``; after the parent returns
+we gather the slices back, rebalance whole groups (`rebalance_advantages`) and keep this process's slice. The
+rollouts' modes come from the completions `_generate` returns (its tool-calling loop appends each assistant turn
+with its `tool_calls`), captured per process, then gathered with accelerate so that frequencies are counted over
+whole groups even when a group spans processes. With ``ifpo=None`` the trainer is plain GRPO with the same
+logging, which makes the IFPO-vs-GRPO comparison one flag apart.
 
 Logged (TRL's `_metrics`, so they reach `log_history`, TensorBoard, W&B): ``ifpo/consult_rate`` overall and per
 prompt kind, ``ifpo/reward/<kind>``, ``ifpo/reward_by_mode/consult`` and ``ifpo/reward_by_mode/direct``, ``ifpo/weight/consult`` and ``ifpo/weight/direct`` (mean weight applied),
@@ -26,8 +27,8 @@ from ascl_data.errors import InputError, Problem
 from ascl_data.rl.config import IFPOSettings
 from ascl_data.rl.data import load_split, require_columns
 from ascl_data.rl.environment import RuleEnvironment, consulted
-from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights
 from ascl_data.judge import judge_config_for
+from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights, rebalance_advantages
 from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.rl.sft import peft_config, save_model
 
@@ -89,10 +90,11 @@ class IFPOTrainer(GRPOTrainer):
             start = time.perf_counter()
             frequency = self._consult_ema.update(flags) if self._consult_ema is not None else None
             weights = ifpo_weights(flags, self.num_generations, self.ifpo, frequency)
+            advantages = self.accelerator.gather(output["advantages"])  # whole groups, in TRL's order
+            advantages = rebalance_advantages(advantages, flags, self.num_generations, self.ifpo, frequency)
             n_local = len(inputs)
             start_idx = self.accelerator.process_index * n_local
-            local_w = weights[start_idx : start_idx + n_local].to(output["advantages"].dtype)
-            output["advantages"] = output["advantages"] * local_w
+            output["advantages"] = advantages[start_idx : start_idx + n_local].to(output["advantages"].dtype)
             metrics["ifpo/reweight_seconds"].append(time.perf_counter() - start)
             for name, mask in (("consult", flags), ("direct", ~flags)):
                 if mask.any():

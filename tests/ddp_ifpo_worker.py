@@ -26,7 +26,7 @@ def main(model: str, data: str, out: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model)
     settings = IFPOSettings(**ifpo_settings(
         Path(model), Path(data), Path(out) / "trainer", tokenizer,
-        per_device_train_batch_size=4, num_generations=8, ifpo=IFPOOptions(w_min=0.1, w_max=10.0),
+        per_device_train_batch_size=4, num_generations=8, ifpo=IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="group"),
     ))
     trainer = build_ifpo_trainer(settings)
     trainer.model.train()

@@ -10,10 +10,12 @@ import torch
 from ascl_data.rl.ifpo import (
     ConsultFrequencyEMA,
     IFPOOptions,
+    frequency_mode_weights,
     group_advantages,
     group_mode_weights,
     ifpo_advantages,
     ifpo_weights,
+    rebalance_advantages,
 )
 
 T = torch.tensor
@@ -21,8 +23,13 @@ S3 = math.sqrt(1 / 3)  # sample std of [1, 0, 1, 0]
 EPS = 1e-12  # tiny, so the hand computations below need no eps term
 
 
+A = 0.5 / S3  # GRPO advantage magnitude of rewards [1, 0, 1, 0]
+
+
 def opts(**kw) -> IFPOOptions:
-    return IFPOOptions(**{"eps": EPS, "w_min": 0.01, "w_max": 100.0, **kw})
+    """Today's symmetric rule with group frequencies and no clipping, unless `kw` says otherwise."""
+    base = {"eps": EPS, "w_min": 0.01, "w_max": 100.0, "variant": "symmetric", "frequency": "group"}
+    return IFPOOptions(**{**base, **kw})
 
 
 def test_group_advantage_is_grpo_sample_std():
@@ -106,17 +113,96 @@ def test_ema_with_one_mode_seen_is_unweighted():
     assert torch.equal(ifpo_weights(T([False] * 4), 2, opts(frequency="ema"), f), torch.ones(4))
 
 
-def test_ema_mode_needs_a_frequency():
-    with pytest.raises(ValueError, match="consult_frequency"):
-        ifpo_weights(T([True, False]), 2, opts(frequency="ema"))
+def test_ema_mode_without_a_frequency_uses_the_batch():
+    # 1 of 4 consults: f = 0.25 -> w_consult = 1/(2*0.25) = 2, w_direct = 1/(2*0.75) = 2/3
+    w = ifpo_weights(T([True, False, False, False]), 2, opts(frequency="ema"))
+    torch.testing.assert_close(w, T([2.0, 2 / 3, 2 / 3, 2 / 3]))
+
+
+def test_positive_variant_hand_computed():
+    # G=4, 3 consult + 1 direct: w = [2/3, 2/3, 2/3, 2]; only the positive advantages are reweighted
+    out = ifpo_advantages(T([1.0, 0.0, 1.0, 0.0]), T([True, True, True, False]), 4, opts(variant="positive"))
+    torch.testing.assert_close(out, T([2 / 3 * A, -A, 2 / 3 * A, -A]))
+
+
+def test_positive_variant_rare_mode_success_counts_more():
+    # G=4, 1 consult (fails) + 3 direct, one of them succeeds: w = [2, 2/3, 2/3, 2/3]
+    rewards, consulted = T([0.0, 1.0, 0.0, 0.0]), T([True, False, False, False])
+    adv = group_advantages(rewards, 4, EPS)  # [-0.5, 1.5, -0.5, -0.5] / std
+    out = ifpo_advantages(rewards, consulted, 4, opts(variant="positive"))
+    torch.testing.assert_close(out, T([adv[0], 2 / 3 * adv[1], adv[2], adv[3]]))
+    # the direct success (common mode here) is scaled down: the net push now favours the rare mode, consult
+    dlogpi = consulted.float() - 0.25  # d log pi / d consult-logit at p = 0.25
+    assert out.sum().item() < 0 and (out * dlogpi).sum().item() > (adv * dlogpi).sum().item()
+
+
+def test_positive_ema_pulls_back_a_group_that_always_consults():
+    # every rollout consults; the EMA says consulting is 75% of rollouts: w_consult = 1/(2*0.75) = 2/3 on successes
+    rewards, consulted = T([1.0, 0.0, 1.0, 0.0]), T([True] * 4)
+    out = ifpo_advantages(rewards, consulted, 4, opts(variant="positive", frequency="ema"), 0.75)
+    torch.testing.assert_close(out, T([2 / 3 * A, -A, 2 / 3 * A, -A]))
+    assert out.sum().item() == pytest.approx(-2 / 3 * A)  # < 0: the policy is pushed away from consulting
+    # GRPO and the symmetric rule leave such a group without any push on the mode choice
+    assert group_advantages(rewards, 4, EPS).sum().item() == pytest.approx(0.0, abs=1e-6)
+    sym = ifpo_advantages(rewards, consulted, 4, opts(frequency="ema"), 0.75)
+    assert sym.sum().item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_zero_sum_variant_hand_computed():
+    # w*A = [2/3 A, -2/3 A, 2/3 A, -2 A], mean -A/3 -> [A, -A/3, A, -5A/3], summing to 0
+    out = ifpo_advantages(T([1.0, 0.0, 1.0, 0.0]), T([True, True, True, False]), 4, opts(variant="zero_sum"))
+    torch.testing.assert_close(out, T([A, -A / 3, A, -5 * A / 3]))
+    assert out.sum().item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mode_baseline_variant_hand_computed():
+    # consult advantages [A, -A, A] (mean A/3), direct [-A] (mean -A) -> [2A/3, -4A/3, 2A/3, 0]
+    out = ifpo_advantages(T([1.0, 0.0, 1.0, 0.0]), T([True, True, True, False]), 4, opts(variant="mode_baseline"))
+    torch.testing.assert_close(out, T([2 * A / 3, -4 * A / 3, 2 * A / 3, 0.0]))
+
+
+@pytest.mark.parametrize("variant", ["symmetric", "positive", "zero_sum", "mode_baseline"])
+def test_rebalance_is_scale_free(variant: str):
+    # the trainer rebalances TRL's advantages whatever their scaling (scale_rewards): scaling commutes
+    adv, consulted = T([0.3, -1.2, 0.9, 0.0, 2.0, -2.0]), T([True, False, False, True, True, True])
+    o = opts(variant=variant)
+    scaled = rebalance_advantages(3 * adv, consulted, 3, o)
+    torch.testing.assert_close(scaled, 3 * rebalance_advantages(adv, consulted, 3, o))
+
+
+def test_per_group_frequencies_for_independent_runs():
+    # two runs of one group each: f = 0.75 and 0.25 -> (2/3, 2) and (2, 2/3)
+    w = frequency_mode_weights(T([True, False, True, False]), 2, T([0.75, 0.25]))
+    torch.testing.assert_close(w, T([2 / 3, 2.0, 2.0, 2 / 3]))
+    with pytest.raises(ValueError, match="3 values for 2 groups"):
+        frequency_mode_weights(T([True, False, True, False]), 2, T([0.5, 0.5, 0.5]))
+
+
+def test_ema_over_independent_runs():
+    ema = ConsultFrequencyEMA(decay=0.5)
+    torch.testing.assert_close(ema.update(T([[True, True], [False, True]])), T([1.0, 0.5]))
+    torch.testing.assert_close(ema.update(T([[False, False], [True, True]])), T([0.5, 0.75]))
+
+
+def test_default_is_positive_with_ema():
+    # chosen by benchmarks/ifpo_dynamics.py (README, "IFPO")
+    assert (IFPOOptions().variant, IFPOOptions().frequency) == ("positive", "ema")
 
 
 @pytest.mark.parametrize(
-    "kw",
-    [{"w_min": 0.0}, {"w_min": 3.0, "w_max": 2.0}, {"eps": 0.0}, {"frequency": "batch"}, {"ema_decay": 1.0}],
+    ("kw", "message"),
+    [
+        ({"w_min": 0.0}, "w_min must be > 0"),
+        ({"w_min": 3.0, "w_max": 2.0}, "w_min > w_max"),
+        ({"eps": 0.0}, "eps must be > 0"),
+        ({"frequency": "batch"}, "ifpo frequency 'batch' unknown; choose from group, ema"),
+        ({"variant": "x"}, "ifpo variant 'x' unknown; choose from symmetric, positive, zero_sum, mode_baseline"),
+        ({"ema_decay": 1.0}, r"ema_decay outside \[0, 1\)"),
+        ({"ema_decay": -0.1}, r"ema_decay outside \[0, 1\)"),
+    ],
 )
-def test_bad_options_fail(kw):
-    with pytest.raises(ValueError):
+def test_bad_options_fail_naming_the_field(kw, message):
+    with pytest.raises(ValueError, match=message):
         IFPOOptions(**kw)
 
 

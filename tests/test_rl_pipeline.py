@@ -48,7 +48,8 @@ def ifpo_settings(model: Path, data: Path, out: Path, tokenizer, **kw) -> dict:
 
 def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
     settings = IFPOSettings(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
-                                            ifpo=IFPOOptions(w_min=0.1, w_max=10.0), per_device_train_batch_size=8))
+                                            ifpo=IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric",
+                                                             frequency="group"), per_device_train_batch_size=8))
     trainer = build_ifpo_trainer(settings)
     trainer.model.train()
     rows = [trainer.train_dataset[i] for i in (0, 10)]  # a harmful and a benign prompt, 4 rollouts each
@@ -83,7 +84,7 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
         assert metrics[f"ifpo/reward_by_mode/{name}"][-1] == pytest.approx(total[mask].mean().item())
 
     # ema mode: one weight per mode from the moving consult frequency, continued from the previous batch's value
-    trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, frequency="ema", ema_decay=0.5)
+    trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="ema", ema_decay=0.5)
     trainer._consult_ema = ConsultFrequencyEMA(0.5)
     trainer._consult_ema.value = 0.8
     output = trainer._generate_and_score_completions(inputs)
@@ -93,6 +94,14 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
     expected = parent * torch.where(flags, 1 / (2 * f), 1 / (2 * (1 - f))).clamp(0.1, 10.0)
     torch.testing.assert_close(output["advantages"], expected)
     assert metrics["ifpo/consult_frequency_ema"][-1] == pytest.approx(f)
+
+    # the default variant (positive): only the positive advantages are reweighted
+    trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="positive", frequency="group")
+    output = trainer._generate_and_score_completions(inputs)
+    flags = torch.tensor([consulted(c) for c in trainer._rollout_completions])
+    parent = torch.tensor(list(trainer._logs["advantages"])[-8:])
+    weights = group_mode_weights(flags, 4).clamp(0.1, 10.0)
+    torch.testing.assert_close(output["advantages"], torch.where(parent > 0, parent * weights, parent))
 
 
 def test_grpo_mode_leaves_advantages_alone(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
