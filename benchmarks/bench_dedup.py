@@ -1,0 +1,105 @@
+"""Peak memory and speed of deduplication over a generated stream of N prompts (issue 15: flat in N, < 1 GB at 10M).
+
+Each measurement runs in a fresh process (peak RSS is per process) over the same generated prompts: random
+sentences of 8-30 words from a 20k-word vocabulary, with 1% exact repeats (re-cased, re-punctuated) and 1% near
+repeats (one word of an earlier prompt replaced). Three kinds of run:
+
+- `current`: `ascl_data.sources.dedup.Deduplicator` as the build uses it (threshold 0.8, 64 permutations);
+- `floor`: the same generator with no deduplication (the interpreter, numpy and the generator alone);
+- `baseline`: the Deduplicator of an earlier commit (`--baseline-commit`), loaded from git.
+
+    python benchmarks/bench_dedup.py --sizes 1000000 --baseline-commit 2174d6c
+    nice python benchmarks/bench_dedup.py --sizes 10000000 --runs current
+
+Results merge into benchmarks/results/dedup.json, keyed by run and size, so a long run can be added later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "dedup.json"
+VOCAB = [f"w{i}" for i in range(20_000)]
+
+
+def prompt(i: int) -> str:
+    rng = random.Random(i)
+    return " ".join(rng.choices(VOCAB, k=rng.randint(8, 30)))
+
+
+def generated(n: int) -> Iterator[str]:
+    """Prompt i; every 100th repeats an earlier one exactly (re-cased), every 100th (offset 50) nearly."""
+    rng = random.Random(-1)
+    for i in range(n):
+        if i > 100 and i % 100 == 0:
+            yield prompt(rng.randrange(i)).upper() + "?"
+        elif i > 100 and i % 100 == 50:
+            words = prompt(rng.randrange(i)).split()
+            words[rng.randrange(len(words))] = "changed"
+            yield " ".join(words)
+        else:
+            yield prompt(i)
+
+
+def load_dedup(commit: str | None) -> type:
+    if commit is None:
+        from ascl_data.sources.dedup import Deduplicator
+
+        return Deduplicator
+    source = subprocess.run(["git", "show", f"{commit}:ascl_data/sources/dedup.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "old_dedup.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("old_dedup", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Deduplicator
+
+
+def child(run: str, n: int, commit: str | None) -> dict:
+    dedup = None if run == "floor" else load_dedup(commit if run == "baseline" else None)(threshold=0.8, num_perm=64)
+    counts = {"kept": 0, "duplicate": 0, "near_duplicate": 0}
+    start = time.perf_counter()
+    for text in generated(n):
+        counts[(dedup.check(text) if dedup else None) or "kept"] += 1
+    seconds = time.perf_counter() - start
+    return {"run": run, "n": n, "commit": commit if run == "baseline" else None, "seconds": round(seconds, 1),
+            "us_per_prompt": round(seconds / n * 1e6, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **counts}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--runs", nargs="+", default=["floor", "current", "baseline"],
+                    choices=["floor", "current", "baseline"])
+    ap.add_argument("--baseline-commit", default="2174d6c", help="commit whose Deduplicator is the baseline")
+    ap.add_argument("--child", nargs=2, metavar=("RUN", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.baseline_commit)))
+        return
+    for n in args.sizes:
+        for run in args.runs:
+            out = subprocess.run([sys.executable, __file__, "--child", run, str(n), "--baseline-commit",
+                                  args.baseline_commit], check=True, capture_output=True, text=True).stdout
+            row = json.loads(out)
+            print(row, flush=True)
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # another run may have written
+            results[f"{run}@{n}"] = row
+            RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
