@@ -5,13 +5,15 @@ sentences of 8-30 words from a 20k-word vocabulary, with 1% exact repeats (re-ca
 repeats (one word of an earlier prompt replaced). Three kinds of run:
 
 - `current`: `ascl_data.sources.dedup.Deduplicator` as the build uses it (threshold 0.8, 64 permutations);
-- `floor`: the same generator with no deduplication (the interpreter, numpy and the generator alone);
+- `floor`: the same generator with no deduplication (the interpreter, the package's imports and the generator);
 - `baseline`: the Deduplicator of an earlier commit (`--baseline-commit`), loaded from git.
 
     python benchmarks/bench_dedup.py --sizes 1000000 --baseline-commit 2174d6c
     nice python benchmarks/bench_dedup.py --sizes 10000000 --runs current
 
-Results merge into benchmarks/results/dedup.json, keyed by run and size, so a long run can be added later.
+Results merge into benchmarks/results/dedup.json, keyed by run and size, so a long run can be added later; a run
+also records a checkpoint every million prompts (peak RSS so far), so a run stopped early still says how far it got
+and how memory grew on the way.
 """
 
 from __future__ import annotations
@@ -67,16 +69,19 @@ def load_dedup(commit: str | None) -> type:
     return module.Deduplicator
 
 
-def child(run: str, n: int, commit: str | None) -> dict:
-    dedup = None if run == "floor" else load_dedup(commit if run == "baseline" else None)(threshold=0.8, num_perm=64)
+def child(run: str, n: int, commit: str | None) -> Iterator[dict]:
+    """Rows for the checkpoints (every million prompts) and the end of the run."""
+    current = load_dedup(None)  # imported by every run, so that `floor` holds the same modules
+    dedup = None if run == "floor" else (load_dedup(commit) if run == "baseline" else current)(threshold=0.8, num_perm=64)
     counts = {"kept": 0, "duplicate": 0, "near_duplicate": 0}
     start = time.perf_counter()
-    for text in generated(n):
+    for i, text in enumerate(generated(n), 1):
         counts[(dedup.check(text) if dedup else None) or "kept"] += 1
-    seconds = time.perf_counter() - start
-    return {"run": run, "n": n, "commit": commit if run == "baseline" else None, "seconds": round(seconds, 1),
-            "us_per_prompt": round(seconds / n * 1e6, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **counts}
+        if i % 1_000_000 == 0 or i == n:
+            seconds = time.perf_counter() - start
+            yield {"run": run, "n": n, "reached": i, "commit": commit if run == "baseline" else None,
+                   "seconds": round(seconds, 1), "us_per_prompt": round(seconds / i * 1e6, 1),
+                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **counts}
 
 
 def main() -> None:
@@ -88,17 +93,24 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, metavar=("RUN", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]), args.baseline_commit)))
+        for row in child(args.child[0], int(args.child[1]), args.baseline_commit):
+            print(json.dumps(row), flush=True)
         return
     for n in args.sizes:
         for run in args.runs:
-            out = subprocess.run([sys.executable, __file__, "--child", run, str(n), "--baseline-commit",
-                                  args.baseline_commit], check=True, capture_output=True, text=True).stdout
-            row = json.loads(out)
-            print(row, flush=True)
-            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # another run may have written
-            results[f"{run}@{n}"] = row
-            RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
+            proc = subprocess.Popen([sys.executable, __file__, "--child", run, str(n), "--baseline-commit",
+                                     args.baseline_commit], stdout=subprocess.PIPE, text=True)
+            for line in proc.stdout:
+                row = json.loads(line)
+                print(row, flush=True)
+                results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # another run may have written
+                results[f"{run}@{n}"] = row
+                if row["reached"] < n:
+                    results[f"{run}@{n}"]["checkpoints"] = [
+                        *results.get(f"{run}@{n}", {}).get("checkpoints", []), {k: row[k] for k in ("reached", "seconds", "peak_rss_mb")}]
+                RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
+            if proc.wait():
+                raise SystemExit(f"{run}@{n} failed with exit code {proc.returncode}")
 
 
 if __name__ == "__main__":
