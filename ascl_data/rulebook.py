@@ -148,7 +148,7 @@ class Ruleset(_Strict):
         if problems:
             # A ValidationError raised here keeps each problem's location (a ValueError would sit at the root).
             raise ValidationError.from_exception_data(type(self).__name__, [
-                InitErrorDetails(type=PydanticCustomError("ruleset", message), loc=loc, input=None)
+                InitErrorDetails(type=PydanticCustomError("ruleset", "{message}", {"message": message}), loc=loc, input=None)
                 for loc, message in problems
             ])
         return self

@@ -12,7 +12,7 @@ repeats (one word of an earlier prompt replaced). Three kinds of run:
     nice python benchmarks/bench_dedup.py --sizes 10000000 --runs current
 
 Results merge into benchmarks/results/dedup.json, keyed by run and size, so a long run can be added later; a run
-also records a checkpoint every million prompts (peak RSS so far), so a run stopped early still says how far it got
+also records a checkpoint every 500,000 prompts (peak RSS so far), so a run stopped early still says how far it got
 and how memory grew on the way.
 """
 
@@ -70,14 +70,14 @@ def load_dedup(commit: str | None) -> type:
 
 
 def child(run: str, n: int, commit: str | None) -> Iterator[dict]:
-    """Rows for the checkpoints (every million prompts) and the end of the run."""
+    """Rows for the checkpoints (every 500,000 prompts) and the end of the run."""
     current = load_dedup(None)  # imported by every run, so that `floor` holds the same modules
     dedup = None if run == "floor" else (load_dedup(commit) if run == "baseline" else current)(threshold=0.8, num_perm=64)
     counts = {"kept": 0, "duplicate": 0, "near_duplicate": 0}
     start = time.perf_counter()
     for i, text in enumerate(generated(n), 1):
         counts[(dedup.check(text) if dedup else None) or "kept"] += 1
-        if i % 1_000_000 == 0 or i == n:
+        if i % 500_000 == 0 or i == n:
             seconds = time.perf_counter() - start
             yield {"run": run, "n": n, "reached": i, "commit": commit if run == "baseline" else None,
                    "seconds": round(seconds, 1), "us_per_prompt": round(seconds / i * 1e6, 1),
