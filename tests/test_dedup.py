@@ -64,10 +64,11 @@ def test_true_near_duplicates_go(first: str, second: str) -> None:
 
 
 def test_near_duplicates_found_among_many_prompts() -> None:
-    """With thousands of unrelated prompts indexed (several table segments), edits of early prompts still go."""
+    """With many unrelated prompts indexed (75k band entries: the band table spans two segments), edits of early
+    prompts still go."""
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(5000)]
-    prompts = [" ".join(rng.choices(vocab, k=20)) for _ in range(60_000)]
+    prompts = [" ".join(rng.choices(vocab, k=20)) for _ in range(25_000)]
     d = Deduplicator(threshold=0.8)
     assert all(d.check(p) is None for p in prompts)
     edited = [p.rsplit(" ", 1)[0] + " changed" for p in prompts[:200]]  # 18 of 19 shingles shared: Jaccard 0.9
