@@ -67,7 +67,7 @@ class _SegmentedTable:
         """Store `word` (the caller has checked that its tag is absent)."""
         if self._fill >= self._limit:
             size = self._next
-            self._segments.append((array("Q", bytes(8 * size)), size - 1))
+            self._segments.append((array("Q", [0]) * size, size - 1))  # one allocation, no temporary
             self._fill, self._limit, self._next = 0, size * 4 // 5, min(size * 2, self._max)
         seg, mask = self._segments[-1]
         i = home & mask
