@@ -12,7 +12,7 @@ import pytest
 from ascl_data.recipe import Recipe
 from ascl_data.schemas import Rejection
 from ascl_data.sources import preflight, prompt_stream
-from ascl_data.sources.dedup import Deduplicator, U64Set, normalise_text
+from ascl_data.sources.dedup import Deduplicator, U64Set, lsh_bands, normalise_text
 
 # XSTest-style contrast pairs: a safe prompt and a harmful twin. Word 3-shingle Jaccard from 0.25 to 0.70.
 CONTRAST_PAIRS = [
@@ -101,3 +101,12 @@ def test_u64set_matches_a_python_set() -> None:
         ref.add(k or 1)
     assert len(s) == len(ref) and all(k in s for k in keys[::100])
     assert rng.getrandbits(64) not in s
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9, 0.95])
+@pytest.mark.parametrize("num_perm", [8, 64, 256])
+def test_bands_catch_pairs_at_the_threshold(threshold: float, num_perm: int) -> None:
+    """A pair exactly at the threshold becomes a candidate (and is then checked) with probability >= 95%."""
+    bands, rows = lsh_bands(num_perm, threshold)
+    assert bands * rows <= num_perm and rows >= 1
+    assert 1 - (1 - threshold**rows) ** bands >= 0.95

@@ -103,7 +103,8 @@ class U64Set:
 
 def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     """(bands, rows): the fewest bands (memory per prompt) such that a pair at `threshold` shares a band with
-    probability >= 95%, with as many rows as that allows (fewer needless candidates); bands * rows <= num_perm."""
+    probability >= 95%, with as many rows as that allows and at least 2 where num_perm permits (a one-row band
+    matches any two prompts sharing one min-hash: needless candidates); bands * rows <= num_perm."""
     for bands in range(1, num_perm + 1):
         need = 1.0 - (1.0 - _BAND_RECALL) ** (1.0 / bands)  # per-band collision probability required
         rows = min(num_perm // bands, int(math.log(need) / math.log(threshold))) if threshold < 1 else num_perm // bands
