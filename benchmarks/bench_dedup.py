@@ -127,14 +127,13 @@ def main() -> None:
         for run in args.runs:
             proc = subprocess.Popen([sys.executable, __file__, "--child", run, str(n), "--baseline-commit",
                                      args.baseline_commit], stdout=subprocess.PIPE, text=True)
+            checkpoints: list[dict] = []
             for line in proc.stdout:
                 row = json.loads(line)
                 print(row, flush=True)
+                checkpoints.append({k: row[k] for k in ("reached", "seconds", "peak_rss_mb")})
                 results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # another run may have written
-                results[f"{run}@{n}"] = row
-                if row["reached"] < n:
-                    results[f"{run}@{n}"]["checkpoints"] = [
-                        *results.get(f"{run}@{n}", {}).get("checkpoints", []), {k: row[k] for k in ("reached", "seconds", "peak_rss_mb")}]
+                results[f"{run}@{n}"] = {**row, "checkpoints": checkpoints}
                 RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
             if proc.wait():
                 raise SystemExit(f"{run}@{n} failed with exit code {proc.returncode}")
