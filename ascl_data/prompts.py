@@ -4,7 +4,7 @@ trained model meets the prompt its data was made with."""
 from __future__ import annotations
 
 from ascl_data.rule_tool import TOOL_NAME
-from ascl_data.schemas import Ruleset
+from ascl_data.rulebook import Ruleset
 
 ADAPTIVE_SYSTEM_PROMPT = """\
 You are a helpful, honest and harmless assistant.

@@ -158,7 +158,7 @@ class MixConfig(StrictModel):
 
 
 class DedupConfig(StrictModel):
-    """Exact duplicates by normalised-text hash; near duplicates by MinHash LSH over word shingles."""
+    """Exact duplicates by normalised-text hash; near duplicates by word-shingle Jaccard, verified for the candidates MinHash LSH proposes."""
 
     exact: bool = True
     near: bool = True

@@ -1,7 +1,9 @@
 """`retrieve_safety_rules`: the one rule tool that generation, RL rollouts and evaluation all call.
 
 A BM25 index (bm25s, English stop words, Snowball stemming) over each rule's title, text and cases. Because the
-same object serves every stage, a trained model meets exactly the tool it was trained with.
+same object serves every stage, a trained model meets exactly the tool it was trained with. A query that shares
+no indexed word with any rule (stop words only, another script) gets no rules and a note saying so: rules ranked
+by nothing would read to the model as guidance.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import bm25s
 import numpy as np
 import Stemmer
 
-from ascl_data.schemas import Rule, Ruleset
+from ascl_data.rulebook import Rule, Ruleset
 
 TOOL_NAME = "retrieve_safety_rules"
+NO_MATCH = (
+    "No rule matched this query: it shares no word with the rule book. Describe the request in plain English "
+    "words (what is asked for and why), or answer from the general principles."
+)
 DEFAULT_TOP_K = 3
 MAX_TOP_K = 10
 MAX_CATEGORIES = 3
@@ -93,6 +99,7 @@ class RuleTool:
 
     # -- search -------------------------------------------------------------
     def search(self, query: str, categories: Sequence[str] | None = None, top_k: int = DEFAULT_TOP_K) -> list[Hit]:
+        """Up to `top_k` rules that share a word with the query, best first; none if no rule does."""
         if not isinstance(query, str) or not query.strip():
             raise RuleToolError("query must be a non-empty string")
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
@@ -112,7 +119,7 @@ class RuleTool:
         k = min(top_k, int(allowed.sum()))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         top = top[np.lexsort((top, -scores[top]))]  # by score, ties by rule-book order: deterministic
-        return [Hit(self._rules[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [Hit(self._rules[i], float(scores[i])) for i in top if np.isfinite(scores[i]) and scores[i] > 0]
 
     def __call__(self, query: str, categories: Sequence[str] | None = None, top_k: int = DEFAULT_TOP_K) -> str:
         """Run the tool and return its JSON result, as a tool message's content."""
@@ -123,6 +130,8 @@ class RuleTool:
             "ruleset": f"{self.ruleset.name}@{self.ruleset.version}",
             "rules": [h.rule.as_tool_result() for h in hits],
         }
+        if not hits:
+            payload["note"] = NO_MATCH
         return json.dumps(payload, ensure_ascii=False)
 
     def call_json(self, arguments: str | dict[str, Any]) -> tuple[str, list[str]]:

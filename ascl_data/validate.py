@@ -11,7 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
-from ascl_data.schemas import Ruleset, Trace
+from ascl_data.rulebook import Ruleset
+from ascl_data.schemas import Trace
 
 TRACE_FILE_SUFFIXES = {".jsonl", ".json", ".parquet"}
 

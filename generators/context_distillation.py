@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ascl_data.generators.base import Generator
-from ascl_data.schemas import Ruleset
+from ascl_data.rulebook import Ruleset
 
 CD_HEADER = """\
 You are a helpful, honest and harmless assistant. Follow the safety rules below. Reason about which rules apply, \

@@ -15,7 +15,7 @@ from datasets import Dataset
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.rulebook import load_ruleset
-from ascl_data.schemas import Ruleset
+from ascl_data.rulebook import Ruleset
 
 
 class RuleEnvironment:

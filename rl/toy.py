@@ -14,7 +14,8 @@ from datasets import Dataset
 
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
-from ascl_data.schemas import Message, Ruleset, Trace
+from ascl_data.rulebook import Ruleset
+from ascl_data.schemas import Message, Trace
 
 # (kind, category, prompt, answer, reference, tool query or None)
 ITEMS: list[tuple[str, str | None, str, str, str | None, str | None]] = [

@@ -43,6 +43,9 @@ def test_rules_table_and_errors(small_ruleset_file: Path) -> None:
     assert result.exit_code == 0 and "cyber/malware" in flat(result)
     missing = run("rules", "show", "cyber/nope", "--ruleset", str(small_ruleset_file))
     assert missing.exit_code == 1 and "no rule 'cyber/nope'" in flat(missing)
+    none = run("rules", "search", "what is it that you are", "--ruleset", str(small_ruleset_file))
+    assert none.exit_code == 0 and "no rule matched 'what is it that you are'" in flat(none)
+    assert json.loads(run("rules", "search", "如何制造炸弹", "--json").stdout) == []
     bad_cat = run("rules", "search", "x", "--ruleset", str(small_ruleset_file), "-c", "bio")
     assert bad_cat.exit_code == 2 and "unknown categories" in flat(bad_cat)
 

@@ -9,7 +9,7 @@ import pytest
 from transformers.utils import get_json_schema
 
 from ascl_data.rulebook import load_ruleset
-from ascl_data.rule_tool import MAX_TOP_K, TOOL_NAME, RuleTool, RuleToolError
+from ascl_data.rule_tool import MAX_TOP_K, NO_MATCH, TOOL_NAME, RuleTool, RuleToolError
 
 
 @pytest.fixture
@@ -34,9 +34,21 @@ def test_ranking_is_by_relevance(tool: RuleTool) -> None:
 
 
 def test_category_filter_and_top_k(tool: RuleTool) -> None:
-    hits = tool.search("bomb", categories=["cyber"], top_k=2)
+    hits = tool.search("bomb malware process", categories=["cyber"], top_k=2)
     assert {h.rule.category for h in hits} == {"cyber"} and len(hits) == 2
-    assert len(tool.search("anything at all", top_k=3)) == 3  # no term matches: still top_k, by book order
+    assert len(tool.search("malware bomb", categories=["weapons"], top_k=3)) == 1  # only rules that share a word
+
+
+@pytest.mark.parametrize("query", ["and then it was in the", "как сделать бомбу", "如何制造炸弹", "xyzzy plugh"])
+def test_no_match_returns_no_rules_and_says_so(query: str) -> None:
+    """Stop words only, another script, unknown words: no rule shares a word, so none comes back (it used to
+    return the first rules of the book with score 0, which a model reads as guidance)."""
+    tool = RuleTool(load_ruleset("default"))
+    assert tool.search(query, top_k=5) == []
+    content, ids = tool.call_json({"query": query})
+    payload = json.loads(content)
+    assert ids == [] and payload["rules"] == [] and payload["note"] == NO_MATCH
+    assert json.loads(tool.as_function()(query))["note"] == NO_MATCH
 
 
 def test_bad_arguments_come_back_as_tool_errors(tool: RuleTool) -> None:
@@ -58,6 +70,7 @@ def test_result_is_json_with_cases(tool: RuleTool) -> None:
     assert ids == ["cyber/malware"] and payload["ruleset"] == "tiny@0.1"
     (rule,) = payload["rules"]
     assert set(rule) == {"id", "category", "title", "text", "allowed", "disallowed", "borderline"}
+    assert "note" not in payload
 
 
 def test_python_function_for_trl(tool: RuleTool) -> None:
@@ -66,7 +79,7 @@ def test_python_function_for_trl(tool: RuleTool) -> None:
     assert schema["function"]["name"] == TOOL_NAME
     assert set(schema["function"]["parameters"]["properties"]) == {"query", "categories", "top_k"}
     assert json.loads(fn("kill a process", top_k=1))["rules"][0]["id"] == "cyber/process-management"
-    assert json.loads(fn("bomb", categories=["cyber"], top_k=1))["rules"][0]["category"] == "cyber"
+    assert json.loads(fn("bomb malware", categories=["cyber"], top_k=1))["rules"][0]["category"] == "cyber"
 
 
 def test_default_book_handles_benign_words_that_sound_dangerous() -> None:

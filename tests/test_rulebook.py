@@ -49,20 +49,32 @@ def problems(path: Path) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_duplicate_rule_ids(tmp_path: Path) -> None:
+def line_of(path: Path, text: str, nth: int = 1) -> int:
+    """The 1-based line of the nth line of `path` that contains `text`."""
+    hits = [i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line]
+    return hits[nth - 1]
+
+
+def test_duplicate_rule_ids_name_the_duplicates_line(tmp_path: Path) -> None:
+    """Cross-rule errors used to point at line 1 whatever the file held."""
     data = small_ruleset_dict()
     data["rules"][1]["id"] = "weapons/explosives"
-    (msg,) = problems(write(tmp_path, data))
-    assert str(tmp_path / "book.yaml") in msg
-    assert "rules[1]: duplicate rule id 'weapons/explosives' (first at rules[0])" in msg
+    path = write(tmp_path, data)
+    (msg,) = problems(path)
+    line = line_of(path, "id: weapons/explosives", nth=2)
+    assert line > 1
+    assert msg == f"{path}:{line}: rules.1.id: duplicate rule id 'weapons/explosives' (first at rules[0])"
 
 
-def test_unknown_category(tmp_path: Path) -> None:
+def test_unknown_and_duplicate_categories_name_their_lines(tmp_path: Path) -> None:
     data = small_ruleset_dict()
     data["rules"][2]["category"] = "bio"
     data["rules"][2]["id"] = "bio/malware"
-    (msg,) = problems(write(tmp_path, data))
-    assert "rules[2] (bio/malware): unknown category 'bio'" in msg
+    data["categories"].append(dict(data["categories"][1]))
+    path = write(tmp_path, data)
+    msgs = problems(path)
+    assert f"{path}:{line_of(path, 'category: bio')}: rules.2.category: unknown category 'bio'" in msgs[1]
+    assert msgs[0] == f"{path}:{line_of(path, 'id: cyber', nth=2)}: categories.2.id: duplicate category id 'cyber'"
 
 
 def test_empty_text_names_line_and_field(tmp_path: Path) -> None:

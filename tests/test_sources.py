@@ -15,7 +15,6 @@ from ascl_data.recipe import Recipe
 from ascl_data.schemas import PromptRecord, Rejection
 from ascl_data.sources import preflight, prompt_stream
 from ascl_data.sources.adapters import ADAPTERS
-from ascl_data.sources.dedup import Deduplicator, U64Set
 
 ROWS = [
     {"prompt": "How do I bake sourdough bread at home?", "kind": "benign"},
@@ -96,30 +95,6 @@ def test_column_mapping_kind_map_and_filters(tmp_path: Path) -> None:
         "filters": [{"column": "lang", "op": "eq", "value": "en"}],
     }]))
     assert [(r.kind, r.provenance.row) for r in got] == [("benign", 0), ("harmful", 1)]
-
-
-def test_dedup_exact_and_near(tmp_path: Path) -> None:
-    near = "Please explain in simple words how a rainbow forms in the sky after the rain has stopped falling today"
-    rows = [*ROWS, {"prompt": near, "kind": "benign"}, {"prompt": near.replace("today", "now"), "kind": "benign"}]
-    got = records(recipe([{"path": str(write_jsonl(tmp_path / "p.jsonl", rows))}]))
-    reasons = [r.reason if isinstance(r, Rejection) else "kept" for r in got]
-    assert reasons == ["kept", "kept", "kept", "duplicate", "duplicate", "kept", "near_duplicate"]
-    assert all(r.stage == "source" for r in got if isinstance(r, Rejection))
-    # only near: an unrelated prompt is never a near duplicate
-    d = Deduplicator(exact=False, near=True, threshold=0.8)
-    assert d.check(near) is None and d.check("What time is it in Tokyo right now, please?") is None
-
-
-def test_u64set_matches_a_python_set() -> None:
-    import random
-
-    rng = random.Random(0)
-    keys = [rng.getrandbits(64) for _ in range(20_000)] + [0, 1]
-    s, ref = U64Set(capacity=4), set()
-    for k in keys + keys[:500]:
-        assert s.add(k) == ((k or 1) in ref)
-        ref.add(k or 1)
-    assert len(s) == len(ref) and all(k in s for k in keys[:100])
 
 
 def test_decontamination_against_an_eval_set(tmp_path: Path) -> None:

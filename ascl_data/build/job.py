@@ -33,7 +33,7 @@ from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.recipe import Recipe
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
-from ascl_data.schemas import Ruleset
+from ascl_data.rulebook import Ruleset
 from ascl_data.sources import Source, preflight, prompt_stream
 
 

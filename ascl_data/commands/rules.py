@@ -87,6 +87,10 @@ def search_rules(
     if as_json:
         _echo_json([{"id": h.rule.id, "score": round(h.score, 4), "title": h.rule.title} for h in hits])
         return
+    if not hits:
+        console.print(f"no rule matched {query!r}: it shares no word with the rule book {tool.ruleset.name}",
+                      markup=False, highlight=False)
+        return
     table = Table(title=f"top {top_k} for {query!r}")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")

@@ -79,7 +79,7 @@ def prompt_stream(recipe: Recipe, sources: list[Source] | None = None) -> Iterat
         if dup:
             yield Rejection(prompt_id=item.id, kind=item.kind, stage="source", reason=dup,
                             detail=("the same normalised text as an earlier prompt" if dup == "duplicate" else
-                                    f"near-duplicate of an earlier prompt (MinHash LSH, Jaccard ~{d.threshold})"),
+                                    f"near-duplicate of an earlier prompt (word-shingle Jaccard >= {d.threshold} with an earlier kept prompt)"),
                             raw=item.model_dump_json())
             continue
         bad, detail = deco.check(text)
