@@ -29,6 +29,20 @@ MAX_TOP_K = 10
 MAX_CATEGORIES = 3
 
 
+class SchemaFunction(dict):
+    """A function that is also its OpenAI tool schema. `apply_chat_template(tools=[...])` renders a dict as given
+    (a plain function would be re-described from its docstring, losing the enum and bounds), and TRL calls a tool by
+    its `__name__`, so a stock `GRPOTrainer(tools=[f])` shows and runs the same tool as the build."""
+
+    def __init__(self, schema: dict[str, Any], fn: Callable[..., str]):
+        super().__init__(schema)
+        self.__name__ = fn.__name__
+        self._fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        return self._fn(*args, **kwargs)
+
+
 @dataclass(frozen=True)
 class Hit:
     rule: Rule
@@ -149,8 +163,9 @@ class RuleTool:
             return json.dumps({"error": str(exc)}), []
         return self._render(hits), [h.rule.id for h in hits]
 
-    def as_function(self) -> Callable[..., str]:
-        """A plain Python function with a Google-style docstring, as TRL's `tools=[...]` wants it."""
+    def as_function(self) -> SchemaFunction:
+        """The tool for TRL's `GRPOTrainer(tools=[...])`: callable, and rendered in prompts as `schema()` (the
+        category enum included), exactly as the build's traces show it."""
         tool = self
 
         def retrieve_safety_rules(query: str, categories: list[str] | None = None, top_k: int = DEFAULT_TOP_K) -> str:
@@ -170,4 +185,4 @@ class RuleTool:
                 args["categories"] = categories
             return tool.call_json(args)[0]
 
-        return retrieve_safety_rules
+        return SchemaFunction(self.schema(), retrieve_safety_rules)

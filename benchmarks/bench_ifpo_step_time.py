@@ -28,8 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ascl_data.rl.config import IFPOSettings
-from ascl_data.rl.ifpo import IFPOOptions
+from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import run_ifpo
 from ascl_data.rulebook import load_ruleset
@@ -51,19 +50,19 @@ def per_step(history: list[dict]) -> tuple[list[float], list[float]]:
 
 
 def one_run(args: argparse.Namespace, model: str, data: Path, algorithm: str, work: Path) -> dict:
-    trl_args: dict = {}
+    generation_kwargs: dict | None = None
     if args.steer:
         from transformers import AutoTokenizer
 
         from ascl_data.testing.tool_call_bias import tool_call_bias
 
-        trl_args["generation_kwargs"] = {"sequence_bias": tool_call_bias(AutoTokenizer.from_pretrained(model))}
-    settings = IFPOSettings(
-        model=model, dataset=str(data), output_dir=str(work / algorithm), algorithm=algorithm, ruleset="compact",
-        max_steps=args.steps, per_device_train_batch_size=args.batch, num_generations=args.generations,
-        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
-        seed=args.seed, save_final=False, bf16=args.bf16, use_vllm=args.use_vllm, trl_args=trl_args,
-        ifpo=IFPOOptions(),
+        generation_kwargs = {"sequence_bias": tool_call_bias(AutoTokenizer.from_pretrained(model))}
+    settings = IFPOConfig(
+        model_name_or_path=model, dataset_name=str(data), output_dir=str(work / algorithm), algorithm=algorithm,
+        ruleset="compact", max_steps=args.steps, per_device_train_batch_size=args.batch,
+        num_generations=args.generations, max_completion_length=args.max_completion_length,
+        max_tool_calling_iterations=1, learning_rate=args.lr, seed=args.seed, save_strategy="no", logging_steps=1,
+        report_to="none", bf16=args.bf16, use_vllm=args.use_vllm, generation_kwargs=generation_kwargs,
     )
     result = run_ifpo(settings)
     times, tokens = per_step(result["log_history"])

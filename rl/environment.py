@@ -1,13 +1,12 @@
-"""The rule-retrieval environment of RL rollouts: the same `RuleTool` that generation and evaluation call.
+"""Reading rollouts back (the final answer; whether the rule tool was called, IFPO's mode), and the rule book with
+its system prompt for evaluation.
 
-GRPOTrainer takes tools as plain Python functions (`tools=[...]`); `RuleTool.as_function()` is that function, so a
-policy in training meets exactly the rule book and ranking the teacher met when the traces were built. This module
-also reads rollouts back: the final answer, and whether the rule tool was called (IFPO's mode).
+Training needs no environment object: GRPOTrainer takes `tools=[RuleTool(ruleset).as_function()]`, the same tool
+generation and evaluation call, and the `rl` split's prompts carry their system message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from datasets import Dataset
@@ -24,10 +23,6 @@ class RuleEnvironment:
     def __init__(self, ruleset: Ruleset | str = "default"):
         self.ruleset = load_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
         self.rule_tool = RuleTool(self.ruleset)
-
-    def tools(self) -> list[Callable[..., str]]:
-        """For `GRPOTrainer(tools=...)`."""
-        return [self.rule_tool.as_function()]
 
     def system_prompt(self, choice: str = "adaptive") -> str | None:
         """`adaptive`: the adaptive generator's prompt (what the traces were built with); `none`; or the text given."""

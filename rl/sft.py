@@ -12,23 +12,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from ascl_data.rl.config import LoraSettings, SFTSettings
+from ascl_data.rl.config import ASCLSFTConfig
 from ascl_data.rl.data import SFT_COLUMNS, load_split, require_columns
 from ascl_data.schemas import inline_reasoning
-
-
-def peft_config(lora: LoraSettings | None) -> Any:
-    """A peft LoraConfig, or None for full fine-tuning (peft is only imported when LoRA is asked for)."""
-    if lora is None:
-        return None
-    try:
-        from peft import LoraConfig
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("LoRA needs peft: pip install 'ascl-data[peft]'") from exc
-    return LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
-        task_type="CAUSAL_LM",
-    )
 
 
 def _inline_reasoning(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -44,34 +30,38 @@ def prepare_sft_dataset(ds: Dataset, reasoning: str = "inline") -> Dataset:
     return ds
 
 
-def build_sft_trainer(settings: SFTSettings, train_dataset: Dataset | None = None) -> Any:
-    """An SFTTrainer for `settings`; `train_dataset` overrides loading the configured split."""
-    from trl import SFTConfig, SFTTrainer
+def build_sft_trainer(config: ASCLSFTConfig, train_dataset: Dataset | None = None) -> Any:
+    """An SFTTrainer for `config` (itself the trainer's args); `train_dataset` overrides loading the configured split."""
+    from trl import SFTTrainer
 
     if train_dataset is None:
-        train_dataset = load_split(settings.dataset, settings.split, settings.max_samples, settings.seed)
-    train_dataset = prepare_sft_dataset(train_dataset, settings.reasoning)
-    args = SFTConfig(assistant_only_loss=True, max_length=settings.max_length, **settings.trainer_args())
+        train_dataset = load_split(config.dataset_name, config.dataset_train_split, config.max_samples, config.seed)
+    train_dataset = prepare_sft_dataset(train_dataset, config.reasoning)
     return SFTTrainer(
-        model=settings.model, args=args, train_dataset=train_dataset, peft_config=peft_config(settings.lora)
+        model=config.model_name_or_path, args=config, train_dataset=train_dataset, peft_config=config.peft_config()
     )
 
 
-def save_model(trainer: Any, output_dir: str | Path) -> Path:
-    """Save the trained model and tokenizer; LoRA adapters are merged so the folder loads as a plain model."""
-    output_dir = Path(output_dir)
+def train_and_save(trainer: Any, resume_from_checkpoint: str | bool | None) -> Any:
+    """`trainer.train()` (resuming as TRL's scripts do: a checkpoint folder, or `true` for the last one in
+    output_dir), then the final model, tokenizer and `trainer_state.json` in output_dir. LoRA adapters are merged
+    so the folder loads as a plain model."""
+    if isinstance(resume_from_checkpoint, str) and resume_from_checkpoint.lower() in ("true", "last"):
+        resume_from_checkpoint = True
+    result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    output_dir = Path(trainer.args.output_dir)
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    model.save_pretrained(output_dir)
-    trainer.processing_class.save_pretrained(output_dir)
-    return output_dir
+    if trainer.accelerator.is_main_process:
+        model.save_pretrained(output_dir)
+        trainer.processing_class.save_pretrained(output_dir)
+    trainer.save_state()
+    return result
 
 
-def run_sft(settings: SFTSettings, train_dataset: Dataset | None = None) -> dict[str, Any]:
-    """Train, save to `output_dir` (if `save_final`), and return the training metrics."""
-    trainer = build_sft_trainer(settings, train_dataset)
-    result = trainer.train()
-    if settings.save_final:
-        save_model(trainer, settings.output_dir)
+def run_sft(config: ASCLSFTConfig, train_dataset: Dataset | None = None) -> dict[str, Any]:
+    """Train, save to `output_dir`, and return the training metrics."""
+    trainer = build_sft_trainer(config, train_dataset)
+    result = train_and_save(trainer, config.resume_from_checkpoint)
     return {"global_step": result.global_step, "train_loss": result.training_loss, **result.metrics}

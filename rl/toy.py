@@ -126,3 +126,13 @@ def write_toy_dataset(folder: str | Path, ruleset: Ruleset, repeat: int = 1) -> 
     for name, rows in splits.items():
         Dataset.from_list(rows).to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
     return folder
+
+
+if __name__ == "__main__":  # `python -m ascl_data.rl.toy FOLDER [RULESET] [REPEAT]`: the data the README's commands use
+    import sys
+
+    from ascl_data.rulebook import load_ruleset
+
+    args = sys.argv[1:]
+    ruleset = args[1] if len(args) > 1 else "compact"
+    print(write_toy_dataset(args[0], load_ruleset(ruleset), int(args[2]) if len(args) > 2 else 1))

@@ -1,16 +1,19 @@
-"""`IFPOTrainer`: TRL's GRPOTrainer with IFPO advantages and the rule tool live in the rollouts.
+"""`IFPOTrainer`: TRL's GRPOTrainer with IFPO advantages; the rule tool is live in the rollouts.
 
-TRL 1.16 has no advantage hook. `_generate_and_score_completions` computes the GRPO advantages of the whole
-(gathered) batch, keeps this process's slice and returns it as ``output["advantages"]``; after the parent returns
-we gather the slices back, rebalance whole groups (`rebalance_advantages`) and keep this process's slice. The
-rollouts' modes come from the completions `_generate` returns (its tool-calling loop appends each assistant turn
-with its `tool_calls`), captured per process, then gathered with accelerate so that frequencies are counted over
-whole groups even when a group spans processes. With ``ifpo=None`` the trainer is plain GRPO with the same
-logging, which makes the IFPO-vs-GRPO comparison one flag apart.
+TRL 1.16 has no advantage hook, so the trainer overrides three private methods (hence TRL is pinned to 1.16.x).
+`_generate` and `_calculate_rewards` are wrapped only to keep what they return: the completions (whose assistant
+turns carry `tool_calls`, hence each rollout's mode) and the rewards of the whole gathered batch. After the parent's
+`_generate_and_score_completions`, the modes are gathered over processes (a group may span processes), the IFPO
+advantages of the whole batch are computed by `ascl_data.rl.ifpo.ifpo_advantages`, and this process's slice replaces
+TRL's GRPO advantages, both in what is trained on and in what TRL logs (`log_completions`' advantage column).
+`algorithm: grpo` is plain GRPO with the same logging: the IFPO-vs-GRPO comparison is one field apart.
 
-Logged (TRL's `_metrics`, so they reach `log_history`, TensorBoard, W&B): ``ifpo/consult_rate`` overall and per
-prompt kind, ``ifpo/reward/<kind>``, ``ifpo/reward_by_mode/consult`` and ``ifpo/reward_by_mode/direct``, ``ifpo/weight/consult`` and ``ifpo/weight/direct`` (mean weight applied),
-``ifpo/consult_frequency_ema`` in ``ema`` mode, and ``ifpo/reweight_seconds`` (the cost of the reweighting).
+Nothing else is changed: the prompts (with the `rl` split's stored system message) and the tool schema are what a
+stock `GRPOTrainer(tools=[RuleTool(...).as_function()])` renders.
+
+Logged (TRL's `_metrics`, so they reach `trainer_state.json`, TensorBoard, W&B): ``ifpo/consult_rate`` overall and
+per prompt kind, ``ifpo/reward/<kind>``, ``ifpo/reward_by_mode/<mode>``, ``ifpo/advantage/<mode>`` (mean |advantage|
+trained on), ``ifpo/consult_frequency_ema`` in ``ema`` mode, and ``ifpo/reweight_seconds``.
 """
 
 from __future__ import annotations
@@ -21,48 +24,31 @@ from typing import Any
 import torch
 from accelerate.utils import gather_object
 from datasets import Dataset
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
-from ascl_data.errors import InputError, Problem
-from ascl_data.rl.config import IFPOSettings
+from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.data import load_split, require_columns
-from ascl_data.rl.environment import RuleEnvironment, consulted
-from ascl_data.judge import judge_config_for
-from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights, rebalance_advantages
+from ascl_data.rl.environment import consulted
+from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_advantages
 from ascl_data.rl.rewards import default_reward_funcs
-from ascl_data.rl.sft import peft_config, save_model
+from ascl_data.rl.sft import train_and_save
+from ascl_data.rule_tool import RuleTool
+from ascl_data.rulebook import load_ruleset
 
 
 class IFPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose advantages are IFPO-reweighted by rollout mode (consult / direct)."""
+    """GRPOTrainer whose advantages are IFPO-reweighted by rollout mode (consult / direct); `args` is an
+    `IFPOConfig` (its `ifpo_*` fields; `algorithm: grpo` keeps GRPO's advantages)."""
 
-    def __init__(
-        self,
-        *args: Any,
-        ifpo: IFPOOptions | None = None,
-        tool_schemas: list[dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if tool_schemas is not None:
-            self._use_tool_schemas(tool_schemas)
-        self.ifpo = ifpo
+        options = getattr(self.args, "ifpo_options", None)
+        self.ifpo: IFPOOptions | None = options() if options is not None else None
         self._consult_ema = (
-            ConsultFrequencyEMA(ifpo.ema_decay) if ifpo is not None and ifpo.frequency == "ema" else None
+            ConsultFrequencyEMA(self.ifpo.ema_decay) if self.ifpo is not None and self.ifpo.frequency == "ema" else None
         )
         self._rollout_completions: list[Any] | None = None
         self._rollout_rewards: torch.Tensor | None = None
-
-    def _use_tool_schemas(self, schemas: list[dict[str, Any]]) -> None:
-        """Render `schemas` in the prompts instead of the ones TRL derives from the functions' docstrings, so RL
-        prompts show the tool exactly as the build's traces (SFT) and evaluation do. Calls still go to the functions."""
-        if self.environment_factories is not None:
-            raise ValueError("tool_schemas cannot be combined with environment_factory")
-        names = sorted(s["function"]["name"] for s in schemas)
-        functions = sorted(f.__name__ for f in self._standalone_tools)
-        if names != functions:
-            raise ValueError(f"tool_schemas name {names} but the tools are {functions}")
-        self.tools = list(schemas)  # read by prompt rendering and response parsing; execution uses the functions
 
     # -- capture what the parent computes but does not return ---------------------------------------------------
     def _generate(self, prompts: list) -> tuple:
@@ -89,16 +75,20 @@ class IFPOTrainer(GRPOTrainer):
         if self.ifpo is not None and mode == "train":
             start = time.perf_counter()
             frequency = self._consult_ema.update(flags) if self._consult_ema is not None else None
-            weights = ifpo_weights(flags, self.num_generations, self.ifpo, frequency)
-            advantages = self.accelerator.gather(output["advantages"])  # whole groups, in TRL's order
-            advantages = rebalance_advantages(advantages, flags, self.num_generations, self.ifpo, frequency)
+            rewards = (self._rollout_rewards * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
+            advantages = ifpo_advantages(rewards, flags, self.num_generations, self.ifpo, frequency)
             n_local = len(inputs)
             start_idx = self.accelerator.process_index * n_local
             output["advantages"] = advantages[start_idx : start_idx + n_local].to(output["advantages"].dtype)
+            # TRL logged GRPO's advantages of the whole batch (completions table, `log_completions`): log ours instead
+            logged = self._logs["advantages"]
+            for _ in range(min(len(advantages), len(logged))):
+                logged.pop()
+            logged.extend(advantages.tolist())
             metrics["ifpo/reweight_seconds"].append(time.perf_counter() - start)
             for name, mask in (("consult", flags), ("direct", ~flags)):
                 if mask.any():
-                    metrics[f"ifpo/weight/{name}"].append(weights[mask].mean().item())
+                    metrics[f"ifpo/advantage/{name}"].append(advantages[mask].abs().mean().item())
             if frequency is not None:
                 metrics["ifpo/consult_frequency_ema"].append(frequency)
 
@@ -123,57 +113,31 @@ class IFPOTrainer(GRPOTrainer):
                     metrics[f"ifpo/reward_by_mode/{name}"].append(total[mask].mean().item())
 
 
-def prepare_rl_dataset(ds: Dataset, env: RuleEnvironment, system_prompt: str = "adaptive") -> Dataset:
-    """Keep the columns rollouts and rewards read (`prompt`, `kind`, `reference`, `category`), with the system prompt."""
+def prepare_rl_dataset(ds: Dataset) -> Dataset:
+    """Keep the columns rollouts and rewards read (`prompt` with its stored system message, `kind`, `reference`,
+    `category`)."""
     require_columns(ds, ("prompt", "kind"), "rl split")
     if "reference" not in ds.column_names:
         ds = ds.add_column("reference", [None] * len(ds))
-    keep = [c for c in ("prompt", "kind", "reference", "category") if c in ds.column_names]
-    return env.with_system_prompt(ds.select_columns(keep), system_prompt)
+    return ds.select_columns([c for c in ("prompt", "kind", "reference", "category") if c in ds.column_names])
 
 
-def build_ifpo_trainer(settings: IFPOSettings, train_dataset: Dataset | None = None) -> IFPOTrainer:
-    """An IFPOTrainer (or plain GRPO with `algorithm: grpo`) for `settings`; `train_dataset` overrides the split."""
-    env = RuleEnvironment(settings.ruleset)
+def build_ifpo_trainer(config: IFPOConfig, train_dataset: Dataset | None = None) -> IFPOTrainer:
+    """An IFPOTrainer for `config` (itself the trainer's args); `train_dataset` overrides loading the split."""
     if train_dataset is None:
-        train_dataset = load_split(settings.dataset, settings.split, settings.max_samples, settings.seed)
-    train_dataset = prepare_rl_dataset(train_dataset, env, settings.system_prompt)
-    reward_funcs = default_reward_funcs(settings.max_completion_length, judge_config_for(settings.dataset, settings.judge))
-    reward_weights = None
-    if settings.reward_weights is not None:
-        names = [f.__name__ for f in reward_funcs]
-        unknown = sorted(set(settings.reward_weights) - set(names))
-        if unknown:
-            raise InputError("config", [Problem("reward_weights", ",".join(unknown), f"unknown reward; rewards are {names}")])
-        reward_weights = [settings.reward_weights.get(n, 1.0) for n in names]
-    args = GRPOConfig(
-        num_generations=settings.num_generations,
-        max_completion_length=settings.max_completion_length,
-        max_tool_calling_iterations=settings.max_tool_calling_iterations,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        beta=settings.beta,
-        reward_weights=reward_weights,
-        use_vllm=settings.use_vllm,
-        vllm_mode=settings.vllm_mode,
-        **settings.trainer_args(),
-    )
+        train_dataset = load_split(config.dataset_name, config.dataset_train_split, config.max_samples, config.seed)
     return IFPOTrainer(
-        model=settings.model,
-        reward_funcs=reward_funcs,
-        args=args,
-        train_dataset=train_dataset,
-        tools=env.tools(),
-        tool_schemas=[env.rule_tool.schema()],
-        peft_config=peft_config(settings.lora),
-        ifpo=settings.ifpo if settings.algorithm == "ifpo" else None,
+        model=config.model_name_or_path,
+        reward_funcs=default_reward_funcs(config.max_completion_length, config.judge_config()),
+        args=config,
+        train_dataset=prepare_rl_dataset(train_dataset),
+        tools=[RuleTool(load_ruleset(config.ruleset)).as_function()],
+        peft_config=config.peft_config(),
     )
 
 
-def run_ifpo(settings: IFPOSettings, train_dataset: Dataset | None = None) -> dict[str, Any]:
-    """Train, save to `output_dir` (if `save_final`), return the final metrics and the per-step log history."""
-    trainer = build_ifpo_trainer(settings, train_dataset)
-    result = trainer.train()
-    if settings.save_final:
-        save_model(trainer, settings.output_dir)
+def run_ifpo(config: IFPOConfig, train_dataset: Dataset | None = None) -> dict[str, Any]:
+    """Train, save to `output_dir`, return the final metrics and the per-step log history."""
+    trainer = build_ifpo_trainer(config, train_dataset)
+    result = train_and_save(trainer, config.resume_from_checkpoint)
     return {"global_step": result.global_step, **result.metrics, "log_history": trainer.state.log_history}

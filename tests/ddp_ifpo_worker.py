@@ -14,9 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from test_rl_pipeline import ifpo_settings  # noqa: E402
 
-from ascl_data.rl.config import IFPOSettings  # noqa: E402
+from ascl_data.rl.config import IFPOConfig  # noqa: E402
 from ascl_data.rl.environment import consulted  # noqa: E402
-from ascl_data.rl.ifpo import IFPOOptions  # noqa: E402
 from ascl_data.rl.trainer import build_ifpo_trainer  # noqa: E402
 
 
@@ -24,9 +23,10 @@ def main(model: str, data: str, out: str) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model)
-    settings = IFPOSettings(**ifpo_settings(
+    settings = IFPOConfig(**ifpo_settings(
         Path(model), Path(data), Path(out) / "trainer", tokenizer,
-        per_device_train_batch_size=4, num_generations=8, ifpo=IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="group"),
+        per_device_train_batch_size=4, num_generations=8, ifpo_w_min=0.1, ifpo_w_max=10.0, ifpo_variant="symmetric",
+        ifpo_frequency="group",
     ))
     trainer = build_ifpo_trainer(settings)
     trainer.model.train()
@@ -37,7 +37,8 @@ def main(model: str, data: str, out: str) -> None:
         "rank": rank,
         "world_size": trainer.accelerator.num_processes,
         "flags": [bool(consulted(c)) for c in trainer._rollout_completions],
-        "parent_advantages": list(trainer._logs["advantages"])[-8:],  # TRL's, gathered over processes, pre-IFPO
+        "rewards": trainer._rollout_rewards.nansum(dim=1).tolist(),  # gathered over processes
+        "logged_advantages": list(trainer._logs["advantages"])[-8:],
         "advantages": output["advantages"].tolist(),
         "consult_rate": trainer._metrics["train"]["ifpo/consult_rate"][-1],
     }

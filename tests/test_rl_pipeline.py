@@ -19,13 +19,12 @@ from typer.testing import CliRunner
 
 from ascl_data.commands.train import register
 from ascl_data.errors import InputError
-from ascl_data.rl.config import IFPOSettings
+from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.data import load_split
 from ascl_data.rl.environment import consulted
-from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, group_mode_weights
+from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, group_advantages, group_mode_weights, ifpo_advantages
 from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
-from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.testing.tool_call_bias import tool_call_bias
 
@@ -38,18 +37,19 @@ def toy_data(tmp_path_factory) -> Path:
 
 
 def ifpo_settings(model: Path, data: Path, out: Path, tokenizer, **kw) -> dict:
+    """IFPOConfig fields of a one-step CPU run whose steered tiny policy mixes both rollout modes."""
     return {
-        "model": str(model), "dataset": str(data), "output_dir": str(out), "ruleset": "compact",
+        "model_name_or_path": str(model), "dataset_name": str(data), "output_dir": str(out), "ruleset": "compact",
         "max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 320,
-        "max_tool_calling_iterations": 1, "learning_rate": 1e-3, "seed": 3, "save_final": True,
-        "trl_args": {"generation_kwargs": {"sequence_bias": tool_call_bias(tokenizer)}}, **kw,
+        "max_tool_calling_iterations": 1, "learning_rate": 1e-3, "seed": 3, "bf16": False, "logging_steps": 1,
+        "report_to": "none", "generation_kwargs": {"sequence_bias": tool_call_bias(tokenizer)}, **kw,
     }
 
 
 def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
-    settings = IFPOSettings(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
-                                            ifpo=IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric",
-                                                             frequency="group"), per_device_train_batch_size=8))
+    settings = IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
+                                          ifpo_w_min=0.1, ifpo_w_max=10.0, ifpo_variant="symmetric",
+                                          ifpo_frequency="group", per_device_train_batch_size=8))
     trainer = build_ifpo_trainer(settings)
     trainer.model.train()
     rows = [trainer.train_dataset[i] for i in (0, 10)]  # a harmful and a benign prompt, 4 rollouts each
@@ -66,47 +66,45 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
         for m in tool_msgs:
             result = json.loads(m["content"])
             assert result["ruleset"] == f"{book.name}@{book.version}" and len(result["rules"]) == 1
-    parent = torch.tensor(list(trainer._logs["advantages"])[-8:])  # TRL's GRPO advantages before IFPO
-    weights = group_mode_weights(flags, 4).clamp(0.1, 10.0)
-    assert (weights != 1).any(), "at least one group should hold both modes"
-    expected = parent * weights
+    rewards = trainer._rollout_rewards.nansum(dim=1)  # reward weights are all 1 here
+    grpo = group_advantages(rewards, 4)  # what TRL would have trained on
+    expected = ifpo_advantages(rewards, flags, 4, trainer.ifpo)
+    assert not torch.allclose(expected, grpo), "a group with both modes should be reweighted"
     torch.testing.assert_close(output["advantages"], expected)
-    # prompts show the rule tool exactly as the build's traces and eval do (RuleTool.schema(), not a docstring's)
-    prompt_text = trainer.processing_class.decode(output["prompt_ids"][0])
-    assert json.dumps(RuleTool(book).schema(), ensure_ascii=False) in prompt_text
+    # TRL's own log of the advantages (the completions table) holds the ones trained on, not GRPO's
+    torch.testing.assert_close(torch.tensor(list(trainer._logs["advantages"])[-8:]), expected)
     # the tool result tokens are out of the loss
     assert "tool_mask" in output and int((output["tool_mask"] == 0).sum()) > 0
     metrics = trainer._metrics["train"]
     assert metrics["ifpo/consult_rate"][-1] == pytest.approx(flags.float().mean().item())
     assert {"ifpo/consult_rate/harmful", "ifpo/consult_rate/benign", "ifpo/reward/harmful"} <= set(metrics)
-    total = trainer._rollout_rewards.nansum(dim=1)  # reward weights are all 1 here
     for name, mask in (("consult", flags), ("direct", ~flags)):
-        assert metrics[f"ifpo/reward_by_mode/{name}"][-1] == pytest.approx(total[mask].mean().item())
+        assert metrics[f"ifpo/reward_by_mode/{name}"][-1] == pytest.approx(rewards[mask].mean().item())
+        assert metrics[f"ifpo/advantage/{name}"][-1] == pytest.approx(expected[mask].abs().mean().item())
 
-    # ema mode: one weight per mode from the moving consult frequency, continued from the previous batch's value
+    # ema mode: frequencies from the moving consult fraction, continued from the previous batch's value
     trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="ema", ema_decay=0.5)
     trainer._consult_ema = ConsultFrequencyEMA(0.5)
     trainer._consult_ema.value = 0.8
     output = trainer._generate_and_score_completions(inputs)
     flags = torch.tensor([consulted(c) for c in trainer._rollout_completions])
     f = 0.5 * 0.8 + 0.5 * flags.float().mean().item()
-    parent = torch.tensor(list(trainer._logs["advantages"])[-8:])
-    expected = parent * torch.where(flags, 1 / (2 * f), 1 / (2 * (1 - f))).clamp(0.1, 10.0)
-    torch.testing.assert_close(output["advantages"], expected)
+    rewards = trainer._rollout_rewards.nansum(dim=1)
+    torch.testing.assert_close(output["advantages"], ifpo_advantages(rewards, flags, 4, trainer.ifpo, f))
     assert metrics["ifpo/consult_frequency_ema"][-1] == pytest.approx(f)
 
     # the default variant (positive): only the positive advantages are reweighted
     trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="positive", frequency="group")
     output = trainer._generate_and_score_completions(inputs)
     flags = torch.tensor([consulted(c) for c in trainer._rollout_completions])
-    parent = torch.tensor(list(trainer._logs["advantages"])[-8:])
+    grpo = group_advantages(trainer._rollout_rewards.nansum(dim=1), 4, trainer.ifpo.eps)
     weights = group_mode_weights(flags, 4).clamp(0.1, 10.0)
-    torch.testing.assert_close(output["advantages"], torch.where(parent > 0, parent * weights, parent))
+    torch.testing.assert_close(output["advantages"], torch.where(grpo > 0, grpo * weights, grpo))
 
 
 def test_grpo_mode_leaves_advantages_alone(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
-    settings = IFPOSettings(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
-                                            algorithm="grpo"))
+    settings = IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
+                                          algorithm="grpo"))
     trainer = build_ifpo_trainer(settings)
     trainer.model.train()
     inputs = [dict(trainer.train_dataset[0]) for _ in range(4)]
@@ -167,8 +165,9 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
     toy_data = build_dataset(app, runner, tiny_model_dir, tmp_path)
     sft_cfg = tmp_path / "sft.yaml"
     sft_cfg.write_text(yaml.safe_dump({
-        "model": str(tiny_model_dir), "dataset": str(toy_data), "output_dir": str(tmp_path / "sft"),
-        "max_steps": 2, "per_device_train_batch_size": 1, "learning_rate": 1e-3, "max_length": 1024,
+        "model_name_or_path": str(tiny_model_dir), "dataset_name": str(toy_data), "output_dir": str(tmp_path / "sft"),
+        "max_steps": 2, "per_device_train_batch_size": 1, "learning_rate": 1e-3, "max_length": 1024, "bf16": False,
+        "report_to": "none",
     }))
     res = runner.invoke(app, ["train", "sft", str(sft_cfg)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -176,12 +175,11 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
 
     ifpo_cfg = tmp_path / "ifpo.yaml"
     ifpo_cfg.write_text(yaml.safe_dump(ifpo_settings(tmp_path / "sft", toy_data, tmp_path / "ifpo", smollm_tokenizer)))
-    res = runner.invoke(app, ["train", "ifpo", str(ifpo_cfg), "--set", "max_steps=2"], catch_exceptions=False)
+    res = runner.invoke(app, ["train", "ifpo", str(ifpo_cfg), "--max_steps", "2"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    history = json.loads((tmp_path / "ifpo" / "log_history.json").read_text())
-    steps = [h for h in history if "ifpo/consult_rate" in h]
-    assert len(steps) == 2 and all(0.0 <= h["ifpo/consult_rate"] <= 1.0 for h in steps)
-    assert any(k.startswith("ifpo/weight/") for h in steps for k in h)
+    state = json.loads((tmp_path / "ifpo" / "trainer_state.json").read_text())  # TRL's, with the log history
+    steps = [h for h in state["log_history"] if "ifpo/consult_rate" in h]
+    assert state["global_step"] == 2 and len(steps) == 2 and all(0.0 <= h["ifpo/consult_rate"] <= 1.0 for h in steps)
 
     report_path = tmp_path / "eval.json"
     res = runner.invoke(app, [
@@ -220,13 +218,15 @@ def test_ifpo_gathers_modes_across_processes(tiny_model_dir, toy_data, tmp_path)
     assert [r["world_size"] for r in ranks] == [2, 2]
     flags = torch.tensor(ranks[0]["flags"] + ranks[1]["flags"])  # TRL lays the group out rank after rank
     assert 0 < int(flags.sum()) < 8, "the steered policy should mix both modes"
-    parent = torch.tensor(ranks[0]["parent_advantages"])
-    assert parent.tolist() == ranks[1]["parent_advantages"]  # both processes saw the same gathered advantages
-    weights = group_mode_weights(flags, 8).clamp(0.1, 10.0)
+    rewards = torch.tensor(ranks[0]["rewards"])
+    assert rewards.tolist() == ranks[1]["rewards"]  # both processes saw the same gathered rewards
+    options = IFPOOptions(w_min=0.1, w_max=10.0)
+    expected = ifpo_advantages(rewards, flags, 8, options)
     for r in ranks:
         rows = slice(4 * r["rank"], 4 * r["rank"] + 4)
-        torch.testing.assert_close(torch.tensor(r["advantages"]), parent[rows] * weights[rows])
+        torch.testing.assert_close(torch.tensor(r["advantages"]), expected[rows])
+        torch.testing.assert_close(torch.tensor(r["logged_advantages"]), expected)  # TRL's log, the whole batch
         assert r["consult_rate"] == pytest.approx(flags.float().mean().item())
-    # the check can tell gathering from counting each process's half on its own
-    local = torch.cat([group_mode_weights(torch.tensor(r["flags"]), 4) for r in ranks]).clamp(0.1, 10.0)
-    assert not torch.equal(local, weights)
+    # the check can tell gathering from each process computing its half on its own
+    halves = torch.cat([ifpo_advantages(rewards[h], flags[h], 4, options) for h in (slice(0, 4), slice(4, 8))])
+    assert not torch.allclose(halves, expected)

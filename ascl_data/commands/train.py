@@ -1,7 +1,8 @@
-"""`ascl-data train sft CONFIG`, `ascl-data train ifpo CONFIG` and `ascl-data eval`.
+"""`ascl-data train sft CONFIG [--field value ...]`, `ascl-data train ifpo CONFIG [...]` and `ascl-data eval`.
 
-Training runs in this process; for several GPUs start the same command under accelerate:
-`accelerate launch --num_processes 8 -m ascl_data.cli train ifpo CONFIG` (see rl/README.md).
+Training configs are TRL's (`SFTConfig`, `GRPOConfig`) with ASCL's fields, read by `trl.TrlParser`: a YAML file,
+then `--field value` flags on top; `--help` lists every field with TRL's help. For several GPUs start the same
+command under accelerate: `accelerate launch --num_processes 8 $(which ascl-data) train ifpo CONFIG`.
 """
 
 from __future__ import annotations
@@ -13,39 +14,45 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-SET_HELP = "Override a config field: key=value (dotted for nesting, e.g. ifpo.w_max=3). Repeatable."
+TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+CONFIG_HELP = "Config YAML (see configs/{}_*.yaml); then any config field as a flag, e.g. --max_steps 5. --help: fields."
+
+
+def _config(kind: str, config: Optional[Path], args: list[str]):
+    """The parsed config, or TRL's field help (with `--help` or no config) and exit."""
+    from ascl_data.rl.config import ASCLSFTConfig, IFPOConfig, config_parser, parse_config
+
+    cls = ASCLSFTConfig if kind == "sft" else IFPOConfig
+    if config is None or str(config) in ("--help", "-h") or "--help" in args or "-h" in args:
+        typer.echo(config_parser(cls).format_help())
+        raise typer.Exit(0 if config is not None else 2)
+    return parse_config(cls, config, args)
 
 
 def register(app: typer.Typer) -> None:
     train = typer.Typer(help="Train on ASCL datasets: SFT, then IFPO RL with live rule retrieval.", no_args_is_help=True)
 
-    @train.command("sft")
+    @train.command("sft", context_settings=TRAIN_CONTEXT)
     def sft(
-        config: Path = typer.Argument(..., help="SFT config YAML (see configs/sft_*.yaml)."),
-        set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+        ctx: typer.Context,
+        config: Optional[Path] = typer.Argument(None, help=CONFIG_HELP.format("sft"), show_default=False),
     ) -> None:
-        """Supervised fine-tuning on the `sft` split, loss on assistant turns only."""
-        from ascl_data.rl.config import SFTSettings, load_config
+        """Supervised fine-tuning on the `sft` split, loss on assistant turns only (TRL's SFTTrainer)."""
         from ascl_data.rl.sft import run_sft
 
-        settings = load_config(config, SFTSettings, set_)
-        metrics = run_sft(settings)
+        metrics = run_sft(_config("sft", config, ctx.args))
         Console().print_json(json.dumps(metrics))
 
-    @train.command("ifpo")
+    @train.command("ifpo", context_settings=TRAIN_CONTEXT)
     def ifpo(
-        config: Path = typer.Argument(..., help="IFPO config YAML (see configs/ifpo_*.yaml)."),
-        set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+        ctx: typer.Context,
+        config: Optional[Path] = typer.Argument(None, help=CONFIG_HELP.format("ifpo"), show_default=False),
     ) -> None:
         """GRPO with IFPO advantages on the `rl` split, `retrieve_safety_rules` live in the rollouts."""
-        from ascl_data.rl.config import IFPOSettings, load_config
         from ascl_data.rl.trainer import run_ifpo
 
-        settings = load_config(config, IFPOSettings, set_)
-        result = run_ifpo(settings)
-        history = result.pop("log_history")
-        Path(settings.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(settings.output_dir) / "log_history.json").write_text(json.dumps(history, indent=2))
+        result = run_ifpo(_config("ifpo", config, ctx.args))
+        result.pop("log_history")  # in output_dir/trainer_state.json
         Console().print_json(json.dumps(result))
 
     app.add_typer(train, name="train")

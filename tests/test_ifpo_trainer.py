@@ -1,0 +1,74 @@
+"""IFPOTrainer against stock TRL: it shows the policy what a stock `GRPOTrainer` shows (the rule tool's schema, the
+`rl` split's system message), and what TRL logs as the advantages is what IFPO trained on. Tiny random model on
+SmolLM2's tokenizer, the toy dataset, the rule tool live."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from trl import GRPOConfig, GRPOTrainer
+
+from ascl_data.rl.config import IFPOConfig
+from ascl_data.rl.data import load_split
+from ascl_data.rl.environment import consulted
+from ascl_data.rl.ifpo import group_advantages, ifpo_advantages
+from ascl_data.rl.toy import write_toy_dataset
+from ascl_data.rl.trainer import build_ifpo_trainer
+from ascl_data.rule_tool import RuleTool
+from ascl_data.rulebook import load_ruleset
+from test_rl_pipeline import ifpo_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory) -> Path:
+    return write_toy_dataset(tmp_path_factory.mktemp("built"), load_ruleset("compact"))
+
+
+def test_stock_grpo_trainer_sees_what_ifpo_trainer_sees(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
+    ifpo = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "i", smollm_tokenizer)))
+    book = load_ruleset("compact")
+    rl = load_split(str(toy_data), "rl")
+
+    def no_reward(completions, **kwargs):
+        return [0.0] * len(completions)
+
+    stock = GRPOTrainer(
+        model=str(tiny_model_dir), reward_funcs=no_reward, train_dataset=rl,
+        args=GRPOConfig(output_dir=str(tmp_path / "s"), per_device_train_batch_size=4, num_generations=4,
+                        bf16=False, report_to="none"),
+        tools=[RuleTool(book).as_function()],
+    )
+    prompts = [rl[i]["prompt"] for i in (0, 10, 15)]  # harmful, benign, reasoning
+    assert [ifpo.train_dataset[i]["prompt"] for i in (0, 10, 15)] == prompts
+    ours, theirs = ifpo._tokenize_prompts(prompts)[0], stock._tokenize_prompts(prompts)[0]
+    assert [list(x) for x in ours] == [list(x) for x in theirs]
+    text = smollm_tokenizer.decode(ours[0])
+    assert json.dumps(RuleTool(book).schema(), ensure_ascii=False) in text  # the build's schema, as SFT saw it
+    assert json.dumps({"type": "string", "enum": book.category_ids}) in text  # with the category enum
+    assert prompts[0][0]["role"] == "system" and prompts[0][0]["content"] in text  # the stored system message
+
+
+def test_logged_advantages_are_the_ones_trained_on(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
+    """One real IFPO step (issue 12): TRL's completions log and the advantage metrics carry IFPO's values."""
+    rl = load_split(str(toy_data), "rl").select([0, 10])  # a harmful and a benign prompt, 4 rollouts each
+    config = IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
+                                        per_device_train_batch_size=8, ifpo_w_min=0.1, ifpo_w_max=10.0,
+                                        log_completions=True, save_strategy="no"))
+    trainer = build_ifpo_trainer(config, train_dataset=rl)
+    trainer.train()
+    table = pd.read_parquet(tmp_path / "o" / "completions" / "completions_00001.parquet")
+    flags = torch.tensor([consulted(list(c)) for c in table["completion"]])
+    assert 0 < int(flags.sum()) < len(flags), "the steered policy should mix both modes"
+    rewards = torch.tensor(table[trainer.reward_func_names].fillna(0).sum(axis=1).to_numpy(), dtype=torch.float32)
+    expected = ifpo_advantages(rewards, flags, 4, trainer.ifpo)
+    assert not torch.allclose(expected, group_advantages(rewards, 4)), "not GRPO's advantages"
+    torch.testing.assert_close(torch.tensor(table["advantage"].to_numpy(), dtype=torch.float32), expected)
+    (step,) = [h for h in trainer.state.log_history if "ifpo/consult_rate" in h]
+    for name, mask in (("consult", flags), ("direct", ~flags)):
+        assert step[f"ifpo/advantage/{name}"] == pytest.approx(expected[mask].abs().mean().item(), rel=1e-5)
