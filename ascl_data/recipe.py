@@ -233,7 +233,7 @@ class TeacherConfig(StrictModel):
     # teacher requests in flight at once (conversations with the teacher); default: the backend's concurrency
     # (openai: settings.max_concurrency; transformers: 2 x settings.batch_size). It does not change the data.
     max_in_flight: int | None = None
-    batch_size: int = 8  # deprecated and ignored: see `_deprecated_batch_size`
+    batch_size: int = 8  # deprecated and ignored (`load_recipe` says so); kept so old recipes load and hash alike
 
     @field_validator("max_in_flight")
     @classmethod
@@ -241,15 +241,6 @@ class TeacherConfig(StrictModel):
         if v is not None and v < 1:
             raise ValueError(f"must be at least 1 (teacher requests in flight at once), got {v}")
         return v
-
-    @model_validator(mode="after")
-    def _deprecated_batch_size(self) -> TeacherConfig:
-        if "batch_size" in self.model_fields_set:
-            warnings.warn(
-                "teacher.batch_size is deprecated and ignored: a build no longer sends prompts in batches. Set "
-                "teacher.max_in_flight for the teacher requests in flight at once, and an in-process engine's batch "
-                "with teacher.settings.batch_size", FutureWarning, stacklevel=2)
-        return self
 
     @field_validator("settings")
     @classmethod
@@ -357,6 +348,11 @@ def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     recipe = load_yaml_model(path, Recipe, what=f"recipe {path}")
     _resolve_paths(recipe, path.resolve().parent)
+    if "batch_size" in recipe.teacher.model_fields_set:
+        warnings.warn(
+            f"{path}: teacher.batch_size is deprecated and ignored: a build no longer sends prompts in batches. Set "
+            "teacher.max_in_flight for the teacher requests in flight at once, and an in-process engine's batch with "
+            "teacher.settings.batch_size", FutureWarning, stacklevel=2)
     return recipe
 
 

@@ -238,3 +238,17 @@ def test_a_fatal_error_stops_the_build_with_its_message(tmp_path: Path) -> None:
     with pytest.raises(FatalError, match="refused the API key"):
         Build(check_recipe(path), backend=ScriptedBackend(script), progress=False).run()
     assert not (tmp_path / "out" / "README.md").exists()  # no card for a build that did not finish
+
+
+def test_load_split_reads_the_build_layout_and_the_hub_layout(built: Path, tmp_path: Path) -> None:
+    """`rl.data.load_split` asks the build layout for its shards, and still reads a Hub-style folder."""
+    from ascl_data.rl.data import load_split
+
+    assert len(load_split(str(built), "rl")) == len(datasets.load_dataset(str(built), "rl", split="rl"))
+    hub = tmp_path / "hub"
+    (hub / "data").mkdir(parents=True)
+    datasets.Dataset.from_list([{"prompt": [{"role": "user", "content": "hi"}], "kind": "benign"}]).to_parquet(
+        str(hub / "data" / "rl-00000-of-00001.parquet"))
+    datasets.Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}]}]).to_parquet(
+        str(hub / "data" / "sft-00000-of-00001.parquet"))
+    assert load_split(str(hub), "rl")["kind"] == ["benign"]
