@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -39,7 +40,8 @@ for module in (build, rules, train):
 
 
 def run() -> None:
-    """Console entry point: user errors print as one clear message, not a traceback."""
+    """Console entry point: user errors print as one clear message, not a traceback; warnings as one line."""
+    warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
     try:
         app()
     except AsclError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,8 +229,18 @@ class TeacherConfig(StrictModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     api_key_env: str | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)
-    cache_dir: str | None = None  # default: <output>/.cache/teacher
-    batch_size: int = Field(8, ge=1)  # prompts in flight per step of the pipeline
+    cache_dir: str | None = None  # default: <output>/.ascl/cache
+    # teacher requests in flight at once (conversations with the teacher); default: the backend's concurrency
+    # (openai: settings.max_concurrency; transformers: 2 x settings.batch_size). It does not change the data.
+    max_in_flight: int | None = None
+    batch_size: int = 8  # deprecated and ignored (`load_recipe` says so); kept so old recipes load and hash alike
+
+    @field_validator("max_in_flight")
+    @classmethod
+    def _positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"must be at least 1 (teacher requests in flight at once), got {v}")
+        return v
 
     @field_validator("settings")
     @classmethod
@@ -305,7 +316,10 @@ class Recipe(StrictModel):
 
     def fingerprint(self) -> str:
         """A hash of the recipe's content (not its file path): it goes into the card and the build state."""
-        payload = json.dumps(self.model_dump(mode="json", exclude={"output", "hub"}), sort_keys=True)
+        # how many requests are in flight changes no answer (each depends on its request alone), so a build may
+        # resume with another setting
+        exclude = {"output": True, "hub": True, "teacher": {"max_in_flight"}}
+        payload = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -334,6 +348,11 @@ def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     recipe = load_yaml_model(path, Recipe, what=f"recipe {path}")
     _resolve_paths(recipe, path.resolve().parent)
+    if "batch_size" in recipe.teacher.model_fields_set:
+        warnings.warn(
+            f"{path}: teacher.batch_size is deprecated and ignored: a build no longer sends prompts in batches. Set "
+            "teacher.max_in_flight for the teacher requests in flight at once, and an in-process engine's batch with "
+            "teacher.settings.batch_size", FutureWarning, stacklevel=2)
     return recipe
 
 

@@ -1,7 +1,9 @@
-"""The multi-turn tool loop: a batch of conversations through a teacher, tool calls answered by the rule tool.
+"""The multi-turn tool loop: conversations through a teacher, tool calls answered by the rule tool.
 
-Each turn sends *all* still-open conversations to ``backend.generate`` in one call, so batch engines (vLLM,
-transformers) batch across conversations. A conversation ends at a final answer, or as a rejection with a
+`run_conversation` drives one conversation on its own (the build's scheduler runs many side by side, with no
+turn barrier; in-process engines batch the requests that wait together). `run_tool_loop` drives a batch in
+lockstep, sending *all* still-open conversations of a turn to ``backend.generate`` in one call (for callers that
+hold a batch, such as eval). A conversation ends at a final answer, or as a rejection with a
 machine-readable reason: malformed or unknown tool calls, arguments that do not fit the schema, empty answers,
 backend errors, runaway loops. Nothing crashes the batch and nothing is dropped silently.
 """
@@ -13,12 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
-from ascl_data.schemas import PromptRecord, Rejection, tool_schemas_by_name
+from ascl_data.schemas import PromptRecord, Rejection, arguments_errors, tool_schemas_by_name
 from ascl_data.toolcalls import EMPTY, MALFORMED, normalize_message, parse_plain, tool_call_id
 
 ToolHandler = Callable[[str], tuple[str, list[str]]]  # arguments JSON -> (content, retrieved rule ids)
@@ -92,14 +92,8 @@ async def run_tool_loop(
     `max_turns` bounds the assistant turns per conversation; `max_tool_calls` the tool calls over all turns.
     `handlers` maps tool names to functions (default: the rule tool's `call_json`).
     """
-    if max_turns < 1 or max_tool_calls < 0:
-        raise ValueError(f"max_turns must be >= 1 and max_tool_calls >= 0, got {max_turns} and {max_tool_calls}")
     tools = list(tools or [])
-    schemas = tool_schemas_by_name(tools)
-    handlers = dict(handlers) if handlers is not None else default_handlers(rule_tool)
-    missing = sorted(set(schemas) - set(handlers))
-    if missing:
-        raise ValueError(f"tools {missing} are offered to the model but have no handler")
+    schemas, handlers = _checked(tools, rule_tool, handlers, max_turns, max_tool_calls)
     outcomes = [LoopOutcome(messages=[dict(m) for m in conv]) for conv in conversations]
     open_ids = list(range(len(outcomes)))
 
@@ -121,6 +115,50 @@ async def run_tool_loop(
                 still_open.append(i)
         open_ids = still_open
     return outcomes
+
+
+async def run_conversation(
+    conversation: list[dict[str, Any]],
+    backend: Backend,
+    params: SamplingParams,
+    *,
+    tools: list[dict[str, Any]] | None,
+    rule_tool: RuleTool | None = None,
+    handlers: dict[str, ToolHandler] | None = None,
+    max_turns: int = 4,
+    max_tool_calls: int = 3,
+    reject_truncated: bool = True,
+) -> LoopOutcome:
+    """One conversation to a final answer or a rejection, each turn sent as soon as the previous one is done
+    (`backend.complete`); the same rules and reasons as `run_tool_loop`."""
+    tools = list(tools or [])
+    schemas, handlers = _checked(tools, rule_tool, handlers, max_turns, max_tool_calls)
+    outcome = LoopOutcome(messages=[dict(m) for m in conversation])
+    while True:
+        try:
+            completion = await backend.complete(outcome.messages, tools or None, params)
+        except FatalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failing backend ends this conversation, not the build
+            _reject(outcome, BACKEND_ERROR, f"{type(exc).__name__}: {exc}")
+            return outcome
+        if not _step(outcome, completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated):
+            return outcome
+
+
+def _checked(
+    tools: list[dict[str, Any]], rule_tool: RuleTool | None, handlers: dict[str, ToolHandler] | None,
+    max_turns: int, max_tool_calls: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, ToolHandler]]:
+    """The tool schemas by name and a handler for each; a tool without a handler or a bad limit is an error."""
+    if max_turns < 1 or max_tool_calls < 0:
+        raise ValueError(f"max_turns must be >= 1 and max_tool_calls >= 0, got {max_turns} and {max_tool_calls}")
+    schemas = tool_schemas_by_name(tools)
+    handlers = dict(handlers) if handlers is not None else default_handlers(rule_tool)
+    missing = sorted(set(schemas) - set(handlers))
+    if missing:
+        raise ValueError(f"tools {missing} are offered to the model but have no handler")
+    return schemas, handlers
 
 
 def _reject(outcome: LoopOutcome, reason: str, detail: str) -> bool:
@@ -177,10 +215,10 @@ def _step(
         if name not in schemas:
             return _reject(out, UNKNOWN_TOOL, f"turn {out.turns}: call to unknown tool {name!r}; offered: {sorted(schemas)}")
         try:
-            jsonschema.validate(json.loads(arguments), schemas[name].get("parameters", {"type": "object"}))
-        except json.JSONDecodeError as exc:
-            return _reject(out, INVALID_ARGUMENTS, f"turn {out.turns}: arguments of {name!r} are not JSON: {exc.msg}")
-        except jsonschema.ValidationError as exc:
+            exc = arguments_errors(json.loads(arguments), schemas[name].get("parameters", {"type": "object"}))
+        except json.JSONDecodeError as err:
+            return _reject(out, INVALID_ARGUMENTS, f"turn {out.turns}: arguments of {name!r} are not JSON: {err.msg}")
+        if exc is not None:  # the schema's validator is built once, not per call (that costs ~100x a check)
             path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             return _reject(
                 out, INVALID_ARGUMENTS, f"turn {out.turns}: arguments of {name!r} do not fit its schema at {path}: {exc.message}"

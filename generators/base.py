@@ -17,7 +17,7 @@ from ascl_data.backends.base import Backend, SamplingParams
 from ascl_data.errors import InputError, Problem
 from ascl_data.rule_tool import RuleTool
 from ascl_data.schemas import PromptRecord, Rejection, Trace
-from ascl_data.tool_loop import LoopOutcome, run_tool_loop
+from ascl_data.tool_loop import LoopOutcome, run_conversation, run_tool_loop
 
 
 class Generator(abc.ABC):
@@ -89,17 +89,19 @@ class Generator(abc.ABC):
         if not records:
             return []
         tools = self.tools()
-        outcomes = await run_tool_loop(
-            [self.conversation(r) for r in records],
-            backend,
-            params,
-            tools=tools,
-            rule_tool=self.rule_tool,
-            max_turns=self.max_turns,
-            max_tool_calls=self.max_tool_calls,
-            reject_truncated=self.reject_truncated,
-        )
+        outcomes = await run_tool_loop([self.conversation(r) for r in records], backend, params, **self._plan(tools))
         return [self.finish(r, o, backend, tools) for r, o in zip(records, outcomes)]
+
+    async def generate_one(self, record: PromptRecord, backend: Backend, params: SamplingParams) -> Trace | Rejection:
+        """One record's trace or rejection, its turns sent as soon as each is ready (no batch to wait for)."""
+        tools = self.tools()
+        outcome = await run_conversation(self.conversation(record), backend, params, **self._plan(tools))
+        return self.finish(record, outcome, backend, tools)
+
+    def _plan(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
+        """The tool loop's options for this generator."""
+        return {"tools": tools, "rule_tool": self.rule_tool, "max_turns": self.max_turns,
+                "max_tool_calls": self.max_tool_calls, "reject_truncated": self.reject_truncated}
 
     def finish(
         self, record: PromptRecord, outcome: LoopOutcome, backend: Backend, tools: list[dict[str, Any]]

@@ -36,9 +36,10 @@ def load_split(dataset: str, split: str, max_samples: int | None = None, seed: i
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
-    """The build's shards of `split`, else the common one-folder-or-file-per-split layouts."""
+    """The build's shards of `split`, else the common layouts (the Hub's `data/{split}-00000-of-00001.parquet`, one
+    folder or file per split)."""
     files = Layout(folder).shards(split)
-    for pattern in (f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
+    for pattern in (f"data/{split}-*.parquet", f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
         files = files or sorted(folder.glob(pattern))
     return files
 

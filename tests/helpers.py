@@ -96,7 +96,7 @@ def make_recipe(tmp_path: Path, model_dir: Path, prompts: list[tuple] = BUILD_PR
         # a random model rarely stops by itself: keep truncated answers so the judge, not the length, decides
         "generators": [{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1, "options": {"reject_truncated": False}}],
         "teacher": {"backend": "transformers", "model": str(model_dir), "settings": {"batch_size": 4},
-                    "sampling": {"temperature": 1.0, "max_tokens": 12, "seed": 0}, "batch_size": 4},
+                    "sampling": {"temperature": 1.0, "max_tokens": 12, "seed": 0}},
         "output": {"dir": "out", "shard_size": 5},
         "card": {"pretty_name": "Tiny test build"},
     }

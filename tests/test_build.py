@@ -4,6 +4,7 @@ and every prompt in ends as an accepted row or a rejection."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from ascl_data.build import Build, check_recipe
 from ascl_data.cli import app
-from helpers import BUILD_PROMPTS, make_recipe
+from ascl_data.errors import FatalError
+from helpers import BUILD_PROMPTS, ScriptedBackend, make_recipe
 
 PROMPTS = BUILD_PROMPTS
 
@@ -164,3 +167,88 @@ def test_check_validates_without_building(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["build", str(recipe), "--push-to-hub", "not a repo"])
     assert result.exit_code != 0 and "expected ORG/NAME" in str(result.exception)
     assert not (tmp_path / "out").exists()  # a bad Hub target fails before the build, not after it
+
+
+# --------------------------------------------------------------------------- the scheduler: no batch or turn barrier
+
+
+class GatedBackend(ScriptedBackend):
+    """Holds back the requests of the `stuck` prompt until every other prompt has been answered (or 20 s pass), and
+    records the order in which prompts were answered."""
+
+    def __init__(self, script: dict[str, list], stuck: str):
+        super().__init__(script)
+        self.stuck, self.answered = stuck, []
+
+    async def generate(self, conversations, tools, params):
+        users = [next(m["content"] for m in c if m["role"] == "user") for c in conversations]
+        if self.stuck in users:
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(self.answered) < len(self.script) - 1 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+        out = await super().generate(conversations, tools, params)
+        self.answered += users
+        return out
+
+
+def scheduler_recipe(tmp_path: Path, n: int, **teacher) -> tuple[Path, list[str]]:
+    texts = [f"Write one line about topic number {i}." for i in range(n)]
+    path = make_recipe(tmp_path, tmp_path, prompts=[("benign", None, t, None) for t in texts],
+                       splits={"sft": 1.0, "rl": 0.0, "eval": 0.0}, output={"dir": "out", "shard_size": 4},
+                       dedup={"exact": False, "near": False},
+                       teacher={"backend": "transformers", "sampling": {"temperature": 0.0, "max_tokens": 32}, **teacher})
+    return path, texts
+
+
+def test_one_stuck_request_does_not_stall_the_others(tmp_path: Path) -> None:
+    path, texts = scheduler_recipe(tmp_path, 12, max_in_flight=4)
+    stuck = texts[1]  # in the first chunk: a batch or chunk barrier would wait for it before starting the rest
+    backend = GatedBackend({t: [f"Here is a line about {t[-10:]}"] for t in texts}, stuck=stuck)
+    result = Build(check_recipe(path), backend=backend, progress=False).run()
+    assert backend.answered[-1] == stuck and len(backend.answered) == 12  # all others finished while it hung
+    sft = datasets.load_dataset(str(result.out_dir), split="sft")
+    assert [m[1]["content"] for m in sft["messages"]] == texts  # rows follow the prompt stream, not completion
+
+
+def test_requests_in_flight_reach_the_setting_not_a_batch_or_shard(tmp_path: Path) -> None:
+    path, texts = scheduler_recipe(tmp_path, 40, max_in_flight=16)
+    backend = ScriptedBackend({t: ["A short answer."] for t in texts}, delay={t: 0.05 for t in texts})
+    result = Build(check_recipe(path), backend=backend, progress=False).run()
+    assert result.summary.sft == 40
+    assert backend.peak_in_flight == 16  # above the shard size (4) and the old batch size (8), never above 16
+
+
+def test_max_in_flight_below_one_names_the_field(tmp_path: Path) -> None:
+    path, _ = scheduler_recipe(tmp_path, 2, max_in_flight=0)
+    result = CliRunner().invoke(app, ["build", str(path), "--check"])
+    assert result.exit_code != 0
+    assert "teacher.max_in_flight: must be at least 1" in str(result.exception)
+
+
+def test_old_batch_size_key_still_loads_with_a_deprecation_message(tmp_path: Path) -> None:
+    path, _ = scheduler_recipe(tmp_path, 2, batch_size=8)
+    with pytest.warns(FutureWarning, match="teacher.batch_size is deprecated and ignored"):
+        check_recipe(path)
+
+
+def test_a_fatal_error_stops_the_build_with_its_message(tmp_path: Path) -> None:
+    path, texts = scheduler_recipe(tmp_path, 10, max_in_flight=3)
+    script: dict[str, list] = {t: ["A short answer."] for t in texts}
+    script[texts[5]] = [FatalError("the teacher refused the API key")]
+    with pytest.raises(FatalError, match="refused the API key"):
+        Build(check_recipe(path), backend=ScriptedBackend(script), progress=False).run()
+    assert not (tmp_path / "out" / "README.md").exists()  # no card for a build that did not finish
+
+
+def test_load_split_reads_the_build_layout_and_the_hub_layout(built: Path, tmp_path: Path) -> None:
+    """`rl.data.load_split` asks the build layout for its shards, and still reads a Hub-style folder."""
+    from ascl_data.rl.data import load_split
+
+    assert len(load_split(str(built), "rl")) == len(datasets.load_dataset(str(built), "rl", split="rl"))
+    hub = tmp_path / "hub"
+    (hub / "data").mkdir(parents=True)
+    datasets.Dataset.from_list([{"prompt": [{"role": "user", "content": "hi"}], "kind": "benign"}]).to_parquet(
+        str(hub / "data" / "rl-00000-of-00001.parquet"))
+    datasets.Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}]}]).to_parquet(
+        str(hub / "data" / "sft-00000-of-00001.parquet"))
+    assert load_split(str(hub), "rl")["kind"] == ["benign"]

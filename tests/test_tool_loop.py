@@ -19,6 +19,7 @@ from ascl_data.tool_loop import (
     TRUNCATED,
     TURN_LIMIT,
     UNKNOWN_TOOL,
+    run_conversation,
     run_tool_loop,
 )
 from ascl_data.toolcalls import EMPTY, MALFORMED
@@ -102,6 +103,10 @@ def test_failures_become_rejections(tool: RuleTool, replies: list, reason: str, 
     assert needle in bad.detail
     raw = json.loads(bad.raw())
     assert raw["messages"][:2] == conv("bad")  # the conversation so far is kept for audit
+    # one conversation on its own (the build's path) ends the same way, with the same detail
+    alone = asyncio.run(run_conversation(conv("bad"), ScriptedBackend({"bad": replies}), PARAMS, tools=[tool.schema()],
+                                         rule_tool=tool, max_turns=3, max_tool_calls=3))
+    assert (alone.reason, alone.detail, alone.messages) == (bad.reason, bad.detail, bad.messages)
 
 
 def test_raising_backend_rejects_open_conversations(tool: RuleTool) -> None:

@@ -78,6 +78,28 @@ def test_seeded_sampling_is_reproducible(backend: TransformersBackend) -> None:
     assert [x.raw_text for x in a] != [x.raw_text for x in c]
 
 
+def test_seeded_sample_depends_on_the_request_not_its_batch(backend: TransformersBackend) -> None:
+    """What makes a resumed build byte-identical with no batch barrier: batches form by timing, answers do not."""
+    params = SamplingParams(temperature=1.0, top_p=0.9, max_tokens=10, seed=7)
+    convs = [user("tell me a story"), user("count to three, slowly, please"), user("why is the sky blue?")]
+    batched = asyncio.run(backend.generate(convs, None, params))
+    single = [asyncio.run(backend.generate([c], None, params))[0] for c in convs]
+    assert [c.raw_text for c in batched] == [c.raw_text for c in single]
+    assert len({c.raw_text for c in batched}) == 3
+
+
+def test_waiting_requests_are_batched_continuously(tiny_model_dir: Path) -> None:
+    """Conversations that each ask for one turn (`complete`) share the engine's batches, up to batch_size."""
+    engine = TransformersBackend(model=tiny_model_dir, device="cpu", batch_size=4)
+
+    async def many() -> list:
+        return await asyncio.gather(*(engine.complete(user(f"question {i}"), None, GREEDY) for i in range(6)))
+
+    out = asyncio.run(many())
+    assert len(out) == 6 and all(c.error is None for c in out)
+    assert sorted(engine.queue.batch_sizes, reverse=True) == [4, 2]
+
+
 def test_tool_turns_render_and_bad_conversations_fail_alone(backend: TransformersBackend) -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "retrieve_safety_rules", "arguments": '{"query": "q"}'}}
     with_tool = [

@@ -1,5 +1,5 @@
-"""One async interface for every teacher: a batch of conversations + tools + sampling parameters in,
-assistant messages out, with token counts and timings."""
+"""One async interface for every teacher: a batch of conversations (`generate`) or one conversation (`complete`)
++ tools + sampling parameters in, assistant messages out, with token counts and timings."""
 
 from __future__ import annotations
 
@@ -52,6 +52,19 @@ class Backend(abc.ABC):
         params: SamplingParams,
     ) -> list[Completion]:
         """Answer each conversation with one assistant turn, in order."""
+
+    @property
+    def concurrency(self) -> int:
+        """How many requests this backend serves at once: the build's default for `teacher.max_in_flight`."""
+        return 8
+
+    async def complete(
+        self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: SamplingParams
+    ) -> Completion:
+        """One conversation's next assistant turn. Conversations that advance on their own call this; in-process
+        engines batch the requests that wait at the same time (see `ascl_data.backends.batching`)."""
+        (completion,) = await self.generate([conversation], tools, params)
+        return completion
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or engines."""

@@ -258,6 +258,7 @@ class OpenAIBackend(Backend):
 
     name = "openai"
     uses_api_key = True
+    concurrency = property(lambda self: self.settings.max_concurrency)
 
     def __init__(self, settings: OpenAISettings | None = None, **kwargs: Any):
         if settings is None:

@@ -1,19 +1,24 @@
 """`transformers`: an in-process model on CPU or GPU, the embedded default for small runs and tests.
 
-Each call renders the conversations with the chat template (with `tools=`), generates them in left-padded batches,
-and parses tool calls out of the text with TRL's response parser (`ascl_data.toolcalls`). Generation runs in a
-worker thread, so the event loop (and other backends' requests) stay free.
+Requests from all callers wait in one queue (`BatchQueue`): while the model generates a batch, the next fills with
+whatever conversations arrive, up to `batch_size`. Each batch is rendered with the chat template (with `tools=`),
+generated left-padded in a worker thread (the event loop stays free), and tool calls are parsed out of the text
+with TRL's response parser (`ascl_data.toolcalls`). With a sampling seed, every conversation draws its tokens from
+its own seed (Gumbel-max over the processed logits), so an answer depends on its request, not on which other
+requests shared its batch: a resumed build regenerates exactly what an uninterrupted one would.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.batching import BatchQueue
 from ascl_data.embedded import EMBEDDED_MODEL_NAME
 from ascl_data.toolcalls import parse_assistant_text, template_messages
 
@@ -73,6 +78,12 @@ class TransformersBackend(Backend):
         self.hf_model.to(device).eval()
         self._stop_ids = self._end_token_ids()
         self._lock = threading.Lock()  # one generate at a time on one model
+        self.queue = BatchQueue(self._generate_sync, batch_size)
+
+    @property
+    def concurrency(self) -> int:
+        """A batch generating and the next one filling."""
+        return 2 * self.batch_size
 
     def _end_token_ids(self) -> list[int]:
         ids = set()
@@ -96,7 +107,7 @@ class TransformersBackend(Backend):
         tools: list[dict[str, Any]] | None,
         params: SamplingParams,
     ) -> list[Completion]:
-        return await asyncio.to_thread(self._generate_sync, conversations, tools, params)
+        return await self.queue.submit(conversations, tools, params)
 
     def _generate_sync(
         self, conversations: list[list[dict[str, Any]]], tools: list[dict[str, Any]] | None, params: SamplingParams
@@ -128,19 +139,20 @@ class TransformersBackend(Backend):
 
         start = time.perf_counter()
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
-        sample = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
-            "do_sample": sample,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self._stop_ids,
         }
-        if sample:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.temperature > 0 and params.seed is not None:
+            seeds = [xxhash.xxh64_intdigest(p.encode(), params.seed) >> 1 for p in prompts]
+            kwargs["logits_processor"] = [RowSeededSampling(seeds, enc["input_ids"].shape[1], params)]
+        elif params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
         try:
@@ -176,3 +188,30 @@ class TransformersBackend(Backend):
 
     async def aclose(self) -> None:
         self.hf_model = None  # type: ignore[assignment]
+
+
+class RowSeededSampling:
+    """A logits processor that samples each row from softmax(logits / temperature), cut to `top_p`, with the row's
+    own seed (Gumbel-max: the argmax of the logits plus seeded Gumbel noise is a sample), and hands greedy decoding
+    that one token. The draw for row r at step t depends on (seed_r, t) alone."""
+
+    def __init__(self, seeds: list[int], prompt_len: int, params: SamplingParams):
+        self.seeds, self.prompt_len = seeds, prompt_len
+        self.temperature, self.top_p = params.temperature, params.top_p
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        step = input_ids.shape[1] - self.prompt_len
+        logits = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            ordered, order = logits.sort(dim=-1, descending=True)
+            outside = ordered.softmax(dim=-1).cumsum(dim=-1) - ordered.softmax(dim=-1) >= self.top_p
+            logits = logits.masked_fill(outside.scatter(-1, order, outside), float("-inf"))
+        noise = torch.stack([
+            torch.rand(logits.shape[-1], generator=torch.Generator().manual_seed(seed + step))
+            for seed in self.seeds
+        ]).clamp_(1e-20, 1.0 - 1e-7).to(logits.device)
+        choice = (logits - torch.log(-torch.log(noise))).argmax(dim=-1)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, choice[:, None], 0.0)

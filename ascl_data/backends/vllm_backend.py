@@ -1,18 +1,20 @@
 """The `vllm` teacher backend: the in-process `vllm.LLM` batch engine (optional extra `vllm`).
 
-Why in-process: on one GPU, one `llm.chat(...)` call over every open conversation of a turn is the fastest way
-to generate — the tool loop sends all open conversations at once, and vLLM's scheduler batches them. The engine
+Why in-process: on one GPU, one `llm.chat(...)` call over many conversations is a fast way to generate. The build's
+conversations advance on their own; their requests wait in one queue (`BatchQueue`), and each `llm.chat` takes
+whatever waits (up to `batch_size`), so the engine's batches stay full. (vLLM's asynchronous engine would batch at
+token level; its API changes between releases, so this backend keeps the stable `LLM` API.) The engine
 returns text, so tool calls and reasoning are parsed from it (`<tool_call>` / `<think>`) with
 `ascl_data.toolcalls`, the same parser the transformers backend and TRL's reading use.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.batching import BatchQueue
 from ascl_data.toolcalls import parse_assistant_text, template_messages
 
 
@@ -35,6 +37,7 @@ class VLLMBackend(Backend):
         chat_template: str | None = None,
         chat_template_kwargs: dict[str, Any] | None = None,
         engine_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 256,
     ):
         try:
             import vllm  # noqa: F401
@@ -61,8 +64,15 @@ class VLLMBackend(Backend):
             **(engine_kwargs or {}),
         }
         self._llm: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self.batch_size = batch_size
+        # The engine is not thread-safe: one `llm.chat` at a time, off the event loop; requests that wait meanwhile
+        # form the next batch (vLLM's per-request seeds keep each answer independent of its batch).
+        self.queue = BatchQueue(self.generate_sync, batch_size)
+
+    @property
+    def concurrency(self) -> int:
+        """A batch generating and the next one filling."""
+        return 2 * self.batch_size
 
     def __repr__(self) -> str:
         return f"VLLMBackend(model={self.model!r})"
@@ -141,12 +151,7 @@ class VLLMBackend(Backend):
         tools: list[dict[str, Any]] | None,
         params: SamplingParams,
     ) -> list[Completion]:
-        # The engine is not thread-safe: one batch at a time, off the event loop so other tasks keep running.
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        async with self._lock:
-            return await asyncio.to_thread(self.generate_sync, conversations, tools, params)
+        return await self.queue.submit(conversations, tools, params)
 
     async def aclose(self) -> None:
         self._llm = None

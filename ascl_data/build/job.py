@@ -1,7 +1,8 @@
 """The build: recipe -> sources -> plan -> generator x teacher x rule tool -> judge -> shards, stats, card.
 
-Resume: the plan is a pure function of the seed, cut into chunks of `output.shard_size` items; each chunk ends
-with its shards written atomically and then a marker. A build killed at any point and run again skips chunks with
+Resume: the plan is a pure function of the seed, cut into chunks of `output.shard_size` items; prompts run with
+no batch or turn barrier (`runner.Scheduler`), but chunks are written in stream order, each ending with its shards
+written atomically and then a marker. A build killed at any point and run again skips chunks with
 a marker and replays the rest through the persistent request cache (finished teacher calls are hits, never
 repeated), so it writes the same dataset, byte for byte.
 """
@@ -19,9 +20,9 @@ from ascl_data import __version__
 from ascl_data.backends import Backend, make_teacher
 from ascl_data.build.card import render_card, write_card
 from ascl_data.build.layout import Layout
-from ascl_data.build.plan import chunked, expected_total, plan_items
+from ascl_data.build.plan import Chunk, chunked, expected_total, plan_items
 from ascl_data.build.progress import BuildListener, RichProgress
-from ascl_data.build.runner import ChunkCounts, Stages, run_chunk
+from ascl_data.build.runner import ChunkCounts, ChunkResult, Scheduler, Stages
 from ascl_data.build.stats import compute_stats, print_stats, write_stats
 from ascl_data.build.summary import BuildResult, BuildSummary
 from ascl_data.build.writer import DatasetWriter
@@ -95,13 +96,26 @@ class Build:
         return BuildResult(self.layout.root, summary, files, stats)
 
     async def _chunks(self, checked: Checked) -> tuple[BuildSummary, int]:
-        """Per chunk: skip it if committed, else run it, write its shards and commit it."""
+        """Per chunk: skip it if committed, else start its prompts; chunks are written and committed in stream
+        order as they finish, while later prompts keep the teacher busy."""
         r, summary, n_chunks = self.recipe, BuildSummary(), 0
         writer = DatasetWriter(self.layout, think_inline=r.output.think_inline,
                                system_prompt=adaptive_system_prompt(checked.ruleset))
         listener = RichProgress(self.console) if self.show_progress else BuildListener()
         listener.started(expected_total(r))
-        stages: Stages | None = None  # made at the first chunk that needs the teacher
+        scheduler: Scheduler | None = None  # made at the first chunk that needs the teacher
+        started: asyncio.Queue[tuple[Chunk, asyncio.Task[ChunkResult]] | None] = asyncio.Queue()
+
+        async def commit_in_order() -> None:
+            while (entry := await started.get()) is not None:
+                chunk, task = entry
+                result = await task
+                counts = result.counts(len(chunk.items))
+                writer.write_chunk(chunk.index, result.traces, result.rl, result.eval, result.rejections)
+                self.layout.commit(chunk.index, counts.to_json())
+                summary.add(counts)
+
+        committer = asyncio.create_task(commit_in_order())
         try:
             for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources)), r.output.shard_size):
                 n_chunks = chunk.index + 1
@@ -109,19 +123,23 @@ class Build:
                 if committed is not None:
                     counts = ChunkCounts.from_json(committed)
                     summary.chunks_resumed += 1
+                    summary.add(counts)
                     listener.prompts_done(counts.prompts_in, counts.sft + counts.rl + counts.eval, counts.rejects)
-                else:
-                    stages = stages or self._stages(checked)
-                    result = await run_chunk(chunk, stages, listener)
-                    counts = result.counts(len(chunk.items))
-                    writer.write_chunk(chunk.index, result.traces, result.rl, result.eval, result.rejections)
-                    self.layout.commit(chunk.index, counts.to_json())
-                summary.add(counts)
+                    continue
+                scheduler = scheduler or Scheduler(self._stages(checked), listener)
+                started.put_nowait((chunk, await scheduler.start(chunk)))
+                if committer.done():  # a chunk failed (a fatal error): stop admitting prompts
+                    break
+            started.put_nowait(None)
+            await committer
         finally:
+            committer.cancel()
             listener.finished()
-            if stages is not None:
-                summary.cache_hits, summary.cache_misses = stages.backend.hits, stages.backend.misses
-                await stages.backend.aclose()
+            if scheduler is not None:
+                await scheduler.cancel()
+                backend = scheduler.stages.backend
+                summary.cache_hits, summary.cache_misses = backend.hits, backend.misses
+                await backend.aclose()
         return summary, n_chunks
 
     def _stages(self, checked: Checked) -> Stages:
@@ -129,7 +147,7 @@ class Build:
         teacher = make_teacher(t, Path(t.cache_dir) / "requests.sqlite" if t.cache_dir else self.layout.default_cache,
                                self.backend)
         return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
-                      t.batch_size)
+                      t.max_in_flight or teacher.inner.concurrency)
 
     def _teacher_model(self) -> str:
         if self.backend is not None:

@@ -1,13 +1,15 @@
-"""Running one chunk of the plan: rl/eval prompts pass through, sft prompts go through their generator (teacher,
-rule tool) and the judge, and every item ends as a row or a rejection, in stream order."""
+"""Running the plan: rl/eval prompts pass through, sft prompts go through their generator (teacher, rule tool) and
+the judge, each on its own, and every item of a chunk ends as a row or a rejection, in stream order."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ascl_data.backends.base import Backend, SamplingParams
+from ascl_data.backends.base import SamplingParams
+from ascl_data.cache import CachedBackend
 from ascl_data.build.plan import Chunk
 from ascl_data.build.progress import BuildListener
 from ascl_data.generators.base import Generator
@@ -17,13 +19,14 @@ from ascl_data.schemas import PromptRecord, Rejection, Trace
 
 @dataclass(frozen=True)
 class Stages:
-    """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge."""
+    """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge, and
+    how many teacher requests may be in flight at once."""
 
     generators: list[Generator]
-    backend: Backend
+    backend: CachedBackend
     judge: Judge
     params: SamplingParams
-    batch_size: int
+    max_in_flight: int
 
 
 @dataclass
@@ -68,43 +71,64 @@ class ChunkResult:
         return counts
 
 
-async def run_chunk(chunk: Chunk, stages: Stages, listener: BuildListener) -> ChunkResult:
-    """Every item of the chunk to a row or a rejection; the teacher sees `batch_size` prompts of one generator at
-    a time."""
-    outcome: dict[int, Trace | Rejection] = {}
-    passed: dict[int, PromptRecord] = {}
-    by_generator: dict[int, list[tuple[int, PromptRecord]]] = {}
-    for pos, item in enumerate(chunk.items):
-        if isinstance(item.entry, Rejection):
-            outcome[pos] = item.entry
-        elif item.split == "sft" and item.generator is not None:
-            by_generator.setdefault(item.generator, []).append((pos, item.entry))
-        else:
-            passed[pos] = item.entry
-    listener.prompts_done(len(chunk.items) - sum(map(len, by_generator.values())), len(passed),
-                          len(chunk.items) - len(passed) - sum(map(len, by_generator.values())))
-    for gi in sorted(by_generator):
-        generator, items = stages.generators[gi], by_generator[gi]
-        for start in range(0, len(items), stages.batch_size):
-            batch = items[start : start + stages.batch_size]
-            results = await generator.generate([rec for _, rec in batch], stages.backend, stages.params)
-            if len(results) != len(batch):
-                raise RuntimeError(f"generator {generator.name} returned {len(results)} results for {len(batch)} prompts")
-            done = [(pos, rec, res) for (pos, rec), res in zip(batch, results) if isinstance(res, Trace)]
-            verdicts = await stages.judge.judge_batch([(rec, res) for _, rec, res in done])
-            for (pos, _, trace), (verdict, judged, rejection) in zip(done, verdicts):
-                outcome[pos] = rejection or trace.model_copy(update={"verdict": verdict, "judge": judged})
-            for (pos, _), res in zip(batch, results):
-                if isinstance(res, Rejection):
-                    outcome[pos] = res
-            accepted = sum(isinstance(outcome[pos], Trace) for pos, _ in batch)
-            listener.prompts_done(len(batch), accepted, len(batch) - accepted)
-    result = ChunkResult()
-    for pos, item in enumerate(chunk.items):
-        if pos in passed:
-            (result.rl if item.split == "rl" else result.eval).append(passed[pos])
-        elif isinstance(outcome[pos], Trace):
-            result.traces.append(outcome[pos])  # type: ignore[arg-type]
-        else:
-            result.rejections.append(outcome[pos])  # type: ignore[arg-type]
-    return result
+class Scheduler:
+    """Runs the prompts of the stream with no batch or turn barrier. Each conversation advances on its own (teacher
+    turn, tool calls, next turn, judge) as soon as its previous step is done; at most `max_in_flight` conversations
+    are with the teacher at once (one request each), and a new prompt is admitted, in stream order, as soon as one
+    of them is done, whatever chunk either belongs to. A chunk's result is ready when all its prompts are."""
+
+    def __init__(self, stages: Stages, listener: BuildListener):
+        self.stages = stages
+        self.listener = listener
+        self._slots = asyncio.Semaphore(stages.max_in_flight)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self, chunk: Chunk) -> asyncio.Task[ChunkResult]:
+        """Admit the chunk's prompts (waiting for free slots); returns the task that gathers its result."""
+        parts: list[asyncio.Future[Trace | Rejection | PromptRecord]] = []
+        for item in chunk.items:
+            if isinstance(item.entry, PromptRecord) and item.split == "sft" and item.generator is not None:
+                await self._slots.acquire()
+                parts.append(self._spawn(self._conversation(item.entry, self.stages.generators[item.generator])))
+            else:
+                done: asyncio.Future[Trace | Rejection | PromptRecord] = asyncio.get_running_loop().create_future()
+                done.set_result(item.entry)
+                self.listener.prompts_done(1, int(isinstance(item.entry, PromptRecord)),
+                                           int(isinstance(item.entry, Rejection)))
+                parts.append(done)
+        return self._spawn(self._gather(chunk, parts))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _conversation(self, record: PromptRecord, generator: Generator) -> Trace | Rejection:
+        try:
+            result = await generator.generate_one(record, self.stages.backend, self.stages.params)
+        finally:
+            self._slots.release()  # the teacher is done with it: the next prompt may start
+        if isinstance(result, Trace):
+            ((verdict, judged, rejection),) = await self.stages.judge.judge_batch([(record, result)])
+            result = rejection or result.model_copy(update={"verdict": verdict, "judge": judged})
+        self.listener.prompts_done(1, int(isinstance(result, Trace)), int(isinstance(result, Rejection)))
+        return result
+
+    @staticmethod
+    async def _gather(chunk: Chunk, parts: list[asyncio.Future[Trace | Rejection | PromptRecord]]) -> ChunkResult:
+        result = ChunkResult()
+        for item, outcome in zip(chunk.items, await asyncio.gather(*parts)):
+            if isinstance(outcome, Trace):
+                result.traces.append(outcome)
+            elif isinstance(outcome, Rejection):
+                result.rejections.append(outcome)
+            else:
+                (result.rl if item.split == "rl" else result.eval).append(outcome)
+        return result
+
+    async def cancel(self) -> None:
+        """Stop every conversation still running (a fatal error, or the build was interrupted)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
