@@ -114,27 +114,6 @@ class IFPOSettings(_TrainCommon):
         return self
 
 
-class EvalSettings(_Strict):
-    """`ascl-data eval`: safety, over-refusal, accuracy and consultation per kind on the `eval` split."""
-
-    model: str
-    dataset: str
-    split: str = "eval"
-    ruleset: str = "default"
-    system_prompt: Literal["adaptive", "none"] | str = "adaptive"
-    backend: Literal["transformers", "vllm"] = "transformers"
-    backend_settings: dict[str, Any] = Field(
-        default_factory=dict, description="passed to the backend, e.g. dtype, max_model_len, batch_size, num_threads"
-    )
-    max_samples: int | None = Field(None, ge=1)
-    max_new_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    max_turns: int = Field(3, ge=1)
-    seed: int = 0
-
-    _paths = field_validator("model", "dataset")(classmethod(lambda cls, v: _expand_home(v)))
-
-
 def parse_overrides(overrides: list[str], option: str = "--set") -> dict[str, Any]:
     """`["a.b=1", "c=x"]` -> `{"a": {"b": 1}, "c": "x"}`; values are YAML, so numbers and booleans keep their type."""
     out: dict[str, Any] = {}
