@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ascl_data.backends import Backend, SamplingParams, make_backend
 from ascl_data.errors import InputError, Problem
 from ascl_data.rl.environment import consulted, final_text
-from ascl_data.rl.evaluate.benchmarks import Benchmark, Item, choice_item, load_items, math_item, read_local, resolve
+from ascl_data.rl.evaluate.benchmarks import (
+    LETTERS, Benchmark, Item, choice_item, load_items, math_item, read_local, resolve,
+)
 from ascl_data.rl.evaluate.metrics import summarise
 from ascl_data.rl.evaluate.scoring import judge_answer
 from ascl_data.rl.evaluate.settings import CustomBenchmark, EvalSettings
@@ -55,8 +58,6 @@ def mode_plan(mode: str, rule_tool: RuleTool, max_turns: int) -> ModePlan:
 
 def custom_benchmarks(spec: CustomBenchmark) -> list[Benchmark]:
     """A user's benchmark as adapters: one per kind when the kind comes from a column (e.g. a built `eval` split)."""
-    from pathlib import Path
-
     from ascl_data.rl.data import load_split
 
     columns = tuple(c for c in (spec.prompt, spec.kind_column, spec.reference, spec.choices) if c)
@@ -78,8 +79,11 @@ def custom_benchmarks(spec: CustomBenchmark) -> list[Benchmark]:
             if kind == "reasoning" and spec.choices:
                 ref = row[spec.reference] if spec.reference else None
                 options = list(row[spec.choices])
-                gold = ref if isinstance(ref, int) else "ABCDEFGHIJKLMNOP".find(str(ref).strip().upper())
-                return choice_item(str(prompt), [str(o) for o in options], gold, i)
+                gold = ref if isinstance(ref, int) else LETTERS.find(str(ref).strip().upper() or "?")
+                item = choice_item(str(prompt), [str(o) for o in options], max(gold, 0), i)
+                if not 0 <= gold < len(options):  # no usable answer: counted as unscored, not as wrong
+                    item.reference = None
+                return item
             if kind == "reasoning" and isinstance(prompt, str):
                 return math_item(prompt, str(row[spec.reference] or "") if spec.reference else "", i)
             scoring = {"safety": "safety", "overrefusal": "refusal", "reasoning": "math"}[SUITE_OF_KIND[kind]]
