@@ -206,19 +206,20 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path: Path):
     runner = CliRunner()
     out = tmp_path / "real"
     result = runner.invoke(app, [
         "eval", "--model", "embedded", "--suite", "jailbreakbench", "--suite", "gsm8k", "--data-dir", str(data_dir),
-        "--limit", "1", "--mode", "live", "--mode", "system", "--max-new-tokens", "24", "--max-turns", "2",
+        "--limit", "1", "--mode", "live", "--mode", "none", "--max-new-tokens", "24", "--max-turns", "2",
         "--ruleset", "compact",
         "--backend-setting", "num_threads=2", "--out", str(out),
     ])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
-    assert len(records) == 4 and {r["mode"] for r in records} == {"live", "system"}
+    assert len(records) == 4 and {r["mode"] for r in records} == {"live", "none"}
     for r in records:  # each answer is judged, or counted as unscored with the reason
         assert r["scored"] or r["evidence"]
         assert {"prompt", "tool_calls", "retrieved_rule_ids", "answer", "verdict", "evidence"} <= set(r)
@@ -238,7 +239,7 @@ def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path:
     assert result.exit_code == 0, result.output
     assert plot.stat().st_size > 1000
     table = plot.with_suffix(".md").read_text()
-    assert "smol [live]" in table and "smol [system]" in table and "scripted [none]" in table
+    assert "smol [live]" in table and "smol [none]" in table and "scripted [none]" in table
     row = next(line for line in table.splitlines() if "| jailbreakbench |" in line)
     assert row.rstrip(" |").endswith("100.00")  # the scripted run refused
 
