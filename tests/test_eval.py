@@ -285,3 +285,14 @@ def test_bad_input_is_named_without_a_traceback(tmp_path: Path):
     with pytest.raises(InputError) as err:
         load_items(BENCHMARKS["oktest"], 5, {}, None)
     assert "--local oktest=PATH" in str(err.value)
+
+
+def test_a_custom_file_missing_a_column_is_named(tmp_path: Path):
+    path = write_rows(tmp_path, "mine", [{"q": "Is the sky blue?"}])
+    settings = EvalSettings.model_validate({
+        "model": "scripted", "benchmarks": [],
+        "custom": [{"name": "mine", "path": str(path), "prompt": "question", "kind": "benign"}],
+    })
+    with pytest.raises(InputError) as err:
+        evaluate(settings, backend=ScriptedBackend(), show_progress=False)
+    assert str(path) in str(err.value) and "question: missing column" in str(err.value)
