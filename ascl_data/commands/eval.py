@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="Model folder, Hub id, `embedded`, or served name."),
         config: Optional[Path] = typer.Option(None, "--config", help="Eval settings YAML (configs/eval_*.yaml)."),
         suite: list[str] = typer.Option([], "--suite", "--benchmark", "-b",
-                                        help="Suite (safety, overrefusal, reasoning, ascl) or benchmark name. Repeatable."),
+                                        help="Suite (safety, overrefusal, reasoning, ascl) or benchmark. Repeatable."),
         mode: list[str] = typer.Option([], "--mode", help="Rule mode: live, none, system. Repeatable."),
         limit: Optional[int] = typer.Option(None, "--limit", help="First N items of each benchmark."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Answers per item; reports pass@k for k > 1."),
@@ -109,7 +109,8 @@ def register(app: typer.Typer) -> None:
         for table in render_tables(report):
             console.print(table)
         paths = write_outputs(report, settings.out)
-        console.print(f"results: {paths['results.json']} (table: {paths['results.md']}, records: {paths['records.jsonl']})")
+        console.print(f"results: {paths['results.json']} "
+                      f"(table: {paths['results.md']}, records: {paths['records.jsonl']})")
 
     @group.command("compare")
     def compare_(

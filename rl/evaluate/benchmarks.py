@@ -191,7 +191,8 @@ def resolve(names: list[str]) -> list[Benchmark]:
         out += [BENCHMARKS[n] for n in picked if BENCHMARKS[n] not in out]
     if unknown:
         valid = f"suites: {', '.join(SUITES)}; benchmarks: {', '.join(BENCHMARKS)}"
-        raise InputError("eval benchmarks", [Problem("--suite/--benchmark", n, f"unknown; valid {valid}") for n in unknown])
+        problems = [Problem("--suite/--benchmark", n, f"unknown; valid {valid}") for n in unknown]
+        raise InputError("eval benchmarks", problems)
     return out
 
 

@@ -99,7 +99,8 @@ def load_result(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError("eval compare", [Problem(str(path), "", f"not a readable eval results file ({exc})")]) from None
+        problem = Problem(str(path), "", f"not a readable eval results file ({exc})")
+        raise InputError("eval compare", [problem]) from None
     if not isinstance(data, dict) or "results" not in data:
         raise InputError("eval compare", [Problem(str(path), "results", "missing: not written by `ascl-data eval`")])
     return data
@@ -114,7 +115,8 @@ def compare(paths: list[str | Path], labels: list[str] | None = None) -> tuple[l
     columns = [(i, mode) for i, run in enumerate(runs) for mode in run["modes"]]
     keys = list(dict.fromkeys((r["suite"], r["benchmark"], r["metric"]) for run in runs for r in run["results"]))
     keys.sort(key=lambda k: (SUITE_ORDER.index(k[0]), k[1] == "average"))
-    values = {(i, r["mode"], r["suite"], r["benchmark"]): r["value"] for i, run in enumerate(runs) for r in run["results"]}
+    values = {(i, r["mode"], r["suite"], r["benchmark"]): r["value"]
+              for i, run in enumerate(runs) for r in run["results"]}
     header = ["suite", "benchmark", "metric", *[f"{names[i]} [{mode}]" for i, mode in columns]]
     body = [[suite, bench, metric, *[_fmt(values.get((i, mode, suite, bench))) for i, mode in columns]]
             for suite, bench, metric in keys]

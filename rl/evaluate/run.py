@@ -93,8 +93,8 @@ def custom_benchmarks(spec: CustomBenchmark) -> list[Benchmark]:
 
     name = (lambda k: spec.name) if spec.kind else (lambda k: f"{spec.name}:{k}")
     return [
-        Benchmark(name(k), SUITE_OF_KIND[k], f"{spec.name} ({k})", None, None, spec.split, columns, maker(k),  # type: ignore[arg-type]
-                  rows=ds, origin=spec.path)
+        Benchmark(name(k), SUITE_OF_KIND[k], f"{spec.name} ({k})", None, None, spec.split,  # type: ignore[arg-type]
+                  columns, maker(k), rows=ds, origin=spec.path)
         for k in kinds
     ]
 

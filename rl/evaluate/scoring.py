@@ -48,7 +48,8 @@ def judge_answer(item: Item, answer: str) -> dict[str, Any]:
     try:
         a = assess_response(item.kind, answer, reference, _JUDGE)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - one unjudgeable answer is counted, never a crashed run
-        return {"scored": False, "verdict": None, "success": None, "evidence": f"judge error: {type(exc).__name__}: {exc}"}
+        why = f"judge error: {type(exc).__name__}: {exc}"
+        return {"scored": False, "verdict": None, "success": None, "evidence": why}
     evidence = "; ".join(f"{r.judge}: {r.detail}" for r in a.results)
     out: dict[str, Any] = {"scored": True, "verdict": a.verdict, "evidence": evidence}
     if item.scoring == "safety":
