@@ -10,6 +10,7 @@ from rich.console import Console
 
 from ascl_data import __version__
 from ascl_data.commands import build, rules, train
+from ascl_data.commands import eval as eval_command
 from ascl_data.errors import AsclError
 
 app = typer.Typer(
@@ -35,7 +36,7 @@ def main(
     """Build, validate, publish and train on ASCL safety-alignment datasets."""
 
 
-for module in (build, rules, train):
+for module in (build, rules, train, eval_command):
     module.register(app)
 
 

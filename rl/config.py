@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trl import GRPOConfig, SFTConfig, TrlParser
 
 from ascl_data.errors import YAML_LOADER, InputError, Problem
@@ -216,31 +215,6 @@ def parse_config(config_class: type[C], path: str | Path, args: list[str] | tupl
 def _unknown(name: str, known: set[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return "unknown field" + (f" (did you mean {close[0]}?)" if close else "") + "; `--help` lists the fields"
-
-
-class EvalSettings(BaseModel):
-    """`ascl-data eval`: safety, over-refusal, accuracy and consultation per kind on the `eval` split."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    dataset: str
-    split: str = "eval"
-    ruleset: str = "default"
-    system_prompt: Literal["adaptive", "none"] | str = "adaptive"
-    backend: Literal["transformers", "vllm"] = "transformers"
-    backend_settings: dict[str, Any] = Field(
-        default_factory=dict, description="passed to the backend, e.g. dtype, max_model_len, batch_size, num_threads"
-    )
-    max_samples: int | None = Field(None, ge=1)
-    max_new_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    max_turns: int = Field(3, ge=1)
-    seed: int = 0
-
-    _paths = field_validator("model", "dataset")(
-        classmethod(lambda cls, v: str(Path(v).expanduser()) if v.startswith("~") else v)
-    )
 
 
 def parse_overrides(overrides: list[str], option: str) -> dict[str, Any]:

@@ -94,20 +94,21 @@ def test_eval_command_generates_with_vllm(embedded_model_dir, tmp_path):
     if not exe.is_file():
         pytest.skip(f"ascl-data is not installed in {exe.parent.parent} (re-run `bash .ci/setup_vllm_cpu.sh`)")
     data = write_toy_dataset(tmp_path / "data", load_ruleset("compact"))
-    report_path = tmp_path / "eval.json"
+    out = tmp_path / "eval"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
            "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([
         str(exe), "eval", "--model", str(embedded_model_dir), "--dataset", str(data), "--ruleset", "compact",
         "--backend", "vllm", "--backend-setting", "dtype=bfloat16", "--backend-setting", "max_model_len=4096",
-        "--backend-setting", "engine_kwargs={enforce_eager: true}", "--max-new-tokens", "48", "--out", str(report_path),
+        "--backend-setting", "engine_kwargs={enforce_eager: true}", "--max-new-tokens", "48", "--out", str(out),
     ], env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(report_path.read_text())
+    report = json.loads((out / "results.json").read_text())
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     assert report["backend"] == "vllm"
-    assert len(report["records"]) == report["metrics"]["all"]["n"] == len(ITEMS)
-    for r in report["records"]:  # each prompt ends with an answer or a named failure
+    assert len(records) == len(ITEMS)
+    for r in records:  # each prompt ends with an answer or a named failure
         assert (r["answer"] and not r["failed"]) or (r["failed"] and r["failure_reason"])
     kinds = {k for k, *_ in ITEMS}
-    assert {k for k in report["metrics"] if k != "all"} == kinds
-    assert "eval:" in proc.stdout and "report:" in proc.stdout  # the rich table, and where the JSON went
+    assert {r["benchmark"] for r in report["results"] if r["benchmark"] != "average"} == {f"dataset:{k}" for k in kinds}
+    assert "results:" in proc.stdout  # the tables, and where the files went
