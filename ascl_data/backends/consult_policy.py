@@ -1,0 +1,115 @@
+"""Consultation policy for backends that render prompts themselves (`transformers`, `vllm`): prefixed generation.
+
+`auto` leaves the choice to the teacher; `forbidden` offers no tool; `required` makes the teacher's first turn a
+call of the (first) offered tool. An OpenAI-compatible server does that with `tool_choice`; a text backend writes
+the start of the call into the prompt and lets the model complete it. The start is taken from the chat template
+itself (a tool call rendered with a marker argument, cut at the marker), so it is the exact format the model was
+trained on; for the Hermes/Qwen template the embedded teacher uses it is
+``<tool_call>\\n{"name": "retrieve_safety_rules", "arguments": {"query": "``. The model only writes the query.
+
+A backend calls, per conversation: `render_prompt` (prompt text, with the forced start appended), generates from
+`prompt.text`, then `parse_completion` (forced start + completion, parsed by `ascl_data.toolcalls`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from ascl_data.chat_format import to_hf_convention
+from ascl_data.toolcalls import TOOL_CALL_CLOSE, ParseResult, parse_assistant_text
+
+ConsultPolicy = Literal["auto", "required", "forbidden"]
+POLICIES: tuple[str, ...] = get_args(ConsultPolicy)
+_MARKER = "ASCLxFORCEDxARGUMENT"
+
+
+@dataclass(frozen=True)
+class PolicyPrompt:
+    """A rendered prompt under a policy. `text` is what the model continues; `forced` the assistant text already
+    written for it (empty unless `required` applies); `tools` what was offered (None under `forbidden`)."""
+
+    text: str
+    forced: str
+    tools: list[dict[str, Any]] | None
+
+    @property
+    def template_prompt(self) -> str:
+        """The prompt as the chat template rendered it, without the forced start (TRL's parser wants it)."""
+        return self.text[: len(self.text) - len(self.forced)] if self.forced else self.text
+
+
+def check_policy(policy: str) -> ConsultPolicy:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown consult policy {policy!r}; choose one of {list(POLICIES)}")
+    return policy  # type: ignore[return-value]
+
+
+def offered_tools(policy: str, tools: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The tools to offer: none under `forbidden` (the template then shows no tool at all)."""
+    return None if check_policy(policy) == "forbidden" or not tools else list(tools)
+
+
+def forces_call(policy: str, conversation: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None) -> bool:
+    """`required` binds the teacher's first turn only: the one that answers the prompt's last user message
+    (later turns follow a tool result)."""
+    return check_policy(policy) == "required" and bool(tools) and bool(conversation) and conversation[-1]["role"] == "user"
+
+
+def _first_argument(tool: dict[str, Any]) -> str:
+    params = tool.get("function", tool).get("parameters") or {}
+    names = list(params.get("required") or []) + list(params.get("properties") or {})
+    if not names:
+        raise ValueError(f"tool {tool.get('function', tool).get('name')!r} has no parameters to start a forced call with")
+    return names[0]
+
+
+def tool_call_opening(tokenizer: Any, conversation: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> str:
+    """The assistant text the chat template writes before the value of the first tool's first argument.
+
+    Rendered from the template (the conversation with and without a marker call), so any template that shows tool
+    calls in-line works; a template whose history rendering does not extend its generation prompt is refused.
+    """
+    tool = tools[0].get("function", tools[0])
+    argument = _first_argument(tools[0])
+    messages = to_hf_convention(list(conversation))
+    call = {"id": "call_0", "type": "function", "function": {"name": tool["name"], "arguments": {argument: _MARKER}}}
+    prompt = tokenizer.apply_chat_template(messages, tools=list(tools), add_generation_prompt=True, tokenize=False)
+    with_call = tokenizer.apply_chat_template(
+        [*messages, {"role": "assistant", "content": "", "tool_calls": [call]}], tools=list(tools), tokenize=False
+    )
+    if not with_call.startswith(prompt) or _MARKER not in with_call[len(prompt) :]:
+        raise ValueError(
+            "this chat template does not render an assistant tool call as a continuation of its generation prompt, "
+            "so a `required` call cannot be prefixed; use constrained decoding or the `openai` backend's tool_choice"
+        )
+    return with_call[len(prompt) : with_call.index(_MARKER, len(prompt))]
+
+
+def render_prompt(
+    tokenizer: Any, conversation: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None, policy: str
+) -> PolicyPrompt:
+    """The prompt text for one conversation under `policy` (see the module docstring)."""
+    offered = offered_tools(policy, tools)
+    text = tokenizer.apply_chat_template(
+        to_hf_convention(list(conversation)), tools=offered, add_generation_prompt=True, tokenize=False
+    )
+    forced = tool_call_opening(tokenizer, conversation, offered) if forces_call(policy, conversation, offered) else ""
+    return PolicyPrompt(text=text + forced, forced=forced, tools=offered)
+
+
+def assistant_text(prompt: PolicyPrompt, completion: str) -> str:
+    """The whole assistant turn: the forced start plus what the model wrote. A forced turn is one tool call, so
+    it ends at the call's close (`</tool_call>`; stop generation there to save tokens, keeping the stop string)."""
+    if not prompt.forced:
+        return completion
+    if TOOL_CALL_CLOSE in completion:
+        completion = completion[: completion.index(TOOL_CALL_CLOSE) + len(TOOL_CALL_CLOSE)]
+    return prompt.forced + completion
+
+
+def parse_completion(prompt: PolicyPrompt, completion: str, tokenizer: Any | None = None) -> tuple[str, ParseResult]:
+    """(full assistant text, its parse): what a text backend puts into `Completion.raw_text` and `.message`."""
+    text = assistant_text(prompt, completion)
+    return text, parse_assistant_text(text, tokenizer, prefix=prompt.template_prompt)
