@@ -4,6 +4,7 @@ template's own tool-call opening, `forbidden` offers no tool, `auto` renders as 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +82,38 @@ def test_a_forced_turn_ends_at_the_calls_close(generator, smollm_tokenizer):
     unclosed = parse_completion(prompt, 'pipe bomb', smollm_tokenizer)[1]
     assert not unclosed.ok and "never closes" in unclosed.detail
     assert assistant_text(render_prompt(smollm_tokenizer, _conversation(generator, "hi"), generator.tools(), "auto"), "Hello") == "Hello"
+
+
+@pytest.mark.parametrize(
+    ("template", "opening"),
+    [
+        ("qwen3", '<think>\n\n</think>\n\n<tool_call>\n{"name": "retrieve_safety_rules", "arguments": {"query": "'),
+        ("llama3_1", '{"name": "retrieve_safety_rules", "parameters": {"query": "'),
+        ("gptoss", ' to=functions.retrieve_safety_rules<|channel|>commentary json<|message|>{"query": "'),
+        ("glm4moe", "<tool_call>retrieve_safety_rules\n<arg_key>query</arg_key>\n<arg_value>"),
+    ],
+)
+def test_the_opening_comes_from_each_models_own_template(template, opening, generator, smollm_tokenizer):
+    """Other model families get their own call format, not Hermes forced on them."""
+    import copy
+
+    import trl
+
+    tokenizer = copy.copy(smollm_tokenizer)
+    tokenizer.chat_template = (Path(trl.__file__).parent / "chat_templates" / f"{template}.jinja").read_text()
+    assert tool_call_opening(tokenizer, _conversation(generator, PROMPTS[0]), generator.tools()).endswith(opening)
+
+
+@pytest.mark.parametrize("template", ["phi3", "deepseekv3"])
+def test_a_template_that_cannot_prefix_a_call_says_so(template, generator, smollm_tokenizer):
+    import copy
+
+    import trl
+
+    tokenizer = copy.copy(smollm_tokenizer)
+    tokenizer.chat_template = (Path(trl.__file__).parent / "chat_templates" / f"{template}.jinja").read_text()
+    with pytest.raises(ValueError, match="`required` call cannot be prefixed"):
+        render_prompt(tokenizer, _conversation(generator, PROMPTS[0]), generator.tools(), "required")
 
 
 def test_an_unknown_policy_is_named(generator, smollm_tokenizer):

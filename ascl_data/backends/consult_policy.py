@@ -75,14 +75,19 @@ def tool_call_opening(tokenizer: Any, conversation: Sequence[dict[str, Any]], to
     argument = _first_argument(tools[0])
     messages = to_hf_convention(list(conversation))
     call = {"id": "call_0", "type": "function", "function": {"name": tool["name"], "arguments": {argument: _MARKER}}}
-    prompt = tokenizer.apply_chat_template(messages, tools=list(tools), add_generation_prompt=True, tokenize=False)
-    with_call = tokenizer.apply_chat_template(
-        [*messages, {"role": "assistant", "content": "", "tool_calls": [call]}], tools=list(tools), tokenize=False
+    refused = (
+        "so a `required` call cannot be prefixed; use a tool-calling template or the `openai` backend's tool_choice"
     )
+    prompt = tokenizer.apply_chat_template(messages, tools=list(tools), add_generation_prompt=True, tokenize=False)
+    try:
+        with_call = tokenizer.apply_chat_template(
+            [*messages, {"role": "assistant", "content": "", "tool_calls": [call]}], tools=list(tools), tokenize=False
+        )
+    except Exception as exc:  # noqa: BLE001 - jinja raises anything (TemplateError, TypeError, UndefinedError)
+        raise ValueError(f"this chat template cannot render a tool call ({type(exc).__name__}: {exc}), {refused}") from None
     if not with_call.startswith(prompt) or _MARKER not in with_call[len(prompt) :]:
         raise ValueError(
-            "this chat template does not render an assistant tool call as a continuation of its generation prompt, "
-            "so a `required` call cannot be prefixed; use constrained decoding or the `openai` backend's tool_choice"
+            f"this chat template does not render an assistant tool call as a continuation of its generation prompt, {refused}"
         )
     return with_call[len(prompt) : with_call.index(_MARKER, len(prompt))]
 
