@@ -6,7 +6,9 @@ Variants, each through the real adaptive generator, tool loop, rule tool and jud
   a  as today: the teacher decides (`auto`), one greedy attempt per prompt;
   b  `required` consultation on harmful and jailbreak prompts (the first turn is prefixed with the template's
      tool-call opening, `ascl_data.backends.consult_policy`), `auto` on the rest, and up to N attempts per prompt
-     (the first greedy, then sampled at --temperature), stopping at the first the judge accepts.
+     (the first greedy, then sampled at --temperature), stopping at the first the judge accepts;
+  c-cost  what variant c (a LoRA adapter trained at setup on ~48 hand-written seed traces) would cost: one
+     training step on a seed-shaped trace, timed, extrapolated to 48 seeds x 2 epochs.
 The teacher here is a transformers backend that keeps the KV cache of the prompt's shared head (system prompt and
 tool schema, ~700 of ~760 tokens) and generates one conversation at a time: the same greedy tokens as the batch
 backend up to float rounding, at a fraction of the prefill cost on a CPU. Results go to
@@ -80,9 +82,11 @@ class PrefixCachedBackend(TransformersBackend):
                 if a != b:
                     break
                 n += 1
-            if n >= 64:
+            keep = min(n, len(ids) - 1)
+            if keep >= 64:
                 cache = copy.deepcopy(head_cache)
-                cache.crop(min(n, len(ids) - 1))
+                if keep < len(head_ids):
+                    cache.crop(keep - len(head_ids))  # a negative count: tokens to drop from the end
         if cache is None:  # the first prompt: its head up to the user turn becomes the shared head
             head = ids[: max(1, len(ids) - 96)]
             head_cache = DynamicCache()
@@ -162,6 +166,7 @@ async def run_variant(name: str, records, backend, generator, judge, base: Sampl
             k["consulted" if res.consulted else "direct"] += 1
         else:
             k["rejections"][res.reason] += 1
+            k.setdefault("example_rejection", f"{res.reason}: {res.detail}"[:300])
     example = next((t for t in final.values() if isinstance(t, Trace) and t.consulted), None)
     return {
         "policy": {"harmful/jailbreak": "required" if required else "auto", "others": "auto"},
@@ -174,14 +179,52 @@ async def run_variant(name: str, records, backend, generator, judge, base: Sampl
     }
 
 
+def lora_cost(generator, records: list[PromptRecord], seeds: int, epochs: int) -> dict[str, Any]:
+    """Variant c's price: one LoRA (r=8, attention) forward+backward+step on a seed-shaped consulted trace (system
+    prompt, tool schema, prompt, call, the rule tool's real result, a refusal), timed twice; the rest extrapolated."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ascl_data.chat_format import to_hf_convention
+    from ascl_data.embedded import embedded_model_path
+
+    record = next(r for r in records if r.kind == "harmful")
+    args = json.dumps({"query": record.messages[-1].content[:60]})
+    result, _ = generator.rule_tool.call_json(args)
+    call = {"id": "call_0", "type": "function", "function": {"name": generator.rule_tool.name, "arguments": args}}
+    messages = [*generator.conversation(record), {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_0", "name": generator.rule_tool.name, "content": result},
+                {"role": "assistant", "content": "I can't help with that: the rules forbid it. I can explain the "
+                                                 "risks and where to find legitimate help instead."}]
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_path())
+    ids = tokenizer.apply_chat_template(to_hf_convention(messages), tools=generator.tools(), tokenize=True,
+                                        return_dict=True, return_tensors="pt")["input_ids"]
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(embedded_model_path()),
+                           LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                      task_type="CAUSAL_LM"))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - start)
+    step = min(times)
+    return {"trace_tokens": int(ids.shape[1]), "step_s": [round(t, 1) for t in times], "seeds": seeds,
+            "epochs": epochs, "estimated_training_s": round(step * seeds * epochs),
+            "flops_per_step": f"{6 * 134.5e6 * int(ids.shape[1]):.2e}"}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipe", default=str(ROOT / "configs" / "quickstart.yaml"))
     ap.add_argument("--per-kind", type=int, default=2, help="prompts of each kind (the quickstart file has 5-7)")
     ap.add_argument("--attempts", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.8)
-    ap.add_argument("--variants", default="a,b")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variants", default="a,b,c-cost")
+    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared CPU (2 threads under load: 6-8x slower)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quickstart_yield.json"))
     args = ap.parse_args()
 
@@ -193,18 +236,26 @@ async def main() -> None:
     judge = Judge(recipe.judge)
     backend = PrefixCachedBackend(num_threads=args.threads)
     base = recipe.teacher.sampling
-    results: dict[str, Any] = {
+    out = Path(args.out)
+    # Variants run separately (`--variants c-cost`) update the file instead of replacing it.
+    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    results |= {
         "recipe": str(Path(args.recipe).relative_to(ROOT)) if Path(args.recipe).is_relative_to(ROOT) else args.recipe,
         "teacher": backend.model, "prompts": Counter(r.kind for r in records),
         "sampling": base.model_dump(), "temperature_retries": args.temperature, "threads": args.threads,
     }
     for variant in args.variants.split(","):
+        if variant == "c-cost":
+            results[variant] = lora_cost(generator, records, seeds=48, epochs=2)
+            out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            print(f"c-cost: {results[variant]}")
+            continue
         required, attempts = (False, 1) if variant == "a" else (True, args.attempts)
         print(f"variant {variant}", flush=True)
         results[variant] = await run_variant(variant, records, backend, generator, judge, base, attempts,
                                              args.temperature, required)
-        Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    for variant in args.variants.split(","):
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    for variant in [v for v in args.variants.split(",") if v != "c-cost"]:
         r = results[variant]
         cells = ", ".join(f"{k} {v['accepted']}/{v['prompts']} ({v['consulted']}c)" for k, v in r["per_kind"].items())
         print(f"{variant}: accepted {r['accepted']}/{len(records)} in {r['wall_s']} s: {cells}")
