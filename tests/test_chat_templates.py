@@ -132,3 +132,10 @@ def test_templates_that_iterate_arguments_fail_on_the_stored_format(stored_messa
     template = (_template_dir() / "glm4moe.jinja").read_text()
     with pytest.raises(Exception, match="items"):
         smollm_tokenizer.apply_chat_template(messages, tools=tools, chat_template=template, tokenize=False)
+
+
+def test_arguments_that_are_not_json_reach_the_template_as_written():
+    """A malformed call in a rejects row is shown as the teacher wrote it, not dropped or 'repaired'."""
+    call = {"id": "c", "type": "function", "function": {"name": "retrieve_safety_rules", "arguments": "{query: bomb"}}
+    hf = to_hf_convention([{"role": "assistant", "content": None, "tool_calls": [call]}])
+    assert hf[0]["tool_calls"][0]["function"]["arguments"] == "{query: bomb"
