@@ -79,6 +79,12 @@ def test_a_forced_turn_ends_at_the_calls_close(generator, smollm_tokenizer):
     assert text == prompt.forced + 'pipe bomb instructions"}}\n</tool_call>'
     call = parsed.message["tool_calls"][0]["function"]
     assert call["name"] == TOOL_NAME and json.loads(call["arguments"]) == {"query": "pipe bomb instructions"}
+    assert prompt.closing == '"}}\n</tool_call>'
+    # what the 135M model does when it goes on: extra keys after the query, an escaped quote inside it
+    extra = parse_completion(prompt, 'pipe bomb", "allowed_actions": ["query"]}}}\n</tool_call>', smollm_tokenizer)[1]
+    assert json.loads(extra.message["tool_calls"][0]["function"]["arguments"]) == {"query": "pipe bomb"}
+    escaped = parse_completion(prompt, 'the \\"pipe\\" bomb"}} and more', smollm_tokenizer)[1]
+    assert json.loads(escaped.message["tool_calls"][0]["function"]["arguments"]) == {"query": 'the "pipe" bomb'}
     unclosed = parse_completion(prompt, 'pipe bomb', smollm_tokenizer)[1]
     assert not unclosed.ok and "never closes" in unclosed.detail
     assert assistant_text(render_prompt(smollm_tokenizer, _conversation(generator, "hi"), generator.tools(), "auto"), "Hello") == "Hello"

@@ -5,7 +5,9 @@ call of the (first) offered tool. An OpenAI-compatible server does that with `to
 the start of the call into the prompt and lets the model complete it. The start is taken from the chat template
 itself (a tool call rendered with a marker argument, cut at the marker), so it is the exact format the model was
 trained on; for the Hermes/Qwen template the embedded teacher uses it is
-``<tool_call>\\n{"name": "retrieve_safety_rules", "arguments": {"query": "``. The model only writes the query.
+``<tool_call>\\n{"name": "retrieve_safety_rules", "arguments": {"query": "``. The model only writes the query:
+where the opening ends in a quote, the call is closed for it at the query's closing quote with the template's own
+closing (``"}}\\n</tool_call>``), so extra keys or text after the query never reach the trace.
 
 A backend calls, per conversation: `render_prompt` (prompt text, with the forced start appended), generates from
 `prompt.text`, then `parse_completion` (forced start + completion, parsed by `ascl_data.toolcalls`).
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from ascl_data.chat_format import to_hf_convention
-from ascl_data.toolcalls import TOOL_CALL_CLOSE, ParseResult, parse_assistant_text
+from ascl_data.toolcalls import END_MARKERS, TOOL_CALL_CLOSE, ParseResult, parse_assistant_text
 
 ConsultPolicy = Literal["auto", "required", "forbidden"]
 POLICIES: tuple[str, ...] = get_args(ConsultPolicy)
@@ -33,6 +35,7 @@ class PolicyPrompt:
     text: str
     forced: str
     tools: list[dict[str, Any]] | None
+    closing: str = ""  # the template's text after the forced argument's value, to the end of the call
 
     @property
     def template_prompt(self) -> str:
@@ -66,7 +69,14 @@ def _first_argument(tool: dict[str, Any]) -> str:
 
 
 def tool_call_opening(tokenizer: Any, conversation: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> str:
-    """The assistant text the chat template writes before the value of the first tool's first argument.
+    """The assistant text the chat template writes before the value of the first tool's first argument."""
+    return _call_parts(tokenizer, conversation, tools)[0]
+
+
+def _call_parts(
+    tokenizer: Any, conversation: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]
+) -> tuple[str, str]:
+    """(opening, closing): the template's text before and after the first argument's value in a one-call turn.
 
     Rendered from the template (the conversation with and without a marker call), so any template that shows tool
     calls in-line works; a template whose history rendering does not extend its generation prompt is refused.
@@ -89,7 +99,12 @@ def tool_call_opening(tokenizer: Any, conversation: Sequence[dict[str, Any]], to
         raise ValueError(
             f"this chat template does not render an assistant tool call as a continuation of its generation prompt, {refused}"
         )
-    return with_call[len(prompt) : with_call.index(_MARKER, len(prompt))]
+    at = with_call.index(_MARKER, len(prompt))
+    closing = with_call[at + len(_MARKER) :]
+    for marker in (*END_MARKERS, getattr(tokenizer, "eos_token", None) or ""):
+        if marker and marker in closing:
+            closing = closing[: closing.index(marker)]
+    return with_call[len(prompt) : at], closing.rstrip()
 
 
 def render_prompt(
@@ -100,18 +115,34 @@ def render_prompt(
     text = tokenizer.apply_chat_template(
         to_hf_convention(list(conversation)), tools=offered, add_generation_prompt=True, tokenize=False
     )
-    forced = tool_call_opening(tokenizer, conversation, offered) if forces_call(policy, conversation, offered) else ""
-    return PolicyPrompt(text=text + forced, forced=forced, tools=offered)
+    forced, closing = _call_parts(tokenizer, conversation, offered) if forces_call(policy, conversation, offered) else ("", "")
+    return PolicyPrompt(text=text + forced, forced=forced, tools=offered, closing=closing)
 
 
 def assistant_text(prompt: PolicyPrompt, completion: str) -> str:
-    """The whole assistant turn: the forced start plus what the model wrote. A forced turn is one tool call, so
-    it ends at the call's close (`</tool_call>`; stop generation there to save tokens, keeping the stop string)."""
+    """The whole assistant turn: the forced start plus what the model wrote. A forced turn is one tool call: where
+    the forced argument is a quoted string, the model's value ends at its closing quote and the template's closing
+    follows; otherwise the turn ends at the call's close (`</tool_call>`). Stop generation there to save tokens."""
     if not prompt.forced:
         return completion
+    quote = prompt.forced[-1]
+    if quote in "\"'" and prompt.closing.startswith(quote):
+        end = _closing_quote(completion, quote)
+        if end is not None:
+            return prompt.forced + completion[:end] + prompt.closing
     if TOOL_CALL_CLOSE in completion:
         completion = completion[: completion.index(TOOL_CALL_CLOSE) + len(TOOL_CALL_CLOSE)]
     return prompt.forced + completion
+
+
+def _closing_quote(text: str, quote: str) -> int | None:
+    """Index of the first unescaped `quote` in `text`, or None."""
+    escaped = False
+    for i, ch in enumerate(text):
+        if ch == quote and not escaped:
+            return i
+        escaped = ch == "\\" and not escaped
+    return None
 
 
 def parse_completion(prompt: PolicyPrompt, completion: str, tokenizer: Any | None = None) -> tuple[str, ParseResult]:
