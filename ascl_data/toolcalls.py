@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ascl_data.chat_format import to_hf_convention
+
 MALFORMED = "malformed_tool_call"
 EMPTY = "empty_answer"
 
@@ -244,21 +246,5 @@ def normalize_message(message: dict[str, Any], salt: str = "") -> ParseResult:
 
 
 def template_messages(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages for `apply_chat_template`: None keys dropped and tool-call arguments as dicts (the HF convention;
-    templates that `tojson` the arguments would otherwise double-encode a string)."""
-    out = []
-    for msg in conversation:
-        m = {k: v for k, v in msg.items() if v is not None}
-        if m.get("tool_calls"):
-            calls = []
-            for call in m["tool_calls"]:
-                fn = dict(call["function"])
-                if isinstance(fn.get("arguments"), str):
-                    try:
-                        fn["arguments"] = json.loads(fn["arguments"])
-                    except json.JSONDecodeError:
-                        pass
-                calls.append({**call, "function": fn})
-            m["tool_calls"] = calls
-        out.append(m)
-    return out
+    """Messages for `apply_chat_template`, in the Hugging Face convention (see `ascl_data.chat_format`)."""
+    return to_hf_convention(conversation)
