@@ -132,10 +132,7 @@ async def bare(recipe: Any, base_url: str, model: str, concurrency: int) -> tupl
 
 def ours(recipe: Any) -> tuple[int, float, int]:
     """The product path: the whole build through the Python API (progress bar off)."""
-    try:
-        from ascl_data import Build  # the public API
-    except ImportError:  # before the build package
-        from ascl_data.pipeline import Build
+    from ascl_data import Build  # the public API
 
     start = time.perf_counter()
     result = Build(recipe, progress=False).run()
