@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.errors import load_yaml_model
-from ascl_data.judge import JudgeConfig
+from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
 from ascl_data.sources.adapters import ADAPTERS
 

@@ -121,3 +121,15 @@ def test_fingerprint_follows_content_not_output() -> None:
     b = Recipe.model_validate({"name": "a", "sources": [{"path": "x.jsonl"}], "output": {"dir": "o2"}})
     c = Recipe.model_validate({"name": "a", "seed": 5, "sources": [{"path": "x.jsonl"}], "output": {"dir": "o1"}})
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_recipe_is_a_pure_contract():
+    """Reading a recipe imports no stage: the contract never depends on the engine (issue 9)."""
+    import subprocess
+    import sys
+
+    code = "import sys, ascl_data.recipe; print(' '.join(sorted(m for m in sys.modules if m.startswith('ascl_data'))))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    stages = {"ascl_data.build", "ascl_data.judge.behaviour", "ascl_data.sources.stream", "ascl_data.generators",
+              "ascl_data.tool_loop", "ascl_data.rule_tool", "ascl_data.rulebook", "ascl_data.cache"}
+    assert not {m for m in loaded if any(m == s or m.startswith(s + ".") for s in stages)}, loaded

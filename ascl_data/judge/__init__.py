@@ -4,38 +4,26 @@ rubric-prompted LLM, Llama Guard 3, WildGuard or Qwen3Guard) and, for reasoning 
 reference.
 """
 
-from ascl_data.judge.behaviour import (
-    AGREEMENT,
-    JUDGE_CONFIG_FILE,
-    Assessment,
-    Judge,
-    JudgeConfig,
-    assess_response,
-    expected_verdicts,
-    judge_config_for,
-    rejection_reason,
-    write_judge_config,
-)
-from ascl_data.judge.model_judge import DEFAULT_RUBRIC, FORMATS, ModelAssessment, ModelJudge, parse_judge_output
-from ascl_data.judge.reasoning import check_reasoning
-from ascl_data.judge.refusal import classify_response
+from ascl_data.lazy import lazy_exports
 
-__all__ = [
-    "AGREEMENT",
-    "Assessment",
-    "DEFAULT_RUBRIC",
-    "FORMATS",
-    "JUDGE_CONFIG_FILE",
-    "Judge",
-    "JudgeConfig",
-    "ModelAssessment",
-    "ModelJudge",
-    "assess_response",
-    "check_reasoning",
-    "classify_response",
-    "expected_verdicts",
-    "judge_config_for",
-    "parse_judge_output",
-    "rejection_reason",
-    "write_judge_config",
-]
+_EXPORTS = {
+    "AGREEMENT": "ascl_data.judge.behaviour",
+    "Assessment": "ascl_data.judge.behaviour",
+    "Judge": "ascl_data.judge.behaviour",
+    "assess_response": "ascl_data.judge.behaviour",
+    "expected_verdicts": "ascl_data.judge.behaviour",
+    "judge_config_for": "ascl_data.judge.behaviour",
+    "rejection_reason": "ascl_data.judge.behaviour",
+    "write_judge_config": "ascl_data.judge.behaviour",
+    "JUDGE_CONFIG_FILE": "ascl_data.judge.config",
+    "JudgeConfig": "ascl_data.judge.config",
+    "DEFAULT_RUBRIC": "ascl_data.judge.model_judge",
+    "FORMATS": "ascl_data.judge.model_judge",
+    "ModelAssessment": "ascl_data.judge.model_judge",
+    "ModelJudge": "ascl_data.judge.model_judge",
+    "parse_judge_output": "ascl_data.judge.model_judge",
+    "check_reasoning": "ascl_data.judge.reasoning",
+    "classify_response": "ascl_data.judge.refusal",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from ascl_data.errors import InputError, validation_problems
-from ascl_data.judge.model_judge import FormatName, ModelAssessment, ModelJudge
+from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
+from ascl_data.judge.model_judge import ModelAssessment, ModelJudge
 from ascl_data.judge.reasoning import check_reasoning
 from ascl_data.judge.refusal import classify_response
 from ascl_data.schemas import JudgeResult, Kind, PromptRecord, Rejection, Stage, Trace, Verdict
@@ -48,45 +49,8 @@ __all__ = [
 CLASSIFIER = "refusal_classifier"
 MATH = "math_verify"
 AGREEMENT = "judges_agree"  # the JudgeResult that says whether classifier and model judge agree (stats count it)
-JUDGE_CONFIG_FILE = "judge.json"  # in a build folder: the JudgeConfig the build judged with
 _PAST = {"comply": "complied", "refuse": "refused", "safe_complete": "safe_completed"}
 _UNSCORED = frozenset({"judge_unparseable", "judge_error"})
-
-
-class JudgeConfig(BaseModel):
-    """How responses are judged: the build's `judge:` recipe section, and the rule rewards and eval score by."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model_judge: bool = False
-    model_judge_format: FormatName = Field(
-        "rubric", description="rubric (a general LLM), llama_guard_3, wildguard or qwen3guard"
-    )
-    model_judge_mode: Literal["override", "agree"] = Field(
-        "override", description="override: the model's verdict replaces the classifier's; agree: both must agree"
-    )
-    backend: str | None = Field(None, description="backend name for the model judge (make_backend)")
-    backend_settings: dict[str, Any] = Field(default_factory=dict)
-    rubric: str | None = Field(None, description="the rubric format's system prompt (default: DEFAULT_RUBRIC)")
-    max_tokens: int = Field(256, ge=1)
-    allow_safe_complete_on_borderline: bool = False
-    require_reference: bool = Field(True, description="reject reasoning prompts that have no reference answer")
-
-    @model_validator(mode="after")
-    def _fits(self) -> JudgeConfig:
-        """Settings that cannot work together fail when the config is read, before any teacher call."""
-        from ascl_data.backends import BACKENDS
-
-        if self.model_judge and not self.backend:
-            raise ValueError("backend: model_judge is true but no judge backend is named")
-        if self.backend is not None and self.backend not in BACKENDS:
-            raise ValueError(f"backend: unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
-        if self.rubric is not None and self.model_judge_format != "rubric":
-            raise ValueError(f"rubric: only the rubric format takes a rubric, not {self.model_judge_format}")
-        if self.model_judge_format == "llama_guard_3" and self.model_judge_mode == "agree":
-            raise ValueError("model_judge_mode: llama_guard_3 labels harm, not refusal, so it cannot agree or "
-                             "disagree with the classifier; use override (its unsafe flag rejects)")
-        return self
 
 
 def write_judge_config(root: str | Path, config: JudgeConfig) -> Path:

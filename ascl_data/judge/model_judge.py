@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ascl_data.backends.base import Backend, SamplingParams
+from ascl_data.judge.config import FormatName
 from ascl_data.schemas import JudgeResult, Verdict
 
 __all__ = ["DEFAULT_RUBRIC", "FORMATS", "JudgeFormat", "ModelAssessment", "ModelJudge", "parse_judge_output"]
@@ -238,7 +239,6 @@ class JudgeFormat:
     parse: Callable[[str], Parsed | None]
 
 
-FormatName = Literal["rubric", "llama_guard_3", "wildguard", "qwen3guard"]
 FORMATS: dict[str, JudgeFormat] = {
     "rubric": JudgeFormat("rubric", "verdict", _rubric_conversation, _parse_rubric),
     "llama_guard_3": JudgeFormat("llama_guard_3", "harm_only", _pair_conversation, _parse_llama_guard),

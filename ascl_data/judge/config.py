@@ -1,0 +1,47 @@
+"""`JudgeConfig`: how responses are judged. A leaf module (pydantic only), so the recipe contract can hold it
+without importing the judge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FormatName = Literal["rubric", "llama_guard_3", "wildguard", "qwen3guard"]
+JUDGE_CONFIG_FILE = "judge.json"  # in a build folder: the JudgeConfig the build judged with
+
+
+class JudgeConfig(BaseModel):
+    """How responses are judged: the build's `judge:` recipe section, and the rule rewards and eval score by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_judge: bool = False
+    model_judge_format: FormatName = Field(
+        "rubric", description="rubric (a general LLM), llama_guard_3, wildguard or qwen3guard"
+    )
+    model_judge_mode: Literal["override", "agree"] = Field(
+        "override", description="override: the model's verdict replaces the classifier's; agree: both must agree"
+    )
+    backend: str | None = Field(None, description="backend name for the model judge (make_backend)")
+    backend_settings: dict[str, Any] = Field(default_factory=dict)
+    rubric: str | None = Field(None, description="the rubric format's system prompt (default: DEFAULT_RUBRIC)")
+    max_tokens: int = Field(256, ge=1)
+    allow_safe_complete_on_borderline: bool = False
+    require_reference: bool = Field(True, description="reject reasoning prompts that have no reference answer")
+
+    @model_validator(mode="after")
+    def _fits(self) -> JudgeConfig:
+        """Settings that cannot work together fail when the config is read, before any teacher call."""
+        from ascl_data.backends import BACKENDS
+
+        if self.model_judge and not self.backend:
+            raise ValueError("backend: model_judge is true but no judge backend is named")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise ValueError(f"backend: unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
+        if self.rubric is not None and self.model_judge_format != "rubric":
+            raise ValueError(f"rubric: only the rubric format takes a rubric, not {self.model_judge_format}")
+        if self.model_judge_format == "llama_guard_3" and self.model_judge_mode == "agree":
+            raise ValueError("model_judge_mode: llama_guard_3 labels harm, not refusal, so it cannot agree or "
+                             "disagree with the classifier; use override (its unsafe flag rejects)")
+        return self
