@@ -1,15 +1,28 @@
-"""The request cache: resume with zero repeated teacher calls, failures retried, concurrent writers, no secrets."""
+"""The request cache: resume with zero repeated teacher calls, failures retried, concurrent writers, no secrets;
+and its own faults (a corrupt page, a garbage or truncated file, a full disk) stop the build with the file named
+and how to recover, never as rejections."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
+import os
+import sqlite3
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.cache import CachedBackend, RequestCache, request_key
+from ascl_data.errors import FatalError
+from ascl_data.rule_tool import RuleTool
+from ascl_data.rulebook import load_ruleset
+from ascl_data.tool_loop import run_tool_loop
 
 PARAMS = SamplingParams(temperature=0.7, max_tokens=32, seed=1)
 SECRET = "sk-test-THIS-MUST-NOT-LEAK-0123456789"
@@ -139,3 +152,100 @@ def test_concurrent_writers_processes_and_threads(tmp_path: Path) -> None:
     got = cache.get_many([f"w{w}-{i}" for w in range(7) for i in range(40)])
     assert all(got[f"w{w}-{i}"].message["content"] == f"w{w}-{i}" for w in range(7) for i in range(40))
     assert cache.get("shared").message["content"].startswith("w")
+
+
+# --------------------------------------------------------------------------- the cache's own faults
+
+
+def _filled(path: Path, n: int = 300) -> list[str]:
+    """A closed cache file with n rows of ~1 KB (many pages), checkpointed so the WAL is empty."""
+    cache = RequestCache(path)
+    rows = [(f"k{i}", "b", "m", Completion(message={"role": "assistant", "content": f"{i} " + "x" * 1000}))
+            for i in range(n)]
+    cache.put_many(rows)
+    cache.close()
+    return [r[0] for r in rows]
+
+
+def _assert_names_the_file_and_the_way_out(err: pytest.ExceptionInfo, path: Path) -> None:
+    text = str(err.value)
+    assert str(path) in text and "corrupt" in text and "Delete it to start the cache over" in text
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty_header"])
+def test_a_file_that_is_not_a_cache_is_named_with_how_to_recover(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "requests.sqlite"
+    _filled(path)
+    data = path.read_bytes()
+    path.write_bytes({"garbage": os.urandom(len(data)), "truncated": data[: len(data) // 3],
+                      "empty_header": b"\0" * 100 + data[100:]}[damage])
+    with pytest.raises(FatalError) as err:
+        cache = RequestCache(path)
+        cache.get_many([f"k{i}" for i in range(300)])  # a truncated file opens; reading its rows fails
+    _assert_names_the_file_and_the_way_out(err, path)
+
+
+def test_a_corrupt_page_stops_the_tool_loop_instead_of_becoming_rejections(tmp_path: Path) -> None:
+    path = tmp_path / "requests.sqlite"
+    _filled(path)
+    page = 4096
+    with path.open("r+b") as fh:  # overwrite a page in the middle of the table with garbage
+        fh.seek(page * 40)
+        fh.write(os.urandom(page))
+    cache = RequestCache(path)
+    with pytest.raises(FatalError) as err:
+        cache.get_many([f"k{i}" for i in range(300)])
+    _assert_names_the_file_and_the_way_out(err, path)
+    # through the tool loop: the build stops; no prompt becomes a backend_error rejection
+    inner = CountingBackend()
+    backend = CachedBackend(inner, cache)
+    convs_all = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
+    with contextlib.suppress(FatalError):  # a lookup may miss the bad page; a write then hits it
+        for _ in range(3):
+            asyncio.run(run_tool_loop(convs_all, backend, PARAMS, tools=None, rule_tool=RuleTool(load_ruleset("default"))))
+            cache.put_many((f"k{i}", "b", "m", Completion(message={"role": "assistant", "content": "y" * 1000}))
+                           for i in range(300))
+        pytest.fail("a corrupt page went unnoticed")
+
+
+@contextlib.contextmanager
+def _tiny_disk(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder on a real 192 KB tmpfs where the system allows mounting one (root), else a plain folder whose cache
+    is held to a few pages by SQLite's own `max_page_count` (SQLite then reports SQLITE_FULL, as on a full disk)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    ok = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], capture_output=True
+    ).returncode == 0
+    try:
+        yield mount, "tmpfs" if ok else "max_page_count"
+    finally:
+        if ok:
+            subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_says_so_instead_of_cannot_rollback(tmp_path: Path) -> None:
+    with _tiny_disk(tmp_path) as (folder, how):
+        path = folder / "requests.sqlite"
+        cache = RequestCache(path)
+        if how == "max_page_count":
+            cache._conn().execute("PRAGMA max_page_count=8")
+        backend = CachedBackend(CountingBackend(), cache)
+        with pytest.raises(FatalError) as err:
+            for n in range(400):  # ~1 KB answers until the disk is full
+                asyncio.run(backend.generate(convs(*(f"{n}-{i} " + "z" * 1000 for i in range(8))), None, PARAMS))
+        text = str(err.value)
+        assert str(path) in text and "the disk is full" in text and "resumes where it stopped" in text, text
+        assert "cannot rollback" not in text
+        cache.close()
+
+
+def test_stored_texts_are_scrubbed(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = RequestCache(path)
+    # an unparsable answer is kept with its raw text (a model answer); here it echoes a key it was shown
+    leaked = Completion(message=None, raw_text=f"<tool_call>{{ key={SECRET}", finish_reason="stop")
+    cache.put("k", "b", "m", leaked)
+    assert cache.get("k").raw_text == "<tool_call>{ key=[REDACTED]"
+    cache.close()
+    assert SECRET.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
