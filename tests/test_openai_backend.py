@@ -5,6 +5,7 @@ against a port where nothing listens."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 
@@ -325,3 +326,23 @@ def test_nothing_that_comes_back_carries_the_key(monkeypatch):
     assert "[REDACTED]" in out[1].message["content"] and "[REDACTED]" in out[1].raw_text
     assert out[2].error.startswith("invalid_response")
     assert not any(KEY in c.model_dump_json() for c in out)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": [{"message": "hi"}]},
+        {"choices": ["x"]},
+        {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "function": None}]}}]},
+        {"choices": [{"message": {"role": "assistant", "content": 5}}]},
+        {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": "nope"}}]},
+        {"choices": None},
+        [1, 2],
+    ],
+)
+def test_a_garbled_completion_is_an_invalid_response_that_says_what_came(body):
+    with ScriptedServer(_by_content({"bad": Answer(200, json.dumps(body))})) as server:
+        out = asyncio.run(_backend(server.base_url).generate([_conv("bad"), _conv("good")], None, PARAMS))
+    assert out[0].error.startswith("invalid_response: the server's answer is not a")
+    assert "Error" not in out[0].error  # what was wrong with the answer, not a Python exception's text
+    assert out[1].message["content"] == "fine"

@@ -219,6 +219,15 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return (scrub(str(exc.message)) or "")[:500]
 
 
+def _shown(obj: Any) -> str:
+    """A short, scrubbed view of what a server sent, for an error text."""
+    try:
+        text = obj.model_dump_json(warnings=False) if hasattr(obj, "model_dump_json") else str(obj)
+    except Exception:  # noqa: BLE001 - a garbled object may not even serialise
+        text = str(obj)
+    return repr((scrub(text) or "")[:200])
+
+
 def request_messages(conversation: list[dict[str, Any]], send_reasoning: bool) -> list[dict[str, Any]]:
     """The messages as the chat API wants them: None-valued keys dropped (our rows carry every key), reasoning
     left out unless asked for."""
@@ -438,17 +447,22 @@ class OpenAIBackend(Backend):
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list):
             # a 200 whose body is not a chat completion: an HTML page, plain text, a JSON error object
-            shown = (scrub(str(response)) or "")[:200]
             return Completion(
-                error=f"invalid_response: the server's answer is not a chat completion (no `choices`): {shown!r}",
+                error=f"invalid_response: the server's answer is not a chat completion (no `choices`): {_shown(response)}",
                 latency_s=latency,
             )
         if not choices:
             return Completion(error="empty_response: the server returned no choices", latency_s=latency)
         choice = choices[0]
-        if getattr(choice, "message", None) is None:
-            return Completion(error="invalid_response: the server's first choice has no `message`", latency_s=latency)
-        message, raw = message_from_choice(choice)
+        try:
+            # the client builds its objects without validation: a garbled message surfaces as a type error here
+            message, raw = message_from_choice(choice)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            return Completion(
+                error="invalid_response: the server's answer is not a well-formed chat completion (its first choice "
+                f"has no readable assistant message): {_shown(choice)}",
+                latency_s=latency,
+            )
         usage = getattr(response, "usage", None)
         return Completion(
             message=scrub_json(message),
