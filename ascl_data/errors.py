@@ -33,6 +33,10 @@ class FatalError(AsclError):
     build with its cause instead of turning every prompt into a rejection. The tool loop re-raises it."""
 
 
+class HubError(AsclError):
+    """The Hugging Face Hub refused a push or could not be reached; says which step, why and what to do."""
+
+
 class InputError(AsclError):
     """Bad input: each problem says where it is and what is wrong."""
 
