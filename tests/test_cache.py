@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
@@ -249,3 +250,49 @@ def test_stored_texts_are_scrubbed(tmp_path: Path) -> None:
     assert cache.get("k").raw_text == "<tool_call>{ key=[REDACTED]"
     cache.close()
     assert SECRET.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_a_build_on_a_corrupt_cache_exits_non_zero_naming_it_and_recovers_once_it_is_deleted(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    import yaml
+
+    from ascl_data.testing.fault_proxy import ScriptedServer, chat_answer
+
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": f"Question {i}?", "kind": "benign"}) + "\n"
+                                                    for i in range(12)))
+    cache_file = tmp_path / "teacher-cache" / "requests.sqlite"
+
+    def build(server: ScriptedServer, out: str) -> subprocess.CompletedProcess:
+        recipe = {
+            "name": "cache-fault", "seed": 1, "sources": [{"path": "prompts.jsonl", "license": "cc0-1.0"}],
+            "splits": {"sft": 1.0}, "generators": [{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1}],
+            "teacher": {"backend": "openai", "model": "m", "cache_dir": str(cache_file.parent),
+                        "settings": {"base_url": server.base_url, "max_retries": 0},
+                        "sampling": {"temperature": 0.0, "max_tokens": 32, "seed": 0}, "batch_size": 4},
+            "output": {"dir": out, "shard_size": 50},
+        }  # fmt: skip
+        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        return subprocess.run([sys.executable, "-m", "ascl_data", "build", str(tmp_path / "recipe.yaml"), "--quiet"],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "500"})
+
+    with ScriptedServer(lambda path, headers, body: chat_answer(f"Answer to {body['messages'][-1]['content']}"
+                                                                  + " with some words" * 40)) as server:
+        first = build(server, "first")
+        assert first.returncode == 0, first.stderr[-2000:]
+        asked = len(server.chat_requests())
+        data = bytearray(cache_file.read_bytes())
+        data[4096 * 2 : 4096 * 3] = os.urandom(4096)  # one page of the teacher's answers
+        cache_file.write_bytes(bytes(data))
+        broken = build(server, "second")
+        assert broken.returncode != 0 and "Traceback" not in broken.stderr
+        assert str(cache_file) in broken.stderr and "Delete it to start the cache over" in broken.stderr
+        assert not list((tmp_path / "second").rglob("rejects*.parquet")) or not any(
+            pq.read_table(p).num_rows for p in (tmp_path / "second").rglob("rejects*.parquet"))
+        cache_file.unlink()
+        again = build(server, "second")
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert len(server.chat_requests()) >= 2 * asked  # the teacher was asked again
+    stats = [json.loads((tmp_path / d / "stats" / "stats.json").read_text())["rows"] for d in ("first", "second")]
+    assert stats[0] == stats[1] and stats[0]["sft"] == 12

@@ -138,11 +138,16 @@ class FaultProxy:
         self.stop()
 
     def counts(self) -> dict[str, int]:
+        """Outcomes of the requests on the fault paths (`only_paths`), by kind."""
         with self._lock:
             out: dict[str, int] = {}
             for e in self.events:
-                out[e.outcome] = out.get(e.outcome, 0) + 1
+                if self._on_fault_path(e.path):
+                    out[e.outcome] = out.get(e.outcome, 0) + 1
             return out
+
+    def _on_fault_path(self, path: str) -> bool:
+        return any(path.startswith(p) for p in self.config.only_paths)
 
     # -- one connection ----------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -165,7 +170,7 @@ class FaultProxy:
 
     def _decide(self, path: str) -> Outcome:
         c = self.config
-        if not any(path.startswith(p) for p in c.only_paths):
+        if not self._on_fault_path(path):
             return "forwarded"
         with self._lock:
             x = self._rng.random()
@@ -195,7 +200,7 @@ class FaultProxy:
         with self._lock:
             out: dict[str, list[Event]] = {}
             for e in self.events:
-                if any(e.path.startswith(p) for p in self.config.only_paths):
+                if self._on_fault_path(e.path):
                     out.setdefault(e.body_hash, []).append(e)
             return out
 
