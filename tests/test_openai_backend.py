@@ -296,7 +296,7 @@ def test_the_context_setting_and_a_real_tokenizer_count_the_prompt():
 
     with ScriptedServer(_by_content({})) as server:  # no max_model_len: the guard is off
         free = asyncio.run(_backend(server.base_url).generate([_conv("word " * 5000)], None, PARAMS))
-        exact = _backend(server.base_url, max_context_tokens=500, tokenizer=str(embedded_model_path()))
+        exact = _backend(server.base_url, max_model_len=500, tokenizer=str(embedded_model_path()))
         fits, too_long = asyncio.run(exact.generate([_conv("word " * 400), _conv("word " * 600)], None, PARAMS))
     assert free[0].message is not None
     assert fits.message is not None, fits.error  # 400 words are ~430 tokens with the template, + 8 max_tokens

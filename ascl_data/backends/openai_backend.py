@@ -12,8 +12,8 @@ Why this shape:
   except for faults no retry can fix (401/403: the key; 404: the model or URL), which raise `FatalError` at once
   instead of failing every prompt of the build;
 - `timeout_s` is a deadline for the whole request (connect, wait, read the body), not a per-byte idle timer;
-- a conversation too long for the server's context (its `/v1/models` `max_model_len`, or `max_context_tokens`)
-  comes back as `error_reason="prompt_too_long"` without being sent;
+- a conversation too long for the teacher's context (the `max_model_len` setting, else what the server's
+  `/v1/models` reports) comes back as `error_reason="prompt_too_long"` without being sent;
 - everything that comes back (error texts, raw output, the message) is passed through `ascl_data.secrets.scrub`.
 """
 
@@ -67,7 +67,7 @@ class OpenAISettings(BaseModel):
     # the prompt-length guard: the context length (None: ask the server's /v1/models for `max_model_len`) and how
     # prompt tokens are counted (a tokenizer name or path; else characters / chars_per_token, which over-counts
     # English and code so that a prompt the guard lets through fits)
-    max_context_tokens: int | None = Field(None, ge=1)
+    max_model_len: int | None = Field(None, ge=1)
     tokenizer: str | None = None
     chars_per_token: float = Field(3.0, gt=0)
 
@@ -475,10 +475,10 @@ class OpenAIBackend(Backend):
 
     # -- the prompt-length guard -------------------------------------------------
     async def context_length(self) -> int | None:
-        """The teacher's context in tokens: `max_context_tokens`, else the `max_model_len` the server reports for
-        this model in /v1/models (vLLM, SGLang do); None where neither says (no guard). Asked once."""
-        if self.settings.max_context_tokens is not None:
-            return self.settings.max_context_tokens
+        """The teacher's context in tokens: the `max_model_len` setting, else what the server reports for this model
+        in /v1/models (vLLM and SGLang do); None where neither says (no guard). Asked once."""
+        if self.settings.max_model_len is not None:
+            return self.settings.max_model_len
         assert self._context_lock is not None
         async with self._context_lock:
             if self._context is False:
