@@ -227,7 +227,7 @@ def main() -> None:
                     subprocess.run(["umount", "--lazy", str(mount)], check=False)
                 continue
             recipe, cache_file, prompts = fresh(f"cache-{how}", faults=False)
-            filled = build(recipe)
+            filled, _ = build(recipe)
             assert filled.returncode == 0, filled.stderr[-2000:]
             shutil.rmtree(recipe.parent / "out")
             damage(cache_file, how)
