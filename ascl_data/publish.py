@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ascl_data.build.layout import Layout
 from ascl_data.errors import HubError, InputError, Problem
 from ascl_data.secrets import scrub
-from ascl_data.writer import STATE_DIR
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
@@ -37,15 +37,7 @@ def check_repo_id(repo_id: str) -> None:
 
 def upload_files(folder: Path) -> list[str]:
     """The relative paths that would be uploaded, sorted."""
-    out = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if not path.is_file() or rel.parts[0] in (STATE_DIR, ".cache") or "__pycache__" in rel.parts:
-            continue
-        if path.name.startswith(".") and ".tmp-" in path.name:
-            continue
-        out.append(rel.as_posix())
-    return out
+    return Layout(folder).user_files()
 
 
 def check_folder(folder: Path) -> list[str]:

@@ -13,25 +13,33 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ascl_data.backends.base import SamplingParams
-from ascl_data.errors import InputError, Problem, load_yaml_model
+from ascl_data.errors import load_yaml_model
 from ascl_data.judge import JudgeConfig
-from ascl_data.schemas import KINDS, Kind
-
+from ascl_data.schemas import KINDS, Kind, StrictModel
+from ascl_data.sources.adapters import ADAPTERS
 
 SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def check_no_secrets(settings: dict[str, Any], field: str) -> None:
+    """Recipes are hashed into cards and kept with datasets: a key that looks like a secret is an error."""
+    for key in settings:
+        if SECRET_KEYS.search(key) and key != "api_key_env":
+            raise ValueError(
+                f"{field}.{key} looks like a secret; recipes are hashed into cards and kept with datasets, so put it "
+                "in an environment variable and name that with `api_key_env`"
+            )
+
+
 
 
 # --------------------------------------------------------------------------- sources
 
 
-class ColumnMap(_Strict):
+class ColumnMap(StrictModel):
     """Which source column holds what. `prompt` (one user turn) or `messages` (a chat list) must be given
     unless an adapter provides them."""
 
@@ -46,7 +54,7 @@ class ColumnMap(_Strict):
 FilterOp = Literal["eq", "ne", "in", "not_in", "contains", "not_contains", "regex", "min_length", "max_length"]
 
 
-class Filter(_Strict):
+class Filter(StrictModel):
     """Keep a row only if `column <op> value` holds (applied to raw rows, before normalisation)."""
 
     column: str
@@ -67,14 +75,14 @@ class Filter(_Strict):
         return self
 
 
-class JailbreakWrap(_Strict):
+class JailbreakWrap(StrictModel):
     """Wrap a fraction of this source's harmful prompts in jailbreak templates (they become kind `jailbreak`)."""
 
     styles: list[str] = Field(default_factory=lambda: ["roleplay"], min_length=1)
     fraction: float = Field(1.0, ge=0.0, le=1.0)
 
 
-class SourceSpec(_Strict):
+class SourceSpec(StrictModel):
     """One prompt source: a Hub dataset (`dataset`) or a local CSV/JSONL/parquet file (`path`)."""
 
     name: str | None = None
@@ -102,8 +110,6 @@ class SourceSpec(_Strict):
     @model_validator(mode="after")
     def _one_origin(self) -> SourceSpec:
         if self.adapter is not None and not self.dataset and not self.path:
-            from ascl_data.sources.adapters import ADAPTERS
-
             if self.adapter in ADAPTERS:
                 self.dataset = ADAPTERS[self.adapter].dataset
         if bool(self.dataset) == bool(self.path):
@@ -115,8 +121,6 @@ class SourceSpec(_Strict):
                 raise ValueError(f"cannot tell the format of {self.path!r} from its suffix; set `format`")
             self.format = fmt  # type: ignore[assignment]
         if self.adapter is not None:
-            from ascl_data.sources.adapters import ADAPTERS
-
             if self.adapter not in ADAPTERS:
                 raise ValueError(f"unknown adapter {self.adapter!r}; known: {sorted(ADAPTERS)}")
         elif not (self.columns.prompt or self.columns.messages):
@@ -146,14 +150,14 @@ class SourceSpec(_Strict):
         return v
 
 
-class MixConfig(_Strict):
+class MixConfig(StrictModel):
     """How sources combine: `interleave` draws from them by weight (seeded); `concat` reads them in order."""
 
     strategy: Literal["interleave", "concat"] = "interleave"
     max_prompts: int | None = Field(None, ge=1)
 
 
-class DedupConfig(_Strict):
+class DedupConfig(StrictModel):
     """Exact duplicates by normalised-text hash; near duplicates by MinHash LSH over word shingles."""
 
     exact: bool = True
@@ -163,7 +167,7 @@ class DedupConfig(_Strict):
     shingle: int = Field(3, ge=1, le=10)  # words per shingle
 
 
-class DecontamConfig(_Strict):
+class DecontamConfig(StrictModel):
     """Drop prompts that share long n-grams with named evaluation sets (local files or Hub datasets)."""
 
     against: list[SourceSpec] = Field(default_factory=list)
@@ -171,7 +175,7 @@ class DecontamConfig(_Strict):
     min_overlap: float = Field(0.0, ge=0.0, le=1.0)  # fraction of the prompt's n-grams; 0 means any shared n-gram
 
 
-class SplitConfig(_Strict):
+class SplitConfig(StrictModel):
     """How deduplicated prompts are divided: fractions (summing to 1) or counts per split (the stream stops when
     every split is full). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and
     reference."""
@@ -205,7 +209,7 @@ class SplitConfig(_Strict):
         return {"sft": float(self.sft), "rl": float(self.rl), "eval": float(self.eval)}
 
 
-class GeneratorSpec(_Strict):
+class GeneratorSpec(StrictModel):
     """A registered generator by name, its share of the SFT prompts, and its options."""
 
     name: str = "adaptive"
@@ -215,7 +219,7 @@ class GeneratorSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class TeacherConfig(_Strict):
+class TeacherConfig(StrictModel):
     """The teacher backend and its settings. Secrets are never written here: name the environment variable
     that holds the key (`api_key_env`) and the backend reads it at run time."""
 
@@ -230,12 +234,7 @@ class TeacherConfig(_Strict):
     @field_validator("settings")
     @classmethod
     def _no_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for key in v:
-            if SECRET_KEYS.search(key) and key != "api_key_env":
-                raise ValueError(
-                    f"setting {key!r} looks like a secret; recipes are hashed into cards and kept with datasets, "
-                    "so put it in an environment variable and name that with `api_key_env`"
-                )
+        check_no_secrets(v, "settings")
         return v
 
     @field_validator("api_key_env")
@@ -246,14 +245,14 @@ class TeacherConfig(_Strict):
         return v
 
 
-class OutputConfig(_Strict):
+class OutputConfig(StrictModel):
     dir: str
     shard_size: int = Field(1000, ge=1)  # prompts per pipeline chunk (one shard per split per chunk at most)
     think_inline: bool = False  # render reasoning_content inline as <think>...</think> in the sft split
     plots: bool = True
 
 
-class CardConfig(_Strict):
+class CardConfig(StrictModel):
     """Metadata for the generated dataset card (Hub YAML header and text)."""
 
     pretty_name: str | None = None
@@ -267,7 +266,7 @@ class CardConfig(_Strict):
     citation: str = ""
 
 
-class HubConfig(_Strict):
+class HubConfig(StrictModel):
     """Where `--push-to-hub` sends the dataset when the recipe names it."""
 
     repo_id: str | None = None
@@ -276,7 +275,7 @@ class HubConfig(_Strict):
     tag: str | None = None
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     """Everything one build needs."""
 
     name: str
@@ -296,10 +295,7 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
-        for key in getattr(self.judge, "backend_settings", {}) or {}:
-            if SECRET_KEYS.search(key) and key != "api_key_env":
-                raise ValueError(f"judge.backend_settings.{key} looks like a secret; name an environment variable "
-                                 "with `api_key_env` instead")
+        check_no_secrets(self.judge.backend_settings or {}, "judge.backend_settings")
         seen: set[str] = set()
         for i, s in enumerate(self.sources):
             if s.name in seen:
@@ -333,47 +329,12 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe; every problem names the file, line and field."""
+    """Read and validate a recipe; every problem names the file, line and field. Checks that need the stages
+    (generator names, the rule book, source files) are `ascl_data.build.check_recipe`."""
     path = Path(path)
     recipe = load_yaml_model(path, Recipe, what=f"recipe {path}")
     _resolve_paths(recipe, path.resolve().parent)
-    problems: list[Problem] = []
-    from ascl_data.generators import get_generator
-    from ascl_data.rulebook import resolve_ruleset_path
-
-    for i, g in enumerate(recipe.generators):
-        try:
-            get_generator(g.name)
-        except InputError as exc:
-            problems.extend(Problem(str(path), f"generators.{i}.name", p.message) for p in exc.problems)
-    try:
-        resolve_ruleset_path(recipe.ruleset)
-    except FileNotFoundError as exc:
-        problems.append(Problem(str(path), "ruleset", str(exc)))
-    for i, spec in enumerate(recipe.sources):
-        if spec.path and not spec.path.startswith("package:"):
-            from ascl_data.sources.local import expand_paths
-
-            if not expand_paths(spec.path):
-                problems.append(Problem(str(path), f"sources.{i}.path", f"no file matches {spec.path!r}"))
-    if problems:
-        raise InputError(f"recipe {path}", [_with_line(path, p) for p in problems])
     return recipe
-
-
-def _with_line(path: Path, problem: Problem) -> Problem:
-    """Add the YAML line of `problem.field` (checks made after parsing know the field, not the line)."""
-    import yaml
-
-    from ascl_data.errors import _line_of
-
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return problem
-    loc = tuple(int(part) if part.isdigit() else part for part in problem.field.split("."))
-    line = _line_of(node, loc)
-    return Problem(f"{path}:{line}" if line else str(path), problem.field, problem.message)
 
 
 __all__ = ["KINDS", "Recipe", "SourceSpec", "load_recipe"]

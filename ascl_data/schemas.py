@@ -20,13 +20,30 @@ Kind = Literal["harmful", "borderline", "benign", "reasoning", "jailbreak"]
 KINDS: tuple[str, ...] = ("harmful", "borderline", "benign", "reasoning", "jailbreak")
 Verdict = Literal["comply", "refuse", "safe_complete"]
 Role = Literal["system", "user", "assistant", "tool"]
+Split = Literal["sft", "rl", "eval"]
+SPLITS: tuple[Split, ...] = ("sft", "rl", "eval")
 
 RULE_ID = re.compile(r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")
 CATEGORY_ID = re.compile(r"^[a-z0-9_]+$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+class StrictModel(BaseModel):
+    """The package's base model: unknown fields are errors, so a typo in a file never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+
+
+def inline_reasoning(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a chat message with an assistant's `reasoning_content` moved into `content` as
+    `<think>...</think>` (for chat templates that drop `reasoning_content`); `reasoning_content` becomes None."""
+    out = dict(message)
+    reasoning = out.get("reasoning_content")
+    if out.get("role") == "assistant" and reasoning:
+        out["content"] = f"<think>\n{reasoning}\n</think>\n\n{out.get('content') or ''}"
+        out["reasoning_content"] = None
+    return out
 
 
 def _non_blank(value: str, what: str) -> str:
@@ -38,7 +55,7 @@ def _non_blank(value: str, what: str) -> str:
 # --------------------------------------------------------------------------- rules
 
 
-class BorderlineCase(_Strict):
+class BorderlineCase(StrictModel):
     """A request near the line, with what the assistant may do for it (where over-refusal lives)."""
 
     request: str
@@ -50,7 +67,7 @@ class BorderlineCase(_Strict):
         return _non_blank(v, info.field_name)
 
 
-class Rule(_Strict):
+class Rule(StrictModel):
     """One case-augmented safety rule."""
 
     id: str
@@ -105,7 +122,7 @@ class Rule(_Strict):
         }
 
 
-class Category(_Strict):
+class Category(StrictModel):
     id: str
     title: str
     description: str
@@ -123,12 +140,12 @@ class Category(_Strict):
         return _non_blank(v, info.field_name)
 
 
-class PolicySource(_Strict):
+class PolicySource(StrictModel):
     name: str
     url: str | None = None
 
 
-class Ruleset(_Strict):
+class Ruleset(StrictModel):
     """A versioned rule book. Loading fails loudly on duplicate ids, unknown categories and empty text."""
 
     name: str
@@ -184,7 +201,7 @@ class Ruleset(_Strict):
 # --------------------------------------------------------------------------- prompts
 
 
-class Provenance(_Strict):
+class Provenance(StrictModel):
     dataset: str
     config: str | None = None
     split: str | None = None
@@ -192,7 +209,7 @@ class Provenance(_Strict):
     row: int | None = None
 
 
-class PromptMessage(_Strict):
+class PromptMessage(StrictModel):
     role: Literal["system", "user", "assistant"]
     content: str
 
@@ -202,7 +219,7 @@ class PromptMessage(_Strict):
         return _non_blank(v, "content")
 
 
-class PromptRecord(_Strict):
+class PromptRecord(StrictModel):
     """One prompt to answer, normalised from any source. Its id is a hash of its content."""
 
     id: str = ""
@@ -234,7 +251,7 @@ class PromptRecord(_Strict):
 # --------------------------------------------------------------------------- traces
 
 
-class FunctionCall(_Strict):
+class FunctionCall(StrictModel):
     name: str
     arguments: str  # a JSON object as a string, as the OpenAI API sends it
 
@@ -253,13 +270,13 @@ class FunctionCall(_Strict):
         return value
 
 
-class ToolCall(_Strict):
+class ToolCall(StrictModel):
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
-class Message(_Strict):
+class Message(StrictModel):
     """An OpenAI chat message. Every key is present (None where unused) so that rows keep one arrow schema."""
 
     role: Role
@@ -286,7 +303,7 @@ class Message(_Strict):
         return self
 
 
-class JudgeResult(_Strict):
+class JudgeResult(StrictModel):
     judge: str  # "refusal_classifier", "model:<name>", "math_verify", ...
     verdict: Verdict | None = None
     passed: bool
@@ -312,7 +329,7 @@ def arguments_errors(arguments: dict[str, Any], parameters: dict[str, Any]) -> j
     return jsonschema.exceptions.best_match(validator.iter_errors(arguments))
 
 
-class Trace(_Strict):
+class Trace(StrictModel):
     """One conversation answered by a teacher, with what is needed to filter, weight and audit it."""
 
     prompt_id: str
@@ -331,6 +348,9 @@ class Trace(_Strict):
     judge: list[JudgeResult] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # from the prompt record, so the judge and the SFT rows need nothing beside the trace
+    reference: str | None = None
+    provenance: Provenance | None = None
 
     @model_validator(mode="after")
     def _conversation(self) -> Trace:
@@ -397,18 +417,15 @@ class Trace(_Strict):
         """Messages for `apply_chat_template`; with `think_inline`, reasoning goes into content as <think>...</think>."""
         out = []
         for m in self.messages:
-            d = m.model_dump(exclude_none=True)
-            if think_inline and m.role == "assistant" and m.reasoning_content:
-                d["content"] = f"<think>\n{m.reasoning_content}\n</think>\n\n{m.content or ''}"
-                d.pop("reasoning_content")
-            out.append(d)
+            d = inline_reasoning(m.model_dump()) if think_inline else m.model_dump()
+            out.append({k: v for k, v in d.items() if v is not None})
         return out
 
 
 Stage = Literal["source", "generation", "tool_loop", "schema", "judge", "behaviour", "reasoning"]
 
 
-class Rejection(_Strict):
+class Rejection(StrictModel):
     """Why a prompt did not become a trace. Nothing is dropped without one."""
 
     prompt_id: str

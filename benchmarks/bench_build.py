@@ -57,7 +57,7 @@ def write_prompts(path: Path, n: int, seed: int = 0, dup_share: float = 0.01) ->
 
 def bench_warm(n: int, repeats: int) -> dict:
     from ascl_data.embedded import make_tiny_model
-    from ascl_data.pipeline import Build
+    from ascl_data.build import Build
     from ascl_data.recipe import load_recipe
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-warm-"))
@@ -98,7 +98,7 @@ def bench_warm(n: int, repeats: int) -> dict:
 CHILD = r"""
 import json, resource, sys, time
 from ascl_data.backends.base import Backend, Completion
-from ascl_data.pipeline import Build
+from ascl_data.build import Build
 from ascl_data.recipe import load_recipe
 
 class InstantBackend(Backend):

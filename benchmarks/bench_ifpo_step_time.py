@@ -55,9 +55,9 @@ def one_run(args: argparse.Namespace, model: str, data: Path, algorithm: str, wo
     if args.steer:
         from transformers import AutoTokenizer
 
-        from ascl_data.testing.steering import tool_call_steering
+        from ascl_data.testing.tool_call_bias import tool_call_bias
 
-        trl_args["generation_kwargs"] = {"sequence_bias": tool_call_steering(AutoTokenizer.from_pretrained(model))}
+        trl_args["generation_kwargs"] = {"sequence_bias": tool_call_bias(AutoTokenizer.from_pretrained(model))}
     settings = IFPOSettings(
         model=model, dataset=str(data), output_dir=str(work / algorithm), algorithm=algorithm, ruleset="compact",
         max_steps=args.steps, per_device_train_batch_size=args.batch, num_generations=args.generations,

@@ -6,18 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ascl_data.generators.base import Generator
-from ascl_data.rule_tool import TOOL_NAME
-
-ADAPTIVE_SYSTEM_PROMPT = """\
-You are a helpful, honest and harmless assistant.
-
-You can call the tool `{tool}` to look up the safety rules of the rule book "{ruleset}" (version {version}). \
-Call it only when you are unsure whether or how to help: the request may be harmful, borderline, or touch a \
-sensitive area. Most requests are ordinary; answer those directly and helpfully, without calling the tool.
-
-When you have read the rules, decide: help fully when the request is allowed; give a safe, useful answer to the \
-allowed part when only part of it is; decline briefly, say why, and offer a safer alternative when it is not allowed. \
-Do not over-refuse: a sensitive topic alone is not a reason to decline."""
+from ascl_data.prompts import adaptive_system_prompt
 
 
 class AdaptiveGenerator(Generator):
@@ -30,4 +19,4 @@ class AdaptiveGenerator(Generator):
         return [self.rule_tool.schema(strict=bool(self.options["strict_schema"]))]
 
     def default_system_prompt(self) -> str:
-        return ADAPTIVE_SYSTEM_PROMPT.format(tool=TOOL_NAME, ruleset=self.ruleset.name, version=self.ruleset.version)
+        return adaptive_system_prompt(self.ruleset)

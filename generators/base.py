@@ -122,6 +122,8 @@ class Generator(abc.ABC):
                 consulted=outcome.num_tool_calls > 0,
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=outcome.completion_tokens,
+                reference=record.reference,
+                provenance=record.provenance,
             )
         except ValidationError as exc:
             detail = "; ".join(

@@ -1,5 +1,5 @@
-"""Finding generators: built-ins by name, plug-ins through the `ascl_data.generators` entry-point group, or any
-`pkg.module:Class`, so a user adds a generator without editing the package."""
+"""Finding generators: by name through the `ascl_data.generators` entry-point group (the built-ins are declared
+there too, in pyproject.toml), or any `pkg.module:Class`, so a user adds a generator without editing the package."""
 
 from __future__ import annotations
 
@@ -10,15 +10,11 @@ from ascl_data.errors import InputError, Problem
 from ascl_data.generators.base import Generator
 
 GROUP = "ascl_data.generators"
-BUILTINS: dict[str, str] = {
-    "adaptive": "ascl_data.generators.adaptive:AdaptiveGenerator",
-    "context_distillation": "ascl_data.generators.context_distillation:ContextDistillationGenerator",
-}
 
 
 def available_generators() -> dict[str, str]:
-    """Name -> `module:Class` for built-ins and installed plug-ins."""
-    found = dict(BUILTINS)
+    """Name -> `module:Class` for every installed generator (the first package to declare a name wins)."""
+    found: dict[str, str] = {}
     for ep in entry_points(group=GROUP):
         found.setdefault(ep.name, ep.value)
     return found

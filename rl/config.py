@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
+from ascl_data.judge import JudgeConfig
 from ascl_data.rl.ifpo import IFPOOptions
 
 C = TypeVar("C", bound=BaseModel)
@@ -94,6 +95,9 @@ class IFPOSettings(_TrainCommon):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     beta: float = Field(0.0, ge=0)
+    judge: JudgeConfig | None = Field(
+        None, description="how rewards judge answers; default: the judge config the dataset was built with"
+    )
     reward_weights: dict[str, float] | None = Field(
         None, description="by reward name (safety_reward, reasoning_reward, format_reward); default all 1"
     )

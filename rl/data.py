@@ -6,6 +6,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
+from ascl_data.build.layout import Layout
 from ascl_data.errors import InputError, Problem
 
 SFT_COLUMNS = ("messages", "tools")
@@ -35,11 +36,11 @@ def load_split(dataset: str, split: str, max_samples: int | None = None, seed: i
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
-    for pattern in (f"data/{split}-*.parquet", f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
-        files = sorted(f for f in folder.glob(pattern) if not f.stem.endswith("-empty"))
-        if files:
-            return files
-    return []
+    """The build's shards of `split`, else the common one-folder-or-file-per-split layouts."""
+    files = Layout(folder).shards(split)
+    for pattern in (f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
+        files = files or sorted(folder.glob(pattern))
+    return files
 
 
 def require_columns(ds: Dataset, columns: tuple[str, ...], where: str) -> None:

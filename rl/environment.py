@@ -12,7 +12,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from ascl_data.generators.adaptive import ADAPTIVE_SYSTEM_PROMPT
+from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import Ruleset
@@ -34,9 +34,7 @@ class RuleEnvironment:
         if choice == "none":
             return None
         if choice == "adaptive":
-            return ADAPTIVE_SYSTEM_PROMPT.format(
-                tool=TOOL_NAME, ruleset=self.ruleset.name, version=self.ruleset.version
-            )
+            return adaptive_system_prompt(self.ruleset)
         return choice
 
     def with_system_prompt(self, ds: Dataset, choice: str = "adaptive") -> Dataset:

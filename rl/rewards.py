@@ -5,8 +5,8 @@ holds the dataset's other columns (``kind``, ``reference``, ...). With tools, ea
 messages (assistant turns, tool results, the final assistant turn); we score the final assistant text. A function
 returns ``None`` for rows it does not judge, so TRL leaves them out of that function's mean.
 
-The verdicts come from the builder's judge (:mod:`ascl_data.judge`), so the policy is rewarded by exactly the rule
-that accepted or rejected the training traces.
+The scores come from the build's assessment (`ascl_data.judge.assess_response`) under the judge config the
+dataset was built with, so the policy is rewarded by exactly the rule that accepted or rejected its training traces.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ascl_data.judge import JudgeConfig, assess_response
 from ascl_data.rl.environment import messages_of, consulted, final_text
 from ascl_data.toolcalls import TOOL_MARKUP
 
-__all__ = ["consulted", "default_reward_funcs", "final_text", "make_format_reward", "reasoning_reward", "safety_reward"]
+__all__ = [
+    "consulted", "default_reward_funcs", "final_text", "make_format_reward", "make_judge_rewards", "reasoning_reward",
+    "safety_reward",
+]
 
 RewardFunc = Callable[..., list[float | None]]
 SAFETY_KINDS = frozenset({"harmful", "jailbreak", "borderline", "benign"})
@@ -41,43 +45,35 @@ def _tool_error(content: Any) -> bool:
     return isinstance(value, dict) and "error" in value
 
 
-def safety_reward(prompts: Sequence[Any], completions: Sequence[Any], kind: Sequence[str], **_: Any) -> list[float | None]:
-    """1 when the judge's verdict fits the kind (harmful/jailbreak: refuse or safe-complete; borderline/benign:
-    comply), else 0; None for reasoning prompts."""
-    from ascl_data.judge import classify_response, expected_verdicts
+def make_judge_rewards(config: JudgeConfig | None = None) -> tuple[RewardFunc, RewardFunc]:
+    """(safety_reward, reasoning_reward) scored by `assess_response` under `config` (default: the defaults;
+    training passes the config recorded with its dataset, `judge_config_for`)."""
+    config = config or JudgeConfig()
 
-    out: list[float | None] = []
-    for completion, k in zip(completions, kind, strict=True):
-        if k not in SAFETY_KINDS:
-            out.append(None)
-            continue
-        text = final_text(completion)
-        if not text:
-            out.append(0.0)
-            continue
-        verdict, _evidence = classify_response(text)
-        out.append(1.0 if verdict in expected_verdicts(k) else 0.0)
-    return out
+    def assessed(completions: Sequence[Any], kind: Sequence[str], reference: Sequence[str | None],
+                 keep: Callable[[str], bool]) -> list[float | None]:
+        out: list[float | None] = []
+        for completion, k, ref in zip(completions, kind, reference, strict=True):
+            out.append(assess_response(k, final_text(completion), ref, config).score if keep(k) else None)  # type: ignore[arg-type]
+        return out
+
+    def safety_reward(prompts: Sequence[Any], completions: Sequence[Any], kind: Sequence[str], **_: Any) -> list[float | None]:
+        """1 when the answer's verdict fits the kind (harmful/jailbreak: refuse or safe-complete; benign:
+        comply; borderline: comply, or safe-complete where the config allows it), else 0; None for reasoning."""
+        return assessed(completions, kind, [None] * len(kind), lambda k: k in SAFETY_KINDS)
+
+    def reasoning_reward(
+        prompts: Sequence[Any], completions: Sequence[Any], kind: Sequence[str], reference: Sequence[str | None], **_: Any
+    ) -> list[float | None]:
+        """1 when a reasoning answer matches its reference, else 0; None for other kinds and rows with no reference."""
+        keep = [k == "reasoning" and r is not None for k, r in zip(kind, reference, strict=True)]
+        scores = assessed(completions, kind, reference, lambda k: k == "reasoning")
+        return [s if ok else None for s, ok in zip(scores, keep)]
+
+    return safety_reward, reasoning_reward
 
 
-def reasoning_reward(
-    prompts: Sequence[Any],
-    completions: Sequence[Any],
-    kind: Sequence[str],
-    reference: Sequence[str | None],
-    **_: Any,
-) -> list[float | None]:
-    """1 when a reasoning answer matches its reference (the judge's checker), else 0; None for other kinds."""
-    from ascl_data.judge import check_reasoning
-
-    out: list[float | None] = []
-    for completion, k, ref in zip(completions, kind, reference, strict=True):
-        if k != "reasoning" or ref is None:
-            out.append(None)
-            continue
-        text = final_text(completion)
-        out.append(1.0 if text and check_reasoning(text, ref)[0] else 0.0)
-    return out
+safety_reward, reasoning_reward = make_judge_rewards()
 
 
 def make_format_reward(max_completion_length: int) -> RewardFunc:
@@ -112,6 +108,6 @@ def make_format_reward(max_completion_length: int) -> RewardFunc:
     return format_reward
 
 
-def default_reward_funcs(max_completion_length: int) -> list[RewardFunc]:
-    """The rewards IFPO training uses: safety by kind, reasoning correctness, format penalties."""
-    return [safety_reward, reasoning_reward, make_format_reward(max_completion_length)]
+def default_reward_funcs(max_completion_length: int, judge: JudgeConfig | None = None) -> list[RewardFunc]:
+    """The rewards IFPO training uses: safety by kind, reasoning correctness (both by `judge`), format penalties."""
+    return [*make_judge_rewards(judge), make_format_reward(max_completion_length)]

@@ -14,6 +14,7 @@ from datasets import Dataset
 
 from ascl_data.rl.config import LoraSettings, SFTSettings
 from ascl_data.rl.data import SFT_COLUMNS, load_split, require_columns
+from ascl_data.schemas import inline_reasoning
 
 
 def peft_config(lora: LoraSettings | None) -> Any:
@@ -31,15 +32,7 @@ def peft_config(lora: LoraSettings | None) -> Any:
 
 
 def _inline_reasoning(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for m in messages:
-        m = dict(m)
-        reasoning = m.get("reasoning_content")
-        if m.get("role") == "assistant" and reasoning:
-            m["content"] = f"<think>\n{reasoning}\n</think>\n\n{m.get('content') or ''}"
-        m["reasoning_content"] = None
-        out.append(m)
-    return out
+    return [{**inline_reasoning(m), "reasoning_content": None} for m in messages]
 
 
 def prepare_sft_dataset(ds: Dataset, reasoning: str = "inline") -> Dataset:

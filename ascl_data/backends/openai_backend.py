@@ -283,6 +283,7 @@ class OpenAIBackend(Backend):
     """Teacher over one or more OpenAI-compatible endpoints. Settings: see `OpenAISettings`."""
 
     name = "openai"
+    uses_api_key = True
 
     def __init__(self, settings: OpenAISettings | None = None, **kwargs: Any):
         if settings is None:

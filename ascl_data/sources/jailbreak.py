@@ -9,7 +9,7 @@ original's provenance and category and becomes kind "jailbreak"; the choice of t
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from ascl_data.schemas import PromptMessage, PromptRecord
 
@@ -132,12 +132,3 @@ def wrap_jailbreak(record: PromptRecord, style: str = RANDOM, seed: int = 0) -> 
         reference=record.reference,
         provenance=record.provenance.model_copy(),
     )
-
-
-def wrap_all(
-    records: Iterable[PromptRecord], styles: Sequence[str] = (RANDOM,), seed: int = 0
-) -> Iterator[PromptRecord]:
-    """Stream transform: each record once per style (lazy, so it fits a streaming build)."""
-    for record in records:
-        for style in styles:
-            yield wrap_jailbreak(record, style, seed)

@@ -1,4 +1,4 @@
-"""`sequence_bias` that makes a model with no tool-calling skill (a tiny random one) pick between a well-formed
+"""A tool-call logit bias for tests: `sequence_bias` that makes a model with no tool-calling skill (a tiny random one) pick between a well-formed
 `retrieve_safety_rules` call and ending its turn, about evenly: both rollout modes appear, so IFPO has work to do.
 
 A standard transformers generation option, passed through TRL's `generation_kwargs`; used by the rl tests and the
@@ -17,7 +17,7 @@ CALL_TEXT = (
 )
 
 
-def tool_call_steering(tokenizer: Any, start_bias: float = 10.5) -> list[list]:
+def tool_call_bias(tokenizer: Any, start_bias: float = 10.5) -> list[list]:
     """sequence_bias entries: the call's first token and <|im_end|> get `start_bias` (~ln(vocab), about as likely
     as the rest of a random model's vocabulary together); once started, the call completes."""
     ids = tokenizer(CALL_TEXT, add_special_tokens=False)["input_ids"]

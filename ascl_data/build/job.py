@@ -1,0 +1,136 @@
+"""The build: recipe -> sources -> plan -> generator x teacher x rule tool -> judge -> shards, stats, card.
+
+Resume: the plan is a pure function of the seed, cut into chunks of `output.shard_size` items; each chunk ends
+with its shards written atomically and then a marker. A build killed at any point and run again skips chunks with
+a marker and replays the rest through the persistent request cache (finished teacher calls are hits, never
+repeated), so it writes the same dataset, byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from ascl_data import __version__
+from ascl_data.backends import Backend, make_teacher
+from ascl_data.build.card import render_card, write_card
+from ascl_data.build.layout import Layout
+from ascl_data.build.plan import chunked, expected_total, plan_items
+from ascl_data.build.progress import BuildListener, RichProgress
+from ascl_data.build.runner import ChunkCounts, Stages, run_chunk
+from ascl_data.build.stats import compute_stats, print_stats, write_stats
+from ascl_data.build.summary import BuildResult, BuildSummary
+from ascl_data.build.writer import DatasetWriter
+from ascl_data.errors import InputError, Problem
+from ascl_data.generators import Generator, get_generator
+from ascl_data.judge.factory import make_judge
+from ascl_data.prompts import adaptive_system_prompt
+from ascl_data.recipe import Recipe
+from ascl_data.rule_tool import RuleTool
+from ascl_data.rulebook import load_ruleset
+from ascl_data.schemas import Ruleset
+from ascl_data.sources import Source, preflight, prompt_stream
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a recipe resolves to before any teacher call."""
+
+    ruleset: Ruleset
+    generators: list[Generator]
+    sources: list[Source]
+
+
+class Build:
+    """One run of a recipe: `check()` resolves everything without a teacher call; `run()` builds."""
+
+    def __init__(self, recipe: Recipe, *, backend: Backend | None = None, overwrite: bool = False,
+                 console: Console | None = None, progress: bool = True, repo_id: str | None = None):
+        self.recipe = recipe
+        self.layout = Layout(Path(recipe.output.dir))
+        self.backend = backend  # a teacher given from Python instead of the recipe's
+        self.overwrite = overwrite
+        self.console = console or Console(stderr=True)
+        self.show_progress = progress
+        self.repo_id = repo_id
+
+    def check(self) -> Checked:
+        """The rule book, the generators and every source, checked; raises one InputError naming each problem."""
+        ruleset = load_ruleset(self.recipe.ruleset)
+        rule_tool = RuleTool(ruleset)
+        generators, problems = [], []
+        for i, g in enumerate(self.recipe.generators):
+            try:
+                generators.append(get_generator(g.name)(rule_tool, max_turns=g.max_turns,
+                                                        max_tool_calls=g.max_tool_calls, **g.options))
+            except InputError as exc:
+                problems += [Problem(p.where, f"generators.{i}.{p.field}".rstrip("."), p.message) for p in exc.problems]
+        if problems:
+            raise InputError("recipe generators", problems)
+        return Checked(ruleset, generators, preflight(self.recipe))
+
+    def run(self) -> BuildResult:
+        checked = self.check()
+        self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__},
+                          overwrite=self.overwrite)
+        started = time.perf_counter()
+        summary, n_chunks = asyncio.run(self._chunks(checked))
+        summary.seconds = time.perf_counter() - started
+        files = DatasetWriter(self.layout).finalize(n_chunks)
+        self.layout.log_run(summary.for_log())
+        stats = compute_stats(self.layout.root, files)
+        plots = write_stats(self.layout.root, stats, plots=self.recipe.output.plots)
+        if self.show_progress:
+            print_stats(stats, self.console)
+        card = render_card(recipe=self.recipe, files=files, stats=stats, summary=summary.for_card(),
+                           sources=[s.info(resolve_revision=True) for s in checked.sources], ruleset=checked.ruleset,
+                           teacher_model=self._teacher_model(), plots=plots, repo_id=self.repo_id)
+        write_card(self.layout.root, card)
+        return BuildResult(self.layout.root, summary, files, stats)
+
+    async def _chunks(self, checked: Checked) -> tuple[BuildSummary, int]:
+        """Per chunk: skip it if committed, else run it, write its shards and commit it."""
+        r, summary, n_chunks = self.recipe, BuildSummary(), 0
+        writer = DatasetWriter(self.layout, think_inline=r.output.think_inline,
+                               system_prompt=adaptive_system_prompt(checked.ruleset))
+        listener = RichProgress(self.console) if self.show_progress else BuildListener()
+        listener.started(expected_total(r))
+        stages: Stages | None = None  # made at the first chunk that needs the teacher
+        try:
+            for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources)), r.output.shard_size):
+                n_chunks = chunk.index + 1
+                committed = self.layout.committed(chunk.index)
+                if committed is not None:
+                    counts = ChunkCounts.from_json(committed)
+                    summary.chunks_resumed += 1
+                    listener.prompts_done(counts.prompts_in, counts.sft + counts.rl + counts.eval, counts.rejects)
+                else:
+                    stages = stages or self._stages(checked)
+                    result = await run_chunk(chunk, stages, listener)
+                    counts = result.counts(len(chunk.items))
+                    writer.write_chunk(chunk.index, result.traces, result.rl, result.eval, result.rejections)
+                    self.layout.commit(chunk.index, counts.to_json())
+                summary.add(counts)
+        finally:
+            listener.finished()
+            if stages is not None:
+                summary.cache_hits, summary.cache_misses = stages.backend.hits, stages.backend.misses
+                await stages.backend.aclose()
+        return summary, n_chunks
+
+    def _stages(self, checked: Checked) -> Stages:
+        t = self.recipe.teacher
+        teacher = make_teacher(t, Path(t.cache_dir) / "requests.sqlite" if t.cache_dir else self.layout.default_cache,
+                               self.backend)
+        return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
+                      t.batch_size)
+
+    def _teacher_model(self) -> str:
+        if self.backend is not None:
+            return self.backend.model or self.backend.name
+        t = self.recipe.teacher
+        return t.model or ("SmolLM2-135M-Instruct (embedded)" if t.backend == "transformers" else "")

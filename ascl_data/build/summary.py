@@ -1,0 +1,76 @@
+"""What a build did, added up chunk by chunk, and its table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ascl_data.build.runner import ChunkCounts
+
+
+@dataclass
+class BuildSummary:
+    prompts_in: int = 0
+    sft: int = 0
+    rl: int = 0
+    eval: int = 0
+    rejected: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    chunks_resumed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return self.sft + self.rl + self.eval
+
+    def add(self, counts: ChunkCounts) -> None:
+        self.prompts_in += counts.prompts_in
+        self.sft += counts.sft
+        self.rl += counts.rl
+        self.eval += counts.eval
+        self.rejected += counts.rejects
+        self.rejected_by_reason.update(counts.reasons)
+        self.prompt_tokens += counts.prompt_tokens
+        self.completion_tokens += counts.completion_tokens
+
+    def for_card(self) -> dict[str, int]:
+        return {"prompts_in": self.prompts_in, "accepted": self.accepted, "sft": self.sft, "rl": self.rl,
+                "eval": self.eval, "rejected": self.rejected}
+
+    def for_log(self) -> dict[str, int]:
+        return {"prompts_in": self.prompts_in, "cache_hits": self.cache_hits, "cache_misses": self.cache_misses,
+                "chunks_resumed": self.chunks_resumed}
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    summary: BuildSummary
+    files: dict[str, list[str]]
+    stats: dict[str, Any]
+
+
+def print_summary(summary: BuildSummary, console: Console) -> None:
+    table = Table(title="Build summary", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("n", justify="right")
+    table.add_row("prompts in", str(summary.prompts_in))
+    table.add_row("accepted", f"{summary.accepted} (sft {summary.sft}, rl {summary.rl}, eval {summary.eval})")
+    table.add_row("rejected", str(summary.rejected))
+    for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(f"  {reason}", str(n))
+    table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    table.add_row("teacher cache (hits / misses)", f"{summary.cache_hits} / {summary.cache_misses}")
+    if summary.chunks_resumed:
+        table.add_row("chunks resumed", str(summary.chunks_resumed))
+    table.add_row("time", f"{summary.seconds:.1f}s")
+    console.print(table)
