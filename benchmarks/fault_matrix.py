@@ -215,13 +215,15 @@ def main() -> None:
         for how in CACHE_FAULTS:
             if how == "disk_full":
                 mount = root / "tiny-disk"
-                if not mount_tmpfs(mount, "160k"):
+                if not mount_tmpfs(mount, "256k"):
                     runs.append({"fault": "cache: disk_full", "class": "cache", "skipped": "cannot mount a tmpfs"})
                     continue
                 try:
                     recipe, cache_file, prompts = fresh("cache-disk_full", faults=False, cache_dir=mount / "cache")
+                    filler = mount / "filler"
+                    filler.write_bytes(b"\0" * (256 - 24) * 1024)  # 24 KB left: less than the cache needs
                     first = build(recipe)
-                    subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)  # "free space"
+                    filler.unlink()  # "free space on the disk"
                     record("cache: disk_full", "cache", 1, prompts, recipe, [first, build(recipe)])
                 finally:
                     subprocess.run(["umount", "--lazy", str(mount)], check=False)

@@ -75,6 +75,12 @@ class Build:
 
     def run(self) -> BuildResult:
         checked = self.check()
+        try:
+            return self._run(checked)
+        finally:
+            self.layout.release()  # the folder's lock, taken by `claim`
+
+    def _run(self, checked: Checked) -> BuildResult:
         self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__,
                                                       "sources": source_ids(checked.sources)}, overwrite=self.overwrite)
         started = time.perf_counter()
