@@ -83,7 +83,9 @@ class RequestCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FatalError(f"cannot make the folder of the request cache {self.path}: {exc.strerror or exc}") from None
+            raise FatalError(
+                f"cannot make the folder of the request cache {self.path}: {exc.strerror or exc}"
+            ) from None
         self._guard("open", lambda: self._conn().execute(_SCHEMA))
 
     def fault(self, exc: BaseException, doing: str) -> FatalError:
@@ -95,7 +97,8 @@ class RequestCache:
                 f"the request cache {self.path} could not {doing}: the disk is full ({cause}). Free space on the "
                 "disk that holds it and run the build again: it resumes where it stopped."
             )
-        if name in _CORRUPT or isinstance(exc, ValidationError) or "malformed" in str(exc) or "not a database" in str(exc):
+        text = str(exc)
+        if name in _CORRUPT or isinstance(exc, ValidationError) or "malformed" in text or "not a database" in text:
             return FatalError(
                 f"the request cache {self.path} is corrupt ({cause}). Delete it to start the cache over: the build "
                 "resumes, re-asking the teacher for the answers the cache held."

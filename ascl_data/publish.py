@@ -132,7 +132,8 @@ def _hub_step(repo_id: str, step: str, token: str | None) -> Iterator[None]:
         status = exc.response.status_code if exc.response is not None else None
         hint = _HUB_HINTS.get(status or 0, "the Hub failed: push again later" if (status or 0) >= 500 else "")
         detail = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, secrets)
-        raise HubError(f"push to {repo_id}: cannot {step}: HTTP {status}: {detail}" + (f". {hint}" if hint else "")) from None
+        message = f"push to {repo_id}: cannot {step}: HTTP {status}: {detail}" + (f". {hint}" if hint else "")
+        raise HubError(message) from None
     except Exception as exc:
         if not _is_network_error(exc):
             raise

@@ -45,7 +45,8 @@ _AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}", r
 # open-ended prefix, so a long run of word characters costs linear time, not quadratic
 _KEY_VALUE = re.compile(
     r"""(?P<key>(?:api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|\btoken|secret[_\-]?key|"""
-    r"""client[_\-]?secret|aws_secret_access_key|authorization)["']?)(?P<sep>\s*[:=]\s*["']?)(?!(?:Bearer|Basic|Token)\s)(?P<value>[^\s"'&,;}{\]]{6,})""",
+    r"""client[_\-]?secret|aws_secret_access_key|authorization)["']?)"""
+    r"""(?P<sep>\s*[:=]\s*["']?)(?!(?:Bearer|Basic|Token)\s)(?P<value>[^\s"'&,;}{\]]{6,})""",
     re.IGNORECASE,
 )
 

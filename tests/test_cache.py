@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -203,7 +202,8 @@ def test_a_corrupt_page_stops_the_tool_loop_instead_of_becoming_rejections(tmp_p
     convs_all = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
     with contextlib.suppress(FatalError):  # a lookup may miss the bad page; a write then hits it
         for _ in range(3):
-            asyncio.run(run_tool_loop(convs_all, backend, PARAMS, tools=None, rule_tool=RuleTool(load_ruleset("default"))))
+            rule_tool = RuleTool(load_ruleset("default"))
+            asyncio.run(run_tool_loop(convs_all, backend, PARAMS, tools=None, rule_tool=rule_tool))
             cache.put_many((f"k{i}", "b", "m", Completion(message={"role": "assistant", "content": "y" * 1000}))
                            for i in range(300))
         pytest.fail("a corrupt page went unnoticed")
@@ -275,7 +275,8 @@ def test_a_build_on_a_corrupt_cache_exits_non_zero_naming_it_and_recovers_once_i
         }  # fmt: skip
         (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
         return subprocess.run([sys.executable, "-m", "ascl_data", "build", str(tmp_path / "recipe.yaml"), "--quiet"],
-                              capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "500"})
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "500"})
 
     with ScriptedServer(lambda path, headers, body: chat_answer(f"Answer to {body['messages'][-1]['content']}"
                                                                   + " with some words" * 40)) as server:

@@ -278,7 +278,8 @@ def test_a_refused_key_stops_the_tool_loop_instead_of_rejecting_every_prompt(mon
     with ScriptedServer(lambda *a: Answer(401, {"error": {"message": "bad key"}})) as server:
         backend = _backend(server.base_url, api_key_env="ASCL_TEST_KEY")
         with pytest.raises(FatalError, match="refused"):
-            asyncio.run(run_tool_loop([CONV, CONV], backend, PARAMS, tools=None, rule_tool=RuleTool(load_ruleset("default"))))
+            rule_tool = RuleTool(load_ruleset("default"))
+            asyncio.run(run_tool_loop([CONV, CONV], backend, PARAMS, tools=None, rule_tool=rule_tool))
 
 
 def test_a_too_long_prompt_is_rejected_before_any_request_and_its_batch_mates_are_answered():

@@ -57,7 +57,8 @@ def test_configured_and_environment_secrets_of_any_shape(monkeypatch: pytest.Mon
     monkeypatch.delenv("MY_GATEWAY_TOKEN")
     register_secret("another-odd-value-777")  # what a backend does with the key it read
     assert scrub("an another-odd-value-777 here") == f"an {REDACTED} here"
-    assert scrub_json({"a": [f"k {KEY}", 3, None], "b": {"c": KEY}}) == {"a": [f"k {REDACTED}", 3, None], "b": {"c": REDACTED}}
+    assert scrub_json({"a": [f"k {KEY}", 3, None], "b": {"c": KEY}}) == {
+        "a": [f"k {REDACTED}", 3, None], "b": {"c": REDACTED}}
 
 
 def test_log_records_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:

@@ -449,7 +449,8 @@ class OpenAIBackend(Backend):
         if not isinstance(choices, list):
             # a 200 whose body is not a chat completion: an HTML page, plain text, a JSON error object
             return Completion(
-                error=f"invalid_response: the server's answer is not a chat completion (no `choices`): {_shown(response)}",
+                error="invalid_response: the server's answer is not a chat completion (no `choices`): "
+                f"{_shown(response)}",
                 latency_s=latency,
             )
         if not choices:
@@ -526,7 +527,9 @@ class OpenAIBackend(Backend):
         n = self.prompt_tokens(conversation, tools)
         if n + params.max_tokens <= context:
             return None
-        how = "tokens" if self.settings.tokenizer else f"tokens (estimated at {self.settings.chars_per_token:g} chars/token)"
+        how = "tokens"
+        if not self.settings.tokenizer:
+            how += f" (estimated at {self.settings.chars_per_token:g} chars/token)"
         return Completion(
             error=f"{PROMPT_TOO_LONG}: the conversation is {n} {how}; with max_tokens {params.max_tokens} it does not "
             f"fit the teacher's context of {context} tokens, so it was not sent",

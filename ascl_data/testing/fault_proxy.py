@@ -3,9 +3,9 @@
 Why: 429s with Retry-After, 500s, hung requests and dropped connections are what a real deployment throws at
 the `openai` backend; a proxy in front of a real server produces them on demand, with everything else being
 the real server's answers. `ScriptedServer` plays a broken or hostile server itself (a 401 that echoes the key,
-HTML with status 200, a body sent one byte a second). It runs its own asyncio loop in a thread so sync fixtures and async tests can
-both use it, and it logs every request (a hash of its body, when, what happened) so tests can check that a
-client honoured Retry-After for *that* request.
+HTML with status 200, a body sent one byte a second). The proxy runs its own asyncio loop in a thread so sync
+fixtures and async tests can both use it, and it logs every request (a hash of its body, when, what happened) so
+tests can check that a client honoured Retry-After for *that* request.
 
 Standard library only. Loopback only: it refuses an upstream that is not on 127.0.0.0/8 or ::1.
 """
@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import urlparse
