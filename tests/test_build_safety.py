@@ -170,3 +170,12 @@ def test_check_catches_a_missing_model_path_and_an_unknown_teacher_setting(tmp_p
     recipe.write_text(yaml.safe_dump(data, sort_keys=False))
     text = str(CliRunner().invoke(app, ["build", str(recipe), "--check"]).exception)
     assert "teacher.settings.base_urls" in text and "teacher.settings.retries" in text
+
+
+def test_temporary_files_of_a_killed_build_are_removed_on_resume(tmp_path: Path, tiny_model_dir: Path) -> None:
+    recipe = make_recipe(tmp_path, tiny_model_dir, **NO_TEACHER)
+    assert build(recipe).exit_code == 0
+    stale = tmp_path / "out" / "stats" / ".stats.json.tmp-999999"  # what a SIGKILL mid-write leaves
+    stale.write_text("{")
+    assert build(recipe).exit_code == 0
+    assert not stale.exists()

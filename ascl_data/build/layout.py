@@ -162,6 +162,7 @@ class Layout:
                 "nothing in it is written or removed; choose a new or empty folder")
         self._check_writable()
         self.lock()
+        self._remove_stale_temp_files()
         if self.build_marker.is_file():
             previous = json.loads(self.build_marker.read_text())
             if previous.get("recipe_hash") != fingerprint:
@@ -181,6 +182,12 @@ class Layout:
             self.clear()
         atomic_write_bytes(self.build_marker,
                            (json.dumps({"recipe_hash": fingerprint, **payload}, indent=2, sort_keys=True) + "\n").encode())
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temporary files of `atomic_write_bytes` that a killed build left (we hold the lock: no writer is live)."""
+        for tmp in self.root.rglob(".*.tmp-*"):
+            if tmp.is_file():
+                tmp.unlink()
 
     def clear(self) -> None:
         """Remove what an earlier build wrote (shards by name, stats, card, markers), never other files in the folder
