@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -92,7 +93,9 @@ class RequestCache:
         """The error a cache fault stops the build with: the file, the real cause and how to recover."""
         name = getattr(exc, "sqlite_errorname", "")
         cause = f"{type(exc).__name__}: {exc}"
-        if name == "SQLITE_FULL" or "disk is full" in str(exc) or getattr(exc, "errno", None) == 28:
+        if name == "SQLITE_FULL" or "disk is full" in str(exc) or getattr(exc, "errno", None) == 28 or (
+            name.startswith("SQLITE_IOERR") and _nearly_full(self.path.parent)  # SQLite's WAL index says "I/O error"
+        ):
             return FatalError(
                 f"the request cache {self.path} could not {doing}: the disk is full ({cause}). Free space on the "
                 "disk that holds it and run the build again: it resumes where it stopped."
@@ -176,6 +179,14 @@ class RequestCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than 1 MiB free where the cache lives: an I/O error there is most likely the full disk."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def _stored(completion: Completion) -> str:

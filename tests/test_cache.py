@@ -297,3 +297,13 @@ def test_a_build_on_a_corrupt_cache_exits_non_zero_naming_it_and_recovers_once_i
         assert len(server.chat_requests()) >= 2 * asked  # the teacher was asked again
     stats = [json.loads((tmp_path / d / "stats" / "stats.json").read_text())["rows"] for d in ("first", "second")]
     assert stats[0] == stats[1] and stats[0]["sft"] == 12
+
+
+def test_opening_a_cache_on_a_full_disk_says_the_disk_is_full(tmp_path: Path) -> None:
+    with _tiny_disk(tmp_path) as (folder, how):
+        if how != "tmpfs":
+            pytest.skip("needs a real tmpfs (root) to fill")
+        (folder / "filler").write_bytes(b"\0" * (192 - 16) * 1024)  # SQLite then reports "disk I/O error"
+        with pytest.raises(FatalError, match="could not open: the disk is full"):
+            RequestCache(folder / "requests.sqlite")
+        (folder / "filler").unlink()
