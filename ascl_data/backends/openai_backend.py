@@ -481,6 +481,7 @@ class OpenAIBackend(Backend):
         in /v1/models (vLLM and SGLang do); None where neither says (no guard). Asked once."""
         if self.settings.max_model_len is not None:
             return self.settings.max_model_len
+        self._bind_loop()
         assert self._context_lock is not None
         async with self._context_lock:
             if self._context is False:
