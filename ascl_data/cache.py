@@ -2,23 +2,36 @@
 
 Keyed by sha256 of (backend, model, messages, tools, sampling parameters including the seed); one SQLite file in
 WAL mode, safe for several processes and threads writing at once. Only successful completions are stored (a
-failure is retried next time), and only the completion: no API keys, headers or base URLs ever reach it.
+failure is retried next time), and only the completion: no API keys, headers or base URLs ever reach it, and
+its texts pass through `ascl_data.secrets.scrub` first.
+
+A fault of the cache itself (a corrupt page, a file that is not a database, a full disk) raises `FatalError`
+naming the file and what to do: it must stop the build, never turn the teacher's answers into rejections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.embedded import cache_home
+from ascl_data.errors import FatalError
+from ascl_data.secrets import scrub_json
+
+T = TypeVar("T")
+_CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_CORRUPT_INDEX", "SQLITE_CORRUPT_SEQUENCE", "SQLITE_CORRUPT_VTAB"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -66,11 +79,41 @@ class RequestCache:
 
     def __init__(self, path: str | Path | None = None, timeout_s: float = 60.0):
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FatalError(
+                f"cannot make the folder of the request cache {self.path}: {exc.strerror or exc}"
+            ) from None
+        self._guard("open", lambda: self._conn().execute(_SCHEMA))
+
+    def fault(self, exc: BaseException, doing: str) -> FatalError:
+        """The error a cache fault stops the build with: the file, the real cause and how to recover."""
+        name = getattr(exc, "sqlite_errorname", "")
+        cause = f"{type(exc).__name__}: {exc}"
+        if name == "SQLITE_FULL" or "disk is full" in str(exc) or getattr(exc, "errno", None) == 28 or (
+            name.startswith("SQLITE_IOERR") and _nearly_full(self.path.parent)  # SQLite's WAL index says "I/O error"
+        ):
+            return FatalError(
+                f"the request cache {self.path} could not {doing}: the disk is full ({cause}). Free space on the "
+                "disk that holds it and run the build again: it resumes where it stopped."
+            )
+        text = str(exc)
+        if name in _CORRUPT or isinstance(exc, ValidationError) or "malformed" in text or "not a database" in text:
+            return FatalError(
+                f"the request cache {self.path} is corrupt ({cause}). Delete it to start the cache over: the build "
+                "resumes, re-asking the teacher for the answers the cache held."
+            )
+        return FatalError(f"the request cache {self.path} could not {doing} ({cause}); nothing was lost: fix the "
+                          "cause and run the build again, it resumes where it stopped.")
+
+    def _guard(self, doing: str, op: Callable[[], T]) -> T:
+        try:
+            return op()
+        except (sqlite3.Error, ValidationError, OSError) as exc:
+            raise self.fault(exc, doing) from exc
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -84,6 +127,9 @@ class RequestCache:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         keys = list(dict.fromkeys(keys))
+        return self._guard("read", lambda: self._get_many(keys))
+
+    def _get_many(self, keys: list[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}
         conn = self._conn()
         for start in range(0, len(keys), 500):
@@ -99,33 +145,54 @@ class RequestCache:
     def put_many(self, items: Iterable[tuple[str, str, str, Completion]]) -> int:
         """Store (key, backend, model, completion) rows in one transaction; failures are skipped. Returns rows stored."""
         rows = [
-            (key, backend, model, completion.model_copy(update={"cached": False}).model_dump_json(), time.time())
+            (key, backend, model, _stored(completion), time.time())
             for key, backend, model, completion in items
             if cacheable(completion)
         ]
         if not rows:
             return 0
+        self._guard("write", lambda: self._insert(rows))
+        return len(rows)
+
+    def _insert(self, rows: list[tuple[str, str, str, str, float]]) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk does): a second ROLLBACK would raise "cannot
+            # rollback - no transaction is active" and hide the real cause
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        return len(rows)
 
     def put(self, key: str, backend: str, model: str, completion: Completion) -> bool:
         return self.put_many([(key, backend, model, completion)]) == 1
 
     def __len__(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+        return self._guard("count", lambda: int(self._conn().execute("SELECT COUNT(*) FROM completions").fetchone()[0]))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than 1 MiB free where the cache lives: an I/O error there is most likely the full disk."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
+def _stored(completion: Completion) -> str:
+    """A completion as the cache stores it: not marked cached, every text scrubbed of secrets."""
+    data = completion.model_copy(update={"cached": False}).model_dump(mode="json")
+    return json.dumps(scrub_json(data), ensure_ascii=False, separators=(",", ":"))
 
 
 class CachedBackend(Backend):

@@ -33,6 +33,10 @@ class FatalError(AsclError):
     build with its cause instead of turning every prompt into a rejection. The tool loop re-raises it."""
 
 
+class HubError(AsclError):
+    """The Hugging Face Hub refused a push or could not be reached; says which step, why and what to do."""
+
+
 class InputError(AsclError):
     """Bad input: each problem says where it is and what is wrong."""
 
@@ -70,12 +74,30 @@ def validation_problems(exc: ValidationError, where: str, node: yaml.Node | None
     return problems
 
 
+def utf8_problem(where: str, data: bytes, exc: UnicodeDecodeError, first_line: int = 1) -> Problem:
+    """Where the first byte that is not UTF-8 is, as `file:line` and column, with the byte shown (`data` may be
+    one line of a file: `first_line` is its number)."""
+    line = data.count(b"\n", 0, exc.start) + first_line
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return Problem(f"{where}:{line}", "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} "
+                   "(save the file as UTF-8)")
+
+
+def read_utf8(path: Path, what: str) -> str:
+    """A text file's content; a file with bytes that are not UTF-8 is an InputError naming the line and column."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(what, [utf8_problem(str(path), data, exc)]) from None
+
+
 def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
     """Parse a YAML file into a pydantic model, with errors that name file, line and field."""
     path = Path(path)
     if not path.is_file():
         raise InputError(what, [Problem(str(path), "", "file not found")])
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, what)
     try:
         data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:

@@ -22,7 +22,8 @@ from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
 from ascl_data.sources.adapters import ADAPTERS
 
-SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+# a setting *named* like a secret (`api_key`, `hf_token`, ...); `tokenizer` or `max_tokens` are not
+SECRET_KEYS = re.compile(r"(^|_|-)(api[_-]?key|token|secret|password|authorization)$", re.I)
 
 
 def check_no_secrets(settings: dict[str, Any], field: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
+from ascl_data.errors import InputError, Problem, load_yaml_model, utf8_problem, validation_problems
 from ascl_data.rulebook import Ruleset
 from ascl_data.schemas import Trace
 
@@ -18,11 +18,16 @@ TRACE_FILE_SUFFIXES = {".jsonl", ".json", ".parquet"}
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            where = f"{path}:{n}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield where, utf8_problem(str(path), raw, exc, first_line=n)
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{n}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -35,13 +40,19 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     row_index = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-        for row in batch.to_pylist():
-            yield f"{path} row {row_index}", row
-            row_index += 1
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                yield f"{path} row {row_index}", row
+                row_index += 1
+    except (pa.ArrowException, OSError) as exc:
+        # a damaged file: say so once, with where reading stopped, and go on with the other files
+        at = f" (unreadable from row {row_index} on)" if row_index else ""
+        yield str(path), Problem(str(path), "", f"not a readable parquet file{at}: {exc}")
 
 
 def iter_trace_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -59,9 +70,14 @@ def iter_trace_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]
 
 
 def _is_trace_shard(path: Path) -> bool:
+    """A parquet file with a `messages` column; an unreadable one counts, so that its problem is reported."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return "messages" in pq.read_schema(path).names
+    try:
+        return "messages" in pq.read_schema(path).names
+    except (pa.ArrowException, OSError):
+        return True
 
 
 def validate_traces(path: Path) -> tuple[int, list[Problem]]:
@@ -88,8 +104,8 @@ def looks_like_ruleset(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as fh:
             head = yaml.safe_load(fh)
-    except yaml.YAMLError:
-        return True  # let the rule-book loader report the YAML error with its line
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return True  # let the rule-book loader report the YAML or encoding error with its line
     return isinstance(head, dict) and "rules" in head
 
 

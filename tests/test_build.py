@@ -152,6 +152,7 @@ def test_rebuild_of_another_recipe_needs_overwrite(tmp_path: Path, tiny_model_di
 
 def test_bad_source_fails_before_the_teacher_is_loaded(tmp_path: Path) -> None:
     recipe = make_recipe(tmp_path, tmp_path / "no-model-here")
+    (tmp_path / "no-model-here").mkdir()  # a folder with no model: loading it would fail (a missing path is a check error)
     (tmp_path / "prompts.jsonl").write_text('{"prompt": "hi", "kind": "nice"}\n')
     result = CliRunner().invoke(app, ["build", str(recipe), "--quiet"])
     assert result.exit_code != 0
@@ -161,6 +162,7 @@ def test_bad_source_fails_before_the_teacher_is_loaded(tmp_path: Path) -> None:
 
 def test_check_validates_without_building(tmp_path: Path) -> None:
     recipe = make_recipe(tmp_path, tmp_path / "no-model-here")
+    (tmp_path / "no-model-here").mkdir()  # a folder with no model: loading it would fail (a missing path is a check error)
     result = CliRunner().invoke(app, ["build", str(recipe), "--check"])
     assert result.exit_code == 0 and "are valid" in result.output
     assert not (tmp_path / "out").exists()  # nothing written, no teacher loaded

@@ -1,15 +1,28 @@
-"""The request cache: resume with zero repeated teacher calls, failures retried, concurrent writers, no secrets."""
+"""The request cache: resume with zero repeated teacher calls, failures retried, concurrent writers, no secrets;
+and its own faults (a corrupt page, a garbage or truncated file, a full disk) stop the build with the file named
+and how to recover, never as rejections."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
+import os
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+import pytest
+
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.cache import CachedBackend, RequestCache, request_key
+from ascl_data.errors import FatalError
+from ascl_data.rule_tool import RuleTool
+from ascl_data.rulebook import load_ruleset
+from ascl_data.tool_loop import run_tool_loop
 
 PARAMS = SamplingParams(temperature=0.7, max_tokens=32, seed=1)
 SECRET = "sk-test-THIS-MUST-NOT-LEAK-0123456789"
@@ -139,3 +152,158 @@ def test_concurrent_writers_processes_and_threads(tmp_path: Path) -> None:
     got = cache.get_many([f"w{w}-{i}" for w in range(7) for i in range(40)])
     assert all(got[f"w{w}-{i}"].message["content"] == f"w{w}-{i}" for w in range(7) for i in range(40))
     assert cache.get("shared").message["content"].startswith("w")
+
+
+# --------------------------------------------------------------------------- the cache's own faults
+
+
+def _filled(path: Path, n: int = 300) -> list[str]:
+    """A closed cache file with n rows of ~1 KB (many pages), checkpointed so the WAL is empty."""
+    cache = RequestCache(path)
+    rows = [(f"k{i}", "b", "m", Completion(message={"role": "assistant", "content": f"{i} " + "x" * 1000}))
+            for i in range(n)]
+    cache.put_many(rows)
+    cache.close()
+    return [r[0] for r in rows]
+
+
+def _assert_names_the_file_and_the_way_out(err: pytest.ExceptionInfo, path: Path) -> None:
+    text = str(err.value)
+    assert str(path) in text and "corrupt" in text and "Delete it to start the cache over" in text
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty_header"])
+def test_a_file_that_is_not_a_cache_is_named_with_how_to_recover(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "requests.sqlite"
+    _filled(path)
+    data = path.read_bytes()
+    path.write_bytes({"garbage": os.urandom(len(data)), "truncated": data[: len(data) // 3],
+                      "empty_header": b"\0" * 100 + data[100:]}[damage])
+    with pytest.raises(FatalError) as err:
+        cache = RequestCache(path)
+        cache.get_many([f"k{i}" for i in range(300)])  # a truncated file opens; reading its rows fails
+    _assert_names_the_file_and_the_way_out(err, path)
+
+
+def test_a_corrupt_page_stops_the_tool_loop_instead_of_becoming_rejections(tmp_path: Path) -> None:
+    path = tmp_path / "requests.sqlite"
+    _filled(path)
+    page = 4096
+    with path.open("r+b") as fh:  # overwrite a page in the middle of the table with garbage
+        fh.seek(page * 40)
+        fh.write(os.urandom(page))
+    cache = RequestCache(path)
+    with pytest.raises(FatalError) as err:
+        cache.get_many([f"k{i}" for i in range(300)])
+    _assert_names_the_file_and_the_way_out(err, path)
+    # through the tool loop: the build stops; no prompt becomes a backend_error rejection
+    inner = CountingBackend()
+    backend = CachedBackend(inner, cache)
+    convs_all = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
+    with contextlib.suppress(FatalError):  # a lookup may miss the bad page; a write then hits it
+        for _ in range(3):
+            rule_tool = RuleTool(load_ruleset("default"))
+            asyncio.run(run_tool_loop(convs_all, backend, PARAMS, tools=None, rule_tool=rule_tool))
+            cache.put_many((f"k{i}", "b", "m", Completion(message={"role": "assistant", "content": "y" * 1000}))
+                           for i in range(300))
+        pytest.fail("a corrupt page went unnoticed")
+
+
+@contextlib.contextmanager
+def _tiny_disk(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder on a real 192 KB tmpfs where the system allows mounting one (root), else a plain folder whose cache
+    is held to a few pages by SQLite's own `max_page_count` (SQLite then reports SQLITE_FULL, as on a full disk)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    ok = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], capture_output=True
+    ).returncode == 0
+    try:
+        yield mount, "tmpfs" if ok else "max_page_count"
+    finally:
+        if ok:
+            subprocess.run(["umount", "--lazy", str(mount)], check=True)  # lazy: even with a file left open
+
+
+def test_a_full_disk_says_so_instead_of_cannot_rollback(tmp_path: Path) -> None:
+    with _tiny_disk(tmp_path) as (folder, how):
+        path = folder / "requests.sqlite"
+        cache = RequestCache(path)
+        if how == "max_page_count":
+            cache._conn().execute("PRAGMA max_page_count=8")
+        backend = CachedBackend(CountingBackend(), cache)
+        with pytest.raises(FatalError) as err:
+            for n in range(400):  # ~1 KB answers until the disk is full
+                asyncio.run(backend.generate(convs(*(f"{n}-{i} " + "z" * 1000 for i in range(8))), None, PARAMS))
+        text = str(err.value)
+        assert str(path) in text and "the disk is full" in text and "resumes where it stopped" in text, text
+        assert "cannot rollback" not in text
+        cache.close()
+
+
+def test_stored_texts_are_scrubbed(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = RequestCache(path)
+    # an unparsable answer is kept with its raw text (a model answer); here it echoes a key it was shown
+    leaked = Completion(message=None, raw_text=f"<tool_call>{{ key={SECRET}", finish_reason="stop")
+    cache.put("k", "b", "m", leaked)
+    assert cache.get("k").raw_text == "<tool_call>{ key=[REDACTED]"
+    cache.close()
+    assert SECRET.encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_a_build_on_a_corrupt_cache_exits_non_zero_naming_it_and_recovers_once_it_is_deleted(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    import yaml
+
+    from ascl_data.testing.fault_proxy import ScriptedServer, chat_answer
+
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": f"Question {i}?", "kind": "benign"}) + "\n"
+                                                    for i in range(12)))
+    cache_file = tmp_path / "teacher-cache" / "requests.sqlite"
+
+    def build(server: ScriptedServer, out: str) -> subprocess.CompletedProcess:
+        recipe = {
+            "name": "cache-fault", "seed": 1, "sources": [{"path": "prompts.jsonl", "license": "cc0-1.0"}],
+            "splits": {"sft": 1.0}, "generators": [{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1}],
+            "teacher": {"backend": "openai", "model": "m", "cache_dir": str(cache_file.parent),
+                        "settings": {"base_url": server.base_url, "max_retries": 0},
+                        "sampling": {"temperature": 0.0, "max_tokens": 32, "seed": 0}, "batch_size": 4},
+            "output": {"dir": out, "shard_size": 50},
+        }  # fmt: skip
+        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        return subprocess.run([sys.executable, "-m", "ascl_data", "build", str(tmp_path / "recipe.yaml"), "--quiet"],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "500"})
+
+    with ScriptedServer(lambda path, headers, body: chat_answer(f"Answer to {body['messages'][-1]['content']}"
+                                                                  + " with some words" * 40)) as server:
+        first = build(server, "first")
+        assert first.returncode == 0, first.stderr[-2000:]
+        asked = len(server.chat_requests())
+        data = bytearray(cache_file.read_bytes())
+        data[4096 * 2 : 4096 * 3] = os.urandom(4096)  # one page of the teacher's answers
+        cache_file.write_bytes(bytes(data))
+        broken = build(server, "second")
+        assert broken.returncode != 0 and "Traceback" not in broken.stderr
+        assert str(cache_file) in broken.stderr and "Delete it to start the cache over" in broken.stderr
+        assert not list((tmp_path / "second").rglob("rejects*.parquet")) or not any(
+            pq.read_table(p).num_rows for p in (tmp_path / "second").rglob("rejects*.parquet"))
+        cache_file.unlink()
+        again = build(server, "second")
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert len(server.chat_requests()) >= 2 * asked  # the teacher was asked again
+    stats = [json.loads((tmp_path / d / "stats" / "stats.json").read_text())["rows"] for d in ("first", "second")]
+    assert stats[0] == stats[1] and stats[0]["sft"] == 12
+
+
+def test_opening_a_cache_on_a_full_disk_says_the_disk_is_full(tmp_path: Path) -> None:
+    with _tiny_disk(tmp_path) as (folder, how):
+        if how != "tmpfs":
+            pytest.skip("needs a real tmpfs (root) to fill")
+        (folder / "filler").write_bytes(b"\0" * (192 - 16) * 1024)  # SQLite then reports "disk I/O error"
+        with pytest.raises(FatalError, match="could not open: the disk is full"):
+            RequestCache(folder / "requests.sqlite")
+        (folder / "filler").unlink()

@@ -5,6 +5,7 @@ against a port where nothing listens."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 
@@ -20,8 +21,8 @@ from ascl_data.backends.openai_backend import (
     parse_retry_after,
     request_messages,
 )
-from ascl_data.errors import InputError
-from ascl_data.testing.fault_proxy import FaultConfig, FaultProxy
+from ascl_data.errors import FatalError, InputError
+from ascl_data.testing.fault_proxy import Answer, FaultConfig, FaultProxy, ScriptedServer, chat_answer
 from ascl_data.testing.vllm_server import free_port
 
 PARAMS = SamplingParams(max_tokens=8, temperature=0.0)
@@ -220,3 +221,129 @@ def test_a_second_event_loop_works():
         first = asyncio.run(backend.generate([CONV], None, PARAMS))
         second = asyncio.run(backend.generate([CONV], None, PARAMS))
     assert first[0].error.startswith("server_error") and second[0].error.startswith("server_error")
+
+
+# --------------------------------------------------------------------------- a broken or hostile server
+
+
+KEY = "sk-proj-ECHOED-KEY-0123456789abcdef"
+
+
+def _by_content(answers: dict[str, Answer], default: Answer | None = None):
+    """A script that answers by the last user message's content."""
+
+    def script(path: str, headers: dict[str, str], body: dict) -> Answer:
+        return answers.get(body["messages"][-1]["content"], default or chat_answer("fine"))
+
+    return script
+
+
+def _conv(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def test_timeout_is_a_deadline_for_the_whole_request():
+    # 1 byte/s: the client's per-read timeout would never fire; the request must still end at timeout_s
+    slow = Answer(200, chat_answer("slow").payload(), trickle_s=1.0)
+    with ScriptedServer(lambda *a: slow) as server:
+        backend = _backend(server.base_url, max_retries=1, timeout_s=1.0)
+        started = time.monotonic()
+        out = asyncio.run(backend.generate([CONV], None, PARAMS))
+        elapsed = time.monotonic() - started
+    assert out[0].error.startswith("timeout") and "after 2 attempts" in out[0].error
+    assert elapsed < 4.0, elapsed  # two attempts of 1 s plus backoff; the body alone takes > 150 s
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refusal_no_retry_can_fix_stops_at_once_naming_url_and_model(monkeypatch, status):
+    monkeypatch.setenv("ASCL_TEST_KEY", KEY)
+    refuse = Answer(status, {"error": {"message": f"Incorrect API key provided: {KEY}"}})
+    with ScriptedServer(lambda *a: refuse) as server:
+        backend = _backend(server.base_url, api_key_env="ASCL_TEST_KEY", max_retries=5, max_concurrency=1)
+        convs = [_conv(f"q{i}") for i in range(20)]
+        with pytest.raises(FatalError) as err:
+            asyncio.run(backend.generate(convs, None, PARAMS))
+    text = str(err.value)
+    assert server.base_url in text and "'m'" in text and f"HTTP {status}" in text
+    assert KEY not in text and "[REDACTED]" in text
+    assert len(server.chat_requests()) == 1  # no retries, and the rest of the batch was never sent
+
+
+def test_a_refused_key_stops_the_tool_loop_instead_of_rejecting_every_prompt(monkeypatch):
+    from ascl_data.rule_tool import RuleTool
+    from ascl_data.rulebook import load_ruleset
+    from ascl_data.tool_loop import run_tool_loop
+
+    monkeypatch.setenv("ASCL_TEST_KEY", KEY)
+    with ScriptedServer(lambda *a: Answer(401, {"error": {"message": "bad key"}})) as server:
+        backend = _backend(server.base_url, api_key_env="ASCL_TEST_KEY")
+        with pytest.raises(FatalError, match="refused"):
+            rule_tool = RuleTool(load_ruleset("default"))
+            asyncio.run(run_tool_loop([CONV, CONV], backend, PARAMS, tools=None, rule_tool=rule_tool))
+
+
+def test_a_too_long_prompt_is_rejected_before_any_request_and_its_batch_mates_are_answered():
+    huge = "word " * 40_000  # 200 KB: ~40k tokens for a 1k-token context
+    with ScriptedServer(_by_content({}), max_model_len=1000) as server:
+        backend = _backend(server.base_url)
+        out = asyncio.run(backend.generate([_conv("short"), _conv(huge), _conv("also short")], None, PARAMS))
+    assert out[0].message["content"] == "fine" and out[2].message["content"] == "fine"
+    assert out[1].error_reason == "prompt_too_long" and "1000 tokens" in out[1].error
+    assert [b["messages"][-1]["content"] for b in server.chat_requests()] == ["short", "also short"]
+
+
+def test_the_context_setting_and_a_real_tokenizer_count_the_prompt():
+    from ascl_data.embedded import embedded_model_path
+
+    with ScriptedServer(_by_content({})) as server:  # no max_model_len: the guard is off
+        free = asyncio.run(_backend(server.base_url).generate([_conv("word " * 5000)], None, PARAMS))
+        exact = _backend(server.base_url, max_model_len=500, tokenizer=str(embedded_model_path()))
+        fits, too_long = asyncio.run(exact.generate([_conv("word " * 400), _conv("word " * 600)], None, PARAMS))
+    assert free[0].message is not None
+    assert fits.message is not None, fits.error  # 400 words are ~430 tokens with the template, + 8 max_tokens
+    assert too_long.error_reason == "prompt_too_long" and "estimated" not in too_long.error
+
+
+def test_a_page_instead_of_a_completion_is_a_clear_error_for_that_item_only():
+    html = Answer(200, "<html><body>Welcome to nginx</body></html>", (("content-type", "text/html"),))
+    with ScriptedServer(_by_content({"bad": html})) as server:
+        out = asyncio.run(_backend(server.base_url).generate([_conv("bad"), _conv("good")], None, PARAMS))
+    assert out[0].error.startswith("invalid_response") and "not a chat completion" in out[0].error
+    assert "AttributeError" not in out[0].error and "nginx" in out[0].error
+    assert out[1].message["content"] == "fine"
+
+
+def test_nothing_that_comes_back_carries_the_key(monkeypatch):
+    monkeypatch.setenv("ASCL_TEST_KEY", KEY)
+    answers = {
+        "500": Answer(500, {"error": {"message": f"upstream failed for key {KEY}"}}),
+        "echo": chat_answer(f"your key is {KEY} and Bearer {KEY}"),
+        "html": Answer(200, f"<html>key={KEY}</html>", (("content-type", "text/html"),)),
+    }
+    with ScriptedServer(_by_content(answers)) as server:
+        backend = _backend(server.base_url, api_key_env="ASCL_TEST_KEY", max_retries=1)
+        out = asyncio.run(backend.generate([_conv(k) for k in answers], None, PARAMS))
+    assert "HTTP 500" in out[0].error and "[REDACTED]" in out[0].error
+    assert "[REDACTED]" in out[1].message["content"] and "[REDACTED]" in out[1].raw_text
+    assert out[2].error.startswith("invalid_response")
+    assert not any(KEY in c.model_dump_json() for c in out)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": [{"message": "hi"}]},
+        {"choices": ["x"]},
+        {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "function": None}]}}]},
+        {"choices": [{"message": {"role": "assistant", "content": 5}}]},
+        {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": "nope"}}]},
+        {"choices": None},
+        [1, 2],
+    ],
+)
+def test_a_garbled_completion_is_an_invalid_response_that_says_what_came(body):
+    with ScriptedServer(_by_content({"bad": Answer(200, json.dumps(body))})) as server:
+        out = asyncio.run(_backend(server.base_url).generate([_conv("bad"), _conv("good")], None, PARAMS))
+    assert out[0].error.startswith("invalid_response: the server's answer is not a")
+    assert "Error" not in out[0].error  # what was wrong with the answer, not a Python exception's text
+    assert out[1].message["content"] == "fine"

@@ -11,6 +11,7 @@ import pytest
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.openai_backend import OpenAIBackend
+from ascl_data.errors import FatalError
 from ascl_data.generators.registry import get_generator
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
@@ -108,11 +109,22 @@ def test_replicas_share_the_load(server: VLLMServer):
     assert p1.counts()["forwarded"] + p2.counts()["forwarded"] == 8
 
 
-def test_wrong_model_name_is_a_clear_non_retried_error(server: VLLMServer):
+def test_wrong_model_name_stops_at_once_naming_url_and_model(server: VLLMServer):
     b = OpenAIBackend(model="no-such-model", base_urls=[server.base_url], max_retries=3)
-    (out,) = asyncio.run(b.generate([[{"role": "user", "content": "hi"}]], None, PARAMS))
-    assert out.error.startswith(("not_found", "bad_request")) and "after 1 attempt" in out.error
+    with pytest.raises(FatalError) as err:
+        asyncio.run(b.generate([[{"role": "user", "content": f"hi {i}"}] for i in range(4)], None, PARAMS))
+    assert "HTTP 404" in str(err.value) and server.base_url in str(err.value) and "'no-such-model'" in str(err.value)
     assert b.stats.retries == 0
+
+
+def test_the_prompt_guard_learns_the_context_from_the_server(server: VLLMServer):
+    b = backend(server.base_url)
+    assert asyncio.run(b.context_length()) == server.max_model_len
+    huge = [{"role": "user", "content": "Tell me about locks. " * 3000}]  # ~15k tokens for a 4k context
+    out = asyncio.run(b.generate([huge, [{"role": "user", "content": "Say hello."}]], None, PARAMS))
+    assert out[0].error_reason == "prompt_too_long" and f"context of {server.max_model_len} tokens" in out[0].error
+    assert out[1].error is None and out[1].message["content"]
+    assert b.stats.requests == 1  # the long one was never sent
 
 
 def test_server_helper_errors_name_the_problem(tmp_path):

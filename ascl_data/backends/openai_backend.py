@@ -8,13 +8,20 @@ Why this shape:
   short while and the retry goes elsewhere (fail-over);
 - the API key comes only from the environment variable named by `api_key_env`; it never appears in a repr,
   an error text or a Completion;
-- one conversation that fails for good yields `Completion(error=...)`; `generate` never raises for one item.
+- one conversation that fails for good yields `Completion(error=...)`; `generate` never raises for one item,
+  except for faults no retry can fix (401/403: the key; 404: the model or URL), which raise `FatalError` at once
+  instead of failing every prompt of the build;
+- `timeout_s` is a deadline for the whole request (connect, wait, read the body), not a per-byte idle timer;
+- a conversation too long for the teacher's context (the `max_model_len` setting, else what the server's
+  `/v1/models` reports) comes back as `error_reason="prompt_too_long"` without being sent;
+- everything that comes back (error texts, raw output, the message) is passed through `ascl_data.secrets.scrub`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import math
 import os
 import random
@@ -27,11 +34,15 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
-from ascl_data.errors import InputError, Problem
+from ascl_data.errors import FatalError, InputError, Problem
+from ascl_data.secrets import register_secret, scrub, scrub_json
 from ascl_data.toolcalls import normalize_message
 
 #: HTTP statuses worth another try: rate limits, server overload or failure, request timeout, conflict.
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: HTTP statuses that every later request would get too: the build stops at the first one.
+FATAL_STATUSES = frozenset({401, 403, 404})
+PROMPT_TOO_LONG = "prompt_too_long"
 
 
 class OpenAISettings(BaseModel):
@@ -53,6 +64,12 @@ class OpenAISettings(BaseModel):
     force_first_tool_call: bool = False  # force the tool on turns before any tool result (small models)
     send_reasoning: bool = False  # send earlier turns' reasoning_content back (most servers reject it)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    # the prompt-length guard: the context length (None: ask the server's /v1/models for `max_model_len`) and how
+    # prompt tokens are counted (a tokenizer name or path; else characters / chars_per_token, which over-counts
+    # English and code so that a prompt the guard lets through fits)
+    max_model_len: int | None = Field(None, ge=1)
+    tokenizer: str | None = None
+    chars_per_token: float = Field(3.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +136,7 @@ class _Failure:
     retryable: bool
     retry_after: float | None = None
     bench_replica: bool = False
+    fatal: bool = False  # every request would fail the same way: stop the build
 
 
 @dataclass
@@ -183,8 +201,7 @@ def classify(exc: BaseException) -> _Failure:
         if status in RETRYABLE_STATUSES:
             return _Failure("server_error", f"HTTP {status}: {message}", True, retry_after, bench_replica=status >= 500)
         kind = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "http_error")
-        hint = " (does base_url end in /v1, and does the server serve this model?)" if status == 404 else ""
-        return _Failure(kind, f"HTTP {status}: {message}{hint}", False)
+        return _Failure(kind, f"HTTP {status}: {message}", False, fatal=status in FATAL_STATUSES)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return _Failure("timeout", "request timed out", True)
     if isinstance(exc, ConnectionError):
@@ -198,8 +215,17 @@ def _error_message(exc: openai.APIStatusError) -> str:
         inner = body.get("error")
         msg = inner.get("message") if isinstance(inner, dict) else body.get("message")
         if msg:
-            return str(msg)[:500]
-    return str(exc.message)[:500]
+            return (scrub(str(msg)) or "")[:500]  # scrub first: a cut could leave half a key unrecognised
+    return (scrub(str(exc.message)) or "")[:500]
+
+
+def _shown(obj: Any) -> str:
+    """A short, scrubbed view of what a server sent, for an error text."""
+    try:
+        text = obj.model_dump_json(warnings=False) if hasattr(obj, "model_dump_json") else str(obj)
+    except Exception:  # noqa: BLE001 - a garbled object may not even serialise
+        text = str(obj)
+    return repr((scrub(text) or "")[:200])
 
 
 def request_messages(conversation: list[dict[str, Any]], send_reasoning: bool) -> list[dict[str, Any]]:
@@ -283,11 +309,16 @@ class OpenAIBackend(Backend):
                     [Problem("teacher", "api_key_env", f"environment variable {settings.api_key_env} is not set")],
                 )
         self._api_key = _Secret(api_key)
+        register_secret(api_key)  # scrubbed from everything stored or logged in this process
         self._replicas = [_Replica(url, self._client(url)) for url in settings.base_urls]
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rr = 0
         self._rng = random.Random()
+        self._context: int | None | bool = False  # False: not asked yet; None: unknown (no guard)
+        self._context_lock: asyncio.Lock | None = None
+        self._tokenizer: Any = None
+        self._stopped: FatalError | None = None  # set by the first fatal refusal: nothing more is sent
         self.stats = BackendStats()
 
     def __repr__(self) -> str:  # no key, ever
@@ -313,6 +344,7 @@ class OpenAIBackend(Backend):
                 replica.client = self._client(replica.url)
         self._loop = loop
         self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+        self._context_lock = asyncio.Lock()
 
     # -- replicas -----------------------------------------------------------
     def _pick(self) -> _Replica:
@@ -361,16 +393,25 @@ class OpenAIBackend(Backend):
                     delay = min(failure.retry_after, s.max_retry_after_s) + self._rng.uniform(0, 0.1)
                 await asyncio.sleep(delay)  # the slot is free while we wait
             async with self._semaphore:
+                if self._stopped is not None:
+                    raise self._stopped
                 replica = self._pick()
                 replica.in_flight += 1
                 self.stats.requests += 1
                 try:
-                    response = await replica.client.chat.completions.create(**body, extra_body=extra_body)
+                    # the deadline covers the whole request, body included: a server that trickles bytes cannot
+                    # hold it open past timeout_s (the client's own timeout restarts on every read)
+                    response = await asyncio.wait_for(
+                        replica.client.chat.completions.create(**body, extra_body=extra_body), s.timeout_s
+                    )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # classified below; nothing escapes for one item
                     failure = classify(exc)
                     self.stats.by_kind[failure.kind] = self.stats.by_kind.get(failure.kind, 0) + 1
+                    if failure.fatal:
+                        self._stopped = self._fatal(replica.url, failure)
+                        raise self._stopped from None
                     if failure.bench_replica and len(self._replicas) > 1:
                         replica.benched_until = time.monotonic() + s.replica_cooldown_s
                     if not failure.retryable:
@@ -390,22 +431,120 @@ class OpenAIBackend(Backend):
             latency_s=time.perf_counter() - started,
         )
 
+    def _fatal(self, url: str, failure: _Failure) -> FatalError:
+        s = self.settings
+        why = {
+            "unauthorized": f"the key was refused: check the key in ${s.api_key_env}" if s.api_key_env
+            else "the server wants a key: set teacher.api_key_env to the name of the variable that holds it",
+            "forbidden": "this key may not use this model or endpoint",
+            "not_found": "no such model or endpoint: does base_url end in /v1, and does the server serve this model "
+            "(its /v1/models lists the names)?",
+        }.get(failure.kind, "")
+        return FatalError(
+            f"the teacher server at {url} refused a request for model {s.model!r} ({failure.detail}); {why}. "
+            "No retry can fix this, so the build stops; it resumes where it stopped once this is fixed."
+        )
+
     def _completion(self, response: Any, latency: float) -> Completion:
-        if not response.choices:
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list):
+            # a 200 whose body is not a chat completion: an HTML page, plain text, a JSON error object
+            return Completion(
+                error="invalid_response: the server's answer is not a chat completion (no `choices`): "
+                f"{_shown(response)}",
+                latency_s=latency,
+            )
+        if not choices:
             return Completion(error="empty_response: the server returned no choices", latency_s=latency)
-        choice = response.choices[0]
-        message, raw = message_from_choice(choice)
-        usage = response.usage
+        choice = choices[0]
+        try:
+            # the client builds its objects without validation: a garbled message surfaces as a type error here
+            message, raw = message_from_choice(choice)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            return Completion(
+                error="invalid_response: the server's answer is not a well-formed chat completion (its first choice "
+                f"has no readable assistant message): {_shown(choice)}",
+                latency_s=latency,
+            )
+        usage = getattr(response, "usage", None)
         return Completion(
-            message=message,
-            raw_text=raw,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            message=scrub_json(message),
+            raw_text=scrub(raw),
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             latency_s=latency,
             finish_reason=choice.finish_reason,
         )
 
+    # -- the prompt-length guard -------------------------------------------------
+    async def context_length(self) -> int | None:
+        """The teacher's context in tokens: the `max_model_len` setting, else what the server reports for this model
+        in /v1/models (vLLM and SGLang do); None where neither says (no guard). Asked once."""
+        if self.settings.max_model_len is not None:
+            return self.settings.max_model_len
+        self._bind_loop()
+        assert self._context_lock is not None
+        async with self._context_lock:
+            if self._context is False:
+                self._context = await self._ask_context()
+        return self._context if isinstance(self._context, int) else None
+
+    async def _ask_context(self) -> int | None:
+        replica = self._replicas[0]
+        try:
+            models = await asyncio.wait_for(replica.client.models.list(), self.settings.timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a server without /v1/models simply gets no guard
+            failure = classify(exc)
+            if failure.kind in ("unauthorized", "forbidden"):
+                raise self._fatal(replica.url, failure) from None
+            return None
+        for entry in getattr(models, "data", None) or []:
+            if getattr(entry, "id", None) == self.model:
+                value = (entry.model_extra or {}).get("max_model_len")
+                return int(value) if isinstance(value, int) and value > 0 else None
+        return None
+
+    def prompt_tokens(self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+        """Prompt tokens of a request: counted by `tokenizer` where set, else estimated from its characters."""
+        s = self.settings
+        messages = request_messages(conversation, s.send_reasoning)
+        if s.tokenizer:
+            if self._tokenizer is None:
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(s.tokenizer)
+            ids = self._tokenizer.apply_chat_template(messages, tools=tools, tokenize=True, add_generation_prompt=True)
+            return len(ids["input_ids"] if hasattr(ids, "keys") else ids)  # a BatchEncoding in recent transformers
+        text = json.dumps(messages, ensure_ascii=False) + (json.dumps(tools, ensure_ascii=False) if tools else "")
+        return math.ceil(len(text) / s.chars_per_token)
+
+    def _too_long(
+        self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: SamplingParams,
+        context: int | None,
+    ) -> Completion | None:
+        if context is None:
+            return None
+        n = self.prompt_tokens(conversation, tools)
+        if n + params.max_tokens <= context:
+            return None
+        how = "tokens"
+        if not self.settings.tokenizer:
+            how += f" (estimated at {self.settings.chars_per_token:g} chars/token)"
+        return Completion(
+            error=f"{PROMPT_TOO_LONG}: the conversation is {n} {how}; with max_tokens {params.max_tokens} it does not "
+            f"fit the teacher's context of {context} tokens, so it was not sent",
+            error_reason=PROMPT_TOO_LONG,
+        )
+
     # -- batch --------------------------------------------------------------
+    async def _answer(
+        self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None, params: SamplingParams,
+        context: int | None,
+    ) -> Completion:
+        return self._too_long(conversation, tools, params, context) or await self._one(conversation, tools, params)
+
     async def generate(
         self,
         conversations: list[list[dict[str, Any]]],
@@ -413,7 +552,16 @@ class OpenAIBackend(Backend):
         params: SamplingParams,
     ) -> list[Completion]:
         self._bind_loop()
-        return list(await asyncio.gather(*(self._one(c, tools, params) for c in conversations)))
+        context = await self.context_length()
+        tasks = [asyncio.ensure_future(self._answer(c, tools, params, context)) for c in conversations]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # a FatalError (or a cancel) ends the whole batch now, not after every other request's retries
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def aclose(self) -> None:
         for replica in self._replicas:

@@ -3,6 +3,7 @@ each problem. `ascl_data.recipe` stays a pure contract; this is the step that ti
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import yaml
@@ -14,9 +15,43 @@ from ascl_data.rulebook import resolve_ruleset_path
 from ascl_data.sources.local import expand_paths
 
 
-def recipe_problems(recipe: Recipe, where: str) -> list[Problem]:
-    """Unknown generators, a missing rule book, local sources that match no file."""
+def teacher_problems(recipe: Recipe, where: str) -> list[Problem]:
+    """Settings the teacher backend does not take (or, for `openai`, values it refuses) and a `teacher.model` that
+    is a local path with nothing there: found by `--check`, before any model is loaded."""
+    from pydantic import ValidationError
+
+    from ascl_data.backends import backend_class
+
+    t = recipe.teacher
     problems: list[Problem] = []
+    if t.model and t.model.startswith(("/", "./", "../", "~")) and not Path(t.model).expanduser().exists():
+        problems.append(Problem(where, "teacher.model", f"no model at {t.model} (the path does not exist)"))
+    cls = backend_class(t.backend)
+    if t.backend == "openai":
+        from ascl_data.backends.openai_backend import OpenAISettings
+
+        settings = {**t.settings, **({"model": t.model} if t.model else {})}
+        try:
+            OpenAISettings.model_validate(settings)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                field = ".".join(map(str, err["loc"]))
+                field = "teacher.model" if field == "model" else f"teacher.settings.{field}"
+                problems.append(Problem(where, field, err["msg"].removeprefix("Value error, ")))
+        return problems
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        known = sorted(n for n in params if n not in ("self", "model"))
+        for key in t.settings:
+            if key not in params or key == "model":
+                problems.append(Problem(where, f"teacher.settings.{key}",
+                                        f"the {t.backend} backend has no setting {key!r}; it has {known}"))
+    return problems
+
+
+def recipe_problems(recipe: Recipe, where: str) -> list[Problem]:
+    """Unknown generators, a missing rule book, local sources that match no file, teacher settings."""
+    problems: list[Problem] = teacher_problems(recipe, where)
     for i, g in enumerate(recipe.generators):
         try:
             get_generator(g.name)

@@ -35,7 +35,7 @@ from ascl_data.recipe import Recipe
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.rulebook import Ruleset
-from ascl_data.sources import Source, preflight, prompt_stream
+from ascl_data.sources import Source, preflight, prompt_stream, source_ids
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,14 @@ class Build:
 
     def run(self) -> BuildResult:
         checked = self.check()
-        self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__},
-                          overwrite=self.overwrite)
+        try:
+            return self._run(checked)
+        finally:
+            self.layout.release()  # the folder's lock, taken by `claim`
+
+    def _run(self, checked: Checked) -> BuildResult:
+        self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__,
+                                                      "sources": source_ids(checked.sources)}, overwrite=self.overwrite)
         started = time.perf_counter()
         summary, n_chunks = asyncio.run(self._chunks(checked))
         summary.seconds = time.perf_counter() - started

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ascl_data.build.layout import SHARD, Layout, atomic_write_bytes
 from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
+from ascl_data.secrets import scrub_json
 
 _str = pa.string()
 MESSAGE = pa.struct(
@@ -124,7 +125,9 @@ def prompt_row(record: PromptRecord, system_prompt: str | None = None) -> dict[s
 
 
 def reject_row(rejection: Rejection) -> dict[str, Any]:
-    return rejection.model_dump()
+    """A rejection's row, scrubbed of secrets: its detail and raw output may echo a server's error body, and the
+    `rejects` split is pushed with the dataset."""
+    return scrub_json(rejection.model_dump())
 
 
 def write_table(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> int:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ascl_data.backends.base import Backend, SamplingParams
+from ascl_data.errors import FatalError
 from ascl_data.judge.config import FormatName
 from ascl_data.schemas import JudgeResult, Verdict
 
@@ -284,6 +285,8 @@ class ModelJudge:
         scope = self.format.scope
         try:
             completions = await self.backend.generate([self.conversation(p, r) for p, r in pairs], None, self.params)
+        except FatalError:  # a corrupt cache or refused credentials stop the build, as for the teacher
+            raise
         except Exception as exc:  # a judge outage must become rejections with a reason, not a crashed build
             err = f"judge backend error: {type(exc).__name__}: {exc}"
             return [ModelAssessment(None, None, "", "", error=err, scope=scope) for _ in pairs]

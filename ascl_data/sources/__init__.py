@@ -15,7 +15,7 @@ from ascl_data.lazy import lazy_exports
 _EXPORTS = {
     "RowError": "normalise", "normalise": "normalise", "passes": "normalise",
     "MAX_REPORTED": "source", "Source": "source", "SourceInfo": "source", "open_sources": "source",
-    "preflight": "source", "build_decontaminator": "stream", "prompt_stream": "stream",
+    "preflight": "source", "source_ids": "source", "build_decontaminator": "stream", "prompt_stream": "stream",
 }
 
 

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ascl_data.errors import InputError, Problem
+from ascl_data.errors import InputError, Problem, utf8_problem
 
 PACKAGE_PREFIX = "package:"
 
@@ -26,7 +26,24 @@ def expand_paths(pattern: str) -> list[Path]:
     return [path] if path.is_file() else []
 
 
+def _not_utf8(path: Path) -> InputError:
+    """The error for a source with bytes that are not UTF-8, at the line and column of the first one."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return InputError(f"source {path}", [utf8_problem(str(path), data, exc)])
+    return InputError(f"source {path}", [Problem(str(path), "", "not UTF-8 text")])
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        yield from _iter_jsonl(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -44,6 +61,13 @@ def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        yield from _iter_csv(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames:

@@ -3,6 +3,8 @@ teacher call."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from ascl_data.sources.adapters import ADAPTERS
 from ascl_data.sources.normalise import RowError, normalise, passes
 
 MAX_REPORTED = 20
+log = logging.getLogger("ascl_data.sources")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,27 @@ class Source:
         self.field = f"sources.{index}"
         self.adapter = ADAPTERS.get(spec.adapter) if spec.adapter else None
         self._ds: Any = None
+        self.rows: int | None = None  # rows seen by `preflight`, where it could count them
+
+    @property
+    def label(self) -> str:
+        """How messages name the source: its field in the recipe and its file or dataset."""
+        return f"{self.field} ({self.spec.path or self.info().dataset})"
+
+    def content_id(self) -> str:
+        """What the source's prompts are made of, for the build fingerprint: a hash of its files' bytes (local), or
+        its Hub revision ("unpinned" where the Hub does not say, e.g. offline)."""
+        if not self.is_local:
+            return f"revision:{self.info(resolve_revision=True).revision or 'unpinned'}"
+        from ascl_data.sources.local import expand_paths
+
+        digest = hashlib.sha256()
+        for path in expand_paths(self.spec.path or ""):
+            digest.update(f"{path.name}\0".encode())
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        return f"sha256:{digest.hexdigest()[:16]}"
 
     @property
     def is_local(self) -> bool:
@@ -112,8 +136,10 @@ class Source:
         """Local files: every row normalises. Hub: the dataset loads and the mapped columns exist."""
         problems: list[Problem] = []
         if self.is_local:
+            self.rows = 0
             try:
                 for where, idx, row in self._raw_rows():
+                    self.rows += 1
                     try:
                         normalise(self.spec, self.adapter, row, idx, self._provenance())
                     except RowError as exc:
@@ -144,6 +170,7 @@ class Source:
                 problems.append(Problem(f"{dataset} config={config} split={split}", f"{self.field}.columns",
                                         f"column {c!r} not in the dataset; it has {names}"))
         self._ds = ds if not problems else None  # reuse the loaded dataset for the stream
+        self.rows = len(ds) if hasattr(ds, "__len__") and not self.spec.filters else None
         return problems
 
 
@@ -178,6 +205,28 @@ def preflight(recipe: Recipe, sources: list[Source] | None = None) -> list[Sourc
         problems.extend(ev.preflight())
     if problems:
         raise InputError("sources", problems[:MAX_REPORTED])
+    warn_if_short(recipe, sources)
     return sources
+
+
+def source_ids(sources: list[Source]) -> dict[str, str]:
+    """Each source's content id by its label: what the build fingerprint records, so a changed source is caught."""
+    return {src.label: src.content_id() for src in sources}
+
+
+def warn_if_short(recipe: Recipe, sources: list[Source]) -> None:
+    """A warning (not an error: a small test build is legitimate) when a source has no rows, or when the sources
+    hold fewer rows than the splits ask for, so a short dataset is never a surprise."""
+    for src in sources:
+        if src.rows == 0:
+            log.warning("warning: source %s has no rows (after its filters): it adds no prompt", src.label)
+    counts = [src.rows for src in sources]
+    if recipe.splits.by_count and all(c is not None for c in counts):
+        wanted = int(sum(recipe.splits.sizes().values()))
+        have = sum(c for c in counts if c is not None)
+        if have < wanted:
+            log.warning("warning: the sources hold %d rows, fewer than the %d prompts the splits ask for (%s): the "
+                        "splits will be short", have, wanted,
+                        ", ".join(f"{k} {int(v)}" for k, v in recipe.splits.sizes().items()))
 
 

@@ -2,9 +2,10 @@
 
 Why: 429s with Retry-After, 500s, hung requests and dropped connections are what a real deployment throws at
 the `openai` backend; a proxy in front of a real server produces them on demand, with everything else being
-the real server's answers. It runs its own asyncio loop in a thread so sync fixtures and async tests can
-both use it, and it logs every request (a hash of its body, when, what happened) so tests can check that a
-client honoured Retry-After for *that* request.
+the real server's answers. `ScriptedServer` plays a broken or hostile server itself (a 401 that echoes the key,
+HTML with status 200, a body sent one byte a second). The proxy runs its own asyncio loop in a thread so sync
+fixtures and async tests can both use it, and it logs every request (a hash of its body, when, what happened) so
+tests can check that a client honoured Retry-After for *that* request.
 
 Standard library only. Loopback only: it refuses an upstream that is not on 127.0.0.0/8 or ::1.
 """
@@ -18,7 +19,9 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -135,11 +138,16 @@ class FaultProxy:
         self.stop()
 
     def counts(self) -> dict[str, int]:
+        """Outcomes of the requests on the fault paths (`only_paths`), by kind."""
         with self._lock:
             out: dict[str, int] = {}
             for e in self.events:
-                out[e.outcome] = out.get(e.outcome, 0) + 1
+                if self._on_fault_path(e.path):
+                    out[e.outcome] = out.get(e.outcome, 0) + 1
             return out
+
+    def _on_fault_path(self, path: str) -> bool:
+        return any(path.startswith(p) for p in self.config.only_paths)
 
     # -- one connection ----------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -162,7 +170,7 @@ class FaultProxy:
 
     def _decide(self, path: str) -> Outcome:
         c = self.config
-        if not any(path.startswith(p) for p in c.only_paths):
+        if not self._on_fault_path(path):
             return "forwarded"
         with self._lock:
             x = self._rng.random()
@@ -187,11 +195,13 @@ class FaultProxy:
                 self.active -= 1
 
     def attempts(self) -> dict[str, list[Event]]:
-        """Events grouped by request body (a retry sends the same body), in arrival order."""
+        """Events on the fault paths (`only_paths`: the chat requests, not a client's /v1/models question) grouped
+        by request body (a retry sends the same body), in arrival order."""
         with self._lock:
             out: dict[str, list[Event]] = {}
             for e in self.events:
-                out.setdefault(e.body_hash, []).append(e)
+                if self._on_fault_path(e.path):
+                    out.setdefault(e.body_hash, []).append(e)
             return out
 
     async def _serve_one(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
@@ -308,3 +318,125 @@ async def _respond(
     lines += [f"content-length: {len(body)}", "connection: keep-alive"]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     await writer.drain()
+
+
+# --------------------------------------------------------------------------- a scripted hostile server
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a `ScriptedServer` sends for one request: status, body, headers, and optionally a trickle (one byte
+    every `trickle_s` seconds after the headers, the way a stuck proxy or a slow-loris server sends)."""
+
+    status: int = 200
+    body: bytes | str | dict = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    trickle_s: float | None = None
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, dict):
+            return json.dumps(self.body).encode()
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+Script = Callable[[str, dict[str, str], dict], Answer]
+
+
+def chat_answer(content: str, model: str = "m") -> Answer:
+    """A well-formed chat completion whose assistant message says `content`."""
+    return Answer(
+        200,
+        {
+            "id": "x", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        },
+    )  # fmt: skip
+
+
+class ScriptedServer:
+    """An OpenAI-compatible loopback server whose every answer a test writes: `script(path, headers, json_body)`
+    returns the `Answer` (a 401 that echoes the key, HTML with status 200, a trickle...). `GET /v1/models` lists
+    `model` with `max_model_len` (None: left out). Requests are recorded in `requests` as (path, json body).
+
+    Why not the proxy: these are the answers of a broken or hostile server itself, which no real one gives on
+    demand. Standard library only, loopback only."""
+
+    def __init__(self, script: Script, model: str = "m", max_model_len: int | None = None):
+        self.script = script
+        self.model = model
+        self.max_model_len = max_model_len
+        self.requests: list[tuple[str, dict]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def chat_requests(self) -> list[dict]:
+        return [body for path, body in self.requests if path.endswith("/chat/completions")]
+
+    def __enter__(self) -> ScriptedServer:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path.rstrip("/").endswith("/models"):
+                    entry: dict = {"id": outer.model, "object": "model", "owned_by": "test"}
+                    if outer.max_model_len is not None:
+                        entry["max_model_len"] = outer.max_model_len
+                    self._send(Answer(200, {"object": "list", "data": [entry]}))
+                else:
+                    self._send(Answer(404, {"error": {"message": "not found"}}))
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                outer.requests.append((self.path, body))
+                self._send(outer.script(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+
+            def _send(self, answer: Answer) -> None:
+                payload = answer.payload()
+                self.send_response(answer.status)
+                names = {k.lower() for k, _ in answer.headers}
+                for k, v in answer.headers:
+                    self.send_header(k, v)
+                if "content-type" not in names:
+                    self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                try:
+                    if answer.trickle_s is None:
+                        self.wfile.write(payload)
+                        return
+                    for i in range(len(payload)):
+                        self.wfile.write(payload[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(answer.trickle_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that hung up mid-answer is what these tests do on purpose
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
