@@ -1,4 +1,4 @@
-"""IFPO advantage math on hand-computed cases (DESIGN.md, "IFPO")."""
+"""IFPO advantage math on hand-computed cases (see the IFPO section of the README and rl/ifpo.py)."""
 
 from __future__ import annotations
 

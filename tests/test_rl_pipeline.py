@@ -17,7 +17,6 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from ascl_data.commands.train import register
 from ascl_data.errors import InputError
 from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.data import load_split
@@ -141,7 +140,7 @@ def build_dataset(app: typer.Typer, runner: CliRunner, teacher: Path, tmp: Path)
         "generators": [{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1,
                         "options": {"reject_truncated": False}}],
         "teacher": {"backend": "transformers", "model": str(teacher), "settings": {"batch_size": 4},
-                    "sampling": {"temperature": 1.0, "max_tokens": 12, "seed": 0}, "batch_size": 4},
+                    "sampling": {"temperature": 1.0, "max_tokens": 12, "seed": 0}},
         "output": {"dir": "out"},
     }
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
@@ -151,16 +150,8 @@ def build_dataset(app: typer.Typer, runner: CliRunner, teacher: Path, tmp: Path)
 
 
 def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_path):
-    from ascl_data.commands import build
+    from ascl_data.cli import app
 
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:  # a command group, as in the real CLI
-        pass
-
-    build.register(app)
-    register(app)
     runner = CliRunner()
     toy_data = build_dataset(app, runner, tiny_model_dir, tmp_path)
     sft_cfg = tmp_path / "sft.yaml"
@@ -181,24 +172,22 @@ def test_cli_pipeline_build_sft_ifpo_eval(tiny_model_dir, smollm_tokenizer, tmp_
     steps = [h for h in state["log_history"] if "ifpo/consult_rate" in h]
     assert state["global_step"] == 2 and len(steps) == 2 and all(0.0 <= h["ifpo/consult_rate"] <= 1.0 for h in steps)
 
-    report_path = tmp_path / "eval.json"
+    out = tmp_path / "eval"
     res = runner.invoke(app, [
         "eval", "--model", str(tmp_path / "ifpo"), "--dataset", str(toy_data), "--ruleset", "compact",
-        "--max-samples", "6", "--max-new-tokens", "8", "--out", str(report_path),
-        "--backend-setting", "num_threads=1", "--backend-setting", "batch_size=3",
+        "--limit", "2", "--max-new-tokens", "8", "--out", str(out), "--backend-setting", "num_threads=1",
     ], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    report = json.loads(report_path.read_text())
-    n_eval = min(6, len(load_split(str(toy_data), "eval")))
-    assert report["metrics"]["all"]["n"] == n_eval == len(report["records"]) > 0
-    assert sum(m["n"] for k, m in report["metrics"].items() if k != "all") == n_eval
-    for m in report["metrics"].values():
-        for key in ("safety_rate", "over_refusal_rate", "accuracy", "consultation_rate"):
-            assert m[key] is None or 0.0 <= m[key] <= 1.0
-    assert "eval:" in res.output and "report:" in res.output  # the rich table and where the JSON went
+    report = json.loads((out / "results.json").read_text())
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    kinds = set(load_split(str(toy_data), "eval")["kind"])
+    scored = {r["benchmark"] for r in report["results"] if r["benchmark"] != "average"}
+    assert scored and scored <= {f"dataset:{k}" for k in kinds}  # one row per prompt kind of the eval split
+    assert 0 < len(records) <= 2 * len(kinds)  # --limit 2 per kind
+    assert all("answer" in r and "verdict" in r for r in records)
     with pytest.raises(InputError, match=r"--backend-setting.*bogus"):  # a typo names the option, not a traceback
         runner.invoke(app, ["eval", "--model", str(tmp_path / "ifpo"), "--dataset", str(toy_data),
-                            "--backend-setting", "bogus=1", "--out", str(tmp_path / "x.json")], catch_exceptions=False)
+                            "--backend-setting", "bogus=1", "--out", str(tmp_path / "x")], catch_exceptions=False)
 
 
 def test_ifpo_gathers_modes_across_processes(tiny_model_dir, toy_data, tmp_path):
