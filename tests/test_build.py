@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from ascl_data.backends.base import Completion
 from ascl_data.build import Build, check_recipe
 from ascl_data.cli import app
 from ascl_data.errors import FatalError
@@ -254,3 +255,70 @@ def test_load_split_reads_the_build_layout_and_the_hub_layout(built: Path, tmp_p
     datasets.Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}]}]).to_parquet(
         str(hub / "data" / "sft-00000-of-00001.parquet"))
     assert load_split(str(hub), "rl")["kind"] == ["benign"]
+
+
+class FlakyBackend(ScriptedBackend):
+    """Fails the requests of the `failing` prompts with a server error until `healthy` is set."""
+
+    def __init__(self, script: dict[str, list], failing: set[str]):
+        super().__init__(script)
+        self.failing, self.healthy, self.sent = failing, False, []
+
+    def reply(self, conversation):
+        user = next(m["content"] for m in conversation if m["role"] == "user")
+        self.sent.append(user)
+        if user in self.failing and not self.healthy:
+            return Completion(error="server_error: HTTP 503 (after 3 attempts)")
+        return super().reply(conversation)
+
+
+def test_retry_failed_sends_only_transient_rejections_again(tmp_path: Path) -> None:
+    """Issue 10: a committed chunk kept its backend_error rejections for good, even once the server was healthy."""
+    path, texts = scheduler_recipe(tmp_path, 8)
+    flaky = {texts[1], texts[2]}  # both in the first chunk (shard_size 4)
+    backend = FlakyBackend({t: [f"An answer about {t[-12:]}"] for t in texts}, failing=flaky)
+    first = Build(check_recipe(path), backend=backend, progress=False).run()
+    assert first.summary.sft == 6 and first.summary.rejected_by_reason == {"tool_loop/backend_error": 2}
+    shards = sorted((first.out_dir / "data").glob("*.parquet"))
+    before = {p.name: p.read_bytes() for p in shards}
+
+    backend.healthy, backend.sent = True, []
+    Build(check_recipe(path), backend=backend, progress=False).run()  # a plain rerun keeps the rejections
+    assert backend.sent == [] and {p.name: p.read_bytes() for p in shards} == before
+
+    retried = Build(check_recipe(path), backend=backend, progress=False, retry_failed=True).run()
+    assert retried.summary.sft == 8 and retried.summary.rejected == 0
+    assert set(backend.sent) == flaky  # the cache answered everything else
+    sft = datasets.load_dataset(str(retried.out_dir), split="sft")
+    assert [m[1]["content"] for m in sft["messages"]] == texts  # stream order kept
+    untouched = [p for p in shards if p.name.startswith("sft") and "00001" in p.name]  # the chunk without failures
+    assert untouched and all(p.read_bytes() == before[p.name] for p in untouched)
+
+
+def test_ctrl_c_stops_at_once_and_the_build_resumes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Issue 10: Ctrl-C waited 15-21 s for the generation in flight and said nothing."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    prompts = [("benign", None, f"Write a long story about the number {i}.", None) for i in range(24)]
+    recipe = make_recipe(tmp_path, tiny_model_dir, prompts=prompts, splits={"sft": 1.0, "rl": 0.0, "eval": 0.0},
+                         teacher={"backend": "transformers", "model": str(tiny_model_dir),
+                                  "sampling": {"temperature": 1.0, "max_tokens": 400, "seed": 0}})
+    cmd = [sys.executable, "-m", "ascl_data", "build", str(recipe)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "out" / ".ascl" / "lock"
+    deadline = time.monotonic() + 120
+    while not lock.exists() and time.monotonic() < deadline:  # the build has claimed its folder
+        time.sleep(0.2)
+    time.sleep(3)  # generation under way
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 3, "Ctrl-C must stop the build within a second or two"
+    assert proc.returncode == 130 and "resumes where it stopped" in err and "Traceback" not in err
+    done = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rejects = sum(pq.read_metadata(p).num_rows for p in (tmp_path / "out" / "rejects").glob("*.parquet"))
+    assert datasets.load_dataset(str(tmp_path / "out"), split="sft").num_rows + rejects == 24  # nothing lost

@@ -51,8 +51,10 @@ class Build:
     """One run of a recipe: `check()` resolves everything without a teacher call; `run()` builds."""
 
     def __init__(self, recipe: Recipe, *, backend: Backend | None = None, overwrite: bool = False,
-                 console: Console | None = None, progress: bool = True, repo_id: str | None = None):
+                 retry_failed: bool = False, console: Console | None = None, progress: bool = True,
+                 repo_id: str | None = None):
         self.recipe = recipe
+        self.retry_failed = retry_failed  # run committed chunks with transient rejections again
         self.layout = Layout(Path(recipe.output.dir))
         self.backend = backend  # a teacher given from Python instead of the recipe's
         self.overwrite = overwrite
@@ -126,6 +128,10 @@ class Build:
             for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources)), r.output.shard_size):
                 n_chunks = chunk.index + 1
                 committed = self.layout.committed(chunk.index)
+                if committed is not None and self.retry_failed and ChunkCounts.from_json(committed).transient:
+                    # run it again: its finished calls are cache hits (its other rows come out byte-identical);
+                    # only the failed requests, which the cache never keeps, go to the teacher
+                    committed = None
                 if committed is not None:
                     counts = ChunkCounts.from_json(committed)
                     summary.chunks_resumed += 1

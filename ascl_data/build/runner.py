@@ -29,6 +29,9 @@ class Stages:
     max_in_flight: int
 
 
+TRANSIENT_REASONS = frozenset({"backend_error", "judge_error"})  # what `--retry-failed` sends again
+
+
 @dataclass
 class ChunkCounts:
     """What a committed chunk holds; stored in its marker, so a resumed build adds it without reading shards."""
@@ -44,6 +47,11 @@ class ChunkCounts:
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
+
+    @property
+    def transient(self) -> int:
+        """Rejections a healthy teacher or judge could turn around (a failed request, a judge outage)."""
+        return sum(n for reason, n in self.reasons.items() if reason.rsplit("/", 1)[-1] in TRANSIENT_REASONS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ChunkCounts:

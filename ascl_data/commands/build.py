@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +22,10 @@ def build_command(
     recipe: Path = typer.Argument(..., help="The recipe YAML file.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides output.dir)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing build of another recipe."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed",
+        help="Send again the prompts whose rejection was transient (backend errors, judge outages); every other "
+             "row stays byte-identical."),
     push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="Upload to this Hub dataset ORG/NAME."),
     public: bool = typer.Option(False, "--public", help="Create the Hub repository public (private by default)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub branch to push to."),
@@ -39,18 +47,36 @@ def build_command(
         from ascl_data.publish import check_repo_id
 
         check_repo_id(push_to_hub)  # before the build, not after hours of teacher calls
-    job = Build(spec, overwrite=overwrite, console=console, progress=not quiet, repo_id=push_to_hub)
+    job = Build(spec, overwrite=overwrite, retry_failed=retry_failed, console=console, progress=not quiet, repo_id=push_to_hub)
     if check:
         job.check()
         console.print(f"[green]ok[/green]: recipe {recipe} and its {len(spec.sources)} source(s) are valid")
         return
-    result = job.run()
+    with _stop_on_ctrl_c(console):
+        result = job.run()
     if not quiet:
         print_summary(result.summary, console)
     console.print(f"dataset: {result.out_dir}  (datasets.load_dataset({str(result.out_dir)!r}))")
     if push_to_hub is not None:
         _push(result.out_dir, push_to_hub, private=spec.hub.private and not public,
               revision=revision or spec.hub.revision, tag=tag or spec.hub.tag, dry_run=dry_run, console=console)
+
+
+@contextmanager
+def _stop_on_ctrl_c(console: Console) -> Iterator[None]:
+    """Ctrl-C stops the build at once (not after the generation in flight) and says how to go on. Safe because every
+    write is atomic and the resume markers are written last: what was committed stays, the rest is redone."""
+
+    def stop(signum: int, frame: object) -> None:
+        console.print("\n[yellow]stopped[/yellow]: finished chunks are kept; run the same command again and the build "
+                      "resumes where it stopped (no finished teacher call is repeated)")
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _push(folder: Path, repo_id: str, *, private: bool, revision: str | None, tag: str | None,
