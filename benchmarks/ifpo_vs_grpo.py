@@ -15,8 +15,9 @@ and both algorithms learnt to stop consulting. The default cap is now 320.
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly) with the `compact` rule book (shorter tool
 results), then, per seed, GRPO and IFPO in turn on the toy `rl` prompts of the chosen kinds with the live rule
-tool. The defaults are the recorded run, sized for the shared 2-core CPU: 20 SFT steps, then 3 seeds x 2
-algorithms x a few RL steps. On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1`.
+tool. The defaults (20 SFT steps, 3 seeds x 2 algorithms x 4 RL steps) suit an idle CPU at best: on the shared
+2-core CPU at load 12, one SmolLM2 SFT step (1,000 tokens) took 148 s. On a GPU run it longer, e.g. `--steps 200
+--batch 32 --grad-accum 1`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast, little to learn).
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
     python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke
@@ -35,13 +36,13 @@ from pathlib import Path
 import torch
 
 from ascl_data.embedded import embedded_model_path, make_tiny_model
-from ascl_data.rl.config import IFPOSettings, SFTSettings
+from ascl_data.rl.config import ASCLSFTConfig, IFPOConfig
 from ascl_data.rl.data import load_split
 from ascl_data.rl.environment import consulted
 from ascl_data.rl.ifpo import IFPOOptions
 from ascl_data.rl.sft import run_sft
 from ascl_data.rl.toy import write_toy_dataset
-from ascl_data.rl.trainer import run_ifpo
+from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rulebook import load_ruleset
 
 RESULTS = Path(__file__).parent / "results"
@@ -67,9 +68,10 @@ def sft_checkpoint(args: argparse.Namespace, data: Path) -> tuple[Path, float | 
         return sft_dir, None
     base = embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny")
     t0 = time.perf_counter()
-    run_sft(SFTSettings(
-        model=str(base), dataset=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
-        per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0,
+    run_sft(ASCLSFTConfig(
+        model_name_or_path=str(base), dataset_name=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
+        per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0, bf16=False,
+        save_strategy="no", logging_steps=1, report_to="none",
     ))
     return sft_dir, round(time.perf_counter() - t0, 1)
 
@@ -98,23 +100,22 @@ def trace_tokens_by_mode(ruleset: str) -> dict[str, dict[str, int]]:
 
 def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] = (160, 320)) -> dict:
     """One batch of rollouts through the real trainer at each cap, from a tiny random model steered to pick between
-    a rule-tool call and ending its turn (`ascl_data.testing.steering`): per mode, how many rollouts kept their
+    a rule-tool call and ending its turn (`ascl_data.testing.tool_call_bias`): per mode, how many rollouts kept their
     tool result and what the format reward gave them. Cheap evidence for the cap, without a trained model."""
     from transformers import AutoTokenizer
 
     from ascl_data.rl.environment import messages_of
-    from ascl_data.rl.trainer import build_ifpo_trainer
-    from ascl_data.testing.steering import tool_call_steering
+    from ascl_data.testing.tool_call_bias import tool_call_bias
 
     model = make_tiny_model(Path(args.work_dir) / "tiny")
-    steering = tool_call_steering(AutoTokenizer.from_pretrained(model))
+    bias = tool_call_bias(AutoTokenizer.from_pretrained(model))
     out = {}
     for cap in caps:
-        settings = IFPOSettings(
-            model=str(model), dataset=str(data), output_dir=str(Path(args.work_dir) / f"cap{cap}"), algorithm="grpo",
-            ruleset=args.ruleset, max_steps=1, per_device_train_batch_size=args.batch,
+        settings = IFPOConfig(
+            model_name_or_path=str(model), dataset_name=str(data), output_dir=str(Path(args.work_dir) / f"cap{cap}"),
+            algorithm="grpo", ruleset=args.ruleset, max_steps=1, per_device_train_batch_size=args.batch,
             num_generations=args.generations, max_completion_length=cap, max_tool_calling_iterations=1,
-            seed=0, save_final=False, trl_args={"generation_kwargs": {"sequence_bias": steering}},
+            seed=0, bf16=False, save_strategy="no", report_to="none", generation_kwargs={"sequence_bias": bias},
         )
         trainer = build_ifpo_trainer(settings, train_dataset=rows)
         trainer.model.train()
@@ -137,17 +138,21 @@ def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] 
 
 
 def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm: str, seed: int) -> dict:
-    """One RL run; its per-step series from TRL's log history."""
-    settings = IFPOSettings(
-        model=str(sft_dir), dataset=str(data), output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"),
-        algorithm=algorithm, ruleset=args.ruleset, max_steps=args.steps,
-        per_device_train_batch_size=args.batch // args.grad_accum, gradient_accumulation_steps=args.grad_accum,
-        num_generations=args.generations, max_completion_length=args.max_completion_length,
-        max_tool_calling_iterations=1, learning_rate=args.lr, seed=seed, save_final=False, ifpo=IFPOOptions(),
+    """One RL run (IFPO with the default `IFPOOptions`); its per-step series from TRL's log history. The trained
+    model is not saved: only the series matter here."""
+    config = IFPOConfig(
+        model_name_or_path=str(sft_dir), dataset_name=str(data),
+        output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
+        max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
+        gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
+        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
+        beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
     )
     t = time.perf_counter()
     torch.manual_seed(seed)
-    hist = run_ifpo(settings, train_dataset=rows)["log_history"]
+    trainer = build_ifpo_trainer(config, train_dataset=rows)
+    trainer.train()
+    hist = trainer.state.log_history
     kinds = sorted({k.rsplit("/", 1)[1] for h in hist for k in h if k.startswith("ifpo/consult_rate/")})
     return {
         "seconds": round(time.perf_counter() - t, 1),
@@ -160,8 +165,8 @@ def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm:
         "safety_reward": _series(hist, "rewards/safety_reward/mean"),
         "format_reward": _series(hist, "rewards/format_reward/mean"),
         "clipped_ratio": _series(hist, "completions/clipped_ratio"),
-        "weight_consult": _series(hist, "ifpo/weight/consult"),
-        "weight_direct": _series(hist, "ifpo/weight/direct"),
+        "advantage_consult": _series(hist, "ifpo/advantage/consult"),
+        "advantage_direct": _series(hist, "ifpo/advantage/direct"),
         "step_time": _series(hist, "step_time"),
         "reweight_seconds": _series(hist, "ifpo/reweight_seconds"),
     }
