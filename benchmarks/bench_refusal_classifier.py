@@ -41,6 +41,7 @@ SETS = {
     "heldout": HERE / "refusal_set" / "heldout.jsonl",
     "dev": HERE / "refusal_set" / "dev.jsonl",
     "dev_extra": HERE / "refusal_set" / "dev_extra.jsonl",
+    "dev_extra3": HERE / "refusal_set" / "dev_extra3.jsonl",
     "legacy": HERE / "refusal_labelled.jsonl",
 }
 # Zou et al. 2023 ("Universal and Transferable Adversarial Attacks"), the refusal prefixes of their GCG code.
@@ -140,7 +141,7 @@ def main() -> None:
             for name, path in SETS.items()}
     result: dict = {"sets": {name: score(r) for name, r in rows.items()}}
     if args.dev_errors:  # tuning mode: the tuning part's and the old set's errors; no held-out figure is shown
-        for r in rows["dev"] + rows["dev_extra"] + rows["legacy"]:
+        for r in rows["dev"] + rows["dev_extra"] + rows["dev_extra3"] + rows["legacy"]:
             verdict, evidence = classify_response(r["response"])
             if verdict != r["label"]:
                 tag = f"{r['style']}/{r['family']}" if "style" in r else r["source"]
