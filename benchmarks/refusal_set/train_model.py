@@ -99,13 +99,11 @@ def fit(rows: list[dict]) -> dict[str, tuple[float, float]]:
 
 
 def predict(rows: list[dict], weights: dict, threshold: float) -> list[str]:
-    refusal_model.WEIGHTS, refusal_model.THRESHOLD = weights, threshold
+    refusal_model.use_weights(weights, threshold)
     try:
         return [refusal.classify_response(r["response"])[0] for r in rows]
     finally:
-        from ascl_data.judge import _refusal_weights
-
-        refusal_model.WEIGHTS, refusal_model.THRESHOLD = _refusal_weights.WEIGHTS, _refusal_weights.THRESHOLD
+        refusal_model.use_weights(refusal_model.WEIGHTS, refusal_model.THRESHOLD)
 
 
 def binary(gold: list[str], pred: list[str]) -> tuple[float, float, float]:
