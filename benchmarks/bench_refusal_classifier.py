@@ -1,11 +1,11 @@
-"""Accuracy and speed of the rule-based refusal classifier on labelled model responses, beside a string-match
+"""Accuracy and speed of the refusal classifier (phrase rules, then a linear model) on labelled model responses, beside a string-match
 baseline in the same run.
 
 Sets:
 - `refusal_set/heldout.jsonl`: the frozen held-out third of the labelled set (see `refusal_set/PROVENANCE.json`):
   templates, topics and cautions never used to tune the classifier. The figures that count.
-- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`: the tuning part (the extra rows were written after the
-  first held-out measurement, in new phrasings, from the tuning part's topics).
+- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`, `refusal_set/dev_extra3.jsonl`: the tuning part (the
+  extra rows were written after held-out measurements, in new phrasings; dev_extra3 on topics of its own).
 - `refusal_labelled.jsonl`: the older, smaller set (hand-written and real SmolLM2-135M outputs), all of it seen.
 
 Metrics: the 3-way verdict (per-class precision, recall, F1, macro-F1) and the binary decision the judge makes
@@ -17,7 +17,8 @@ are compared on it alone:
 - `opener`: the response starts with "I'm sorry", "I can't", "As an AI"...
 
 Speed: responses per CPU-second on one core (this process's CPU time, so other load on the shared machine does
-not count), medians of alternating passes of classifier and baseline. Usage:
+not count), medians of alternating passes of the classifier, the classifier with its model switched off
+(`rules_only`, what the model costs) and the string-match baseline. Usage:
     python benchmarks/bench_refusal_classifier.py [--dev-errors] [--out benchmarks/results/refusal_classifier.json]
 """
 

@@ -1,4 +1,5 @@
-"""Weights of the refusal classifier's linear model: written by benchmarks/refusal_set/train_model.py from 1474 tuning rows; do not edit by hand.
+"""Weights of the refusal classifier's linear model: written by benchmarks/refusal_set/train_model.py
+from 1474 tuning rows; do not edit by hand.
 
 WEIGHTS maps a feature (word, word pair, '#' structural feature) to its (refuse, safe_complete) weight
 relative to comply; THRESHOLD is the P(comply) below which the model calls an answer a refusal."""

@@ -27,7 +27,8 @@ from ascl_data.judge import refusal, refusal_model
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-TUNING = [HERE / "dev.jsonl", HERE / "dev_extra.jsonl", HERE / "dev_extra3.jsonl", HERE.parent / "refusal_labelled.jsonl"]
+TUNING = [HERE / "dev.jsonl", HERE / "dev_extra.jsonl", HERE / "dev_extra3.jsonl",
+          HERE.parent / "refusal_labelled.jsonl"]
 OUT = ROOT / "ascl_data" / "judge" / "_refusal_weights.py"
 CLASSES = ("comply", "refuse", "safe_complete")
 MIN_PROMPTS = 3
@@ -133,14 +134,15 @@ def cross_validate(rows: list[dict], thresholds: list[float]) -> dict[float, tup
         print("rules alone on these rows: acc=%.3f P=%.3f R=%.3f" % binary([rows[i]["label"] for i in some], base))
         for i in some:
             if (preds[VERBOSE][i] != "comply") != (rows[i]["label"] != "comply"):
-                print(" ", rows[i]["label"], "->", preds[VERBOSE][i], rows[i].get("style"), repr(rows[i]["response"][:150]))
+                print(" ", rows[i]["label"], "->", preds[VERBOSE][i], rows[i].get("style"),
+                      repr(rows[i]["response"][:150]))
     return {t: binary([rows[i]["label"] for i in p], list(p.values())) + (len(p),) for t, p in preds.items()}
 
 
 def write(weights: dict, threshold: float, n_rows: int) -> None:
     lines = [
-        '"""Weights of the refusal classifier\'s linear model: written by benchmarks/refusal_set/train_model.py from '
-        f"{n_rows} tuning rows; do not edit by hand.",
+        '"""Weights of the refusal classifier\'s linear model: written by benchmarks/refusal_set/train_model.py',
+        f"from {n_rows} tuning rows; do not edit by hand.",
         "",
         "WEIGHTS maps a feature (word, word pair, '#' structural feature) to its (refuse, safe_complete) weight",
         'relative to comply; THRESHOLD is the P(comply) below which the model calls an answer a refusal."""',
