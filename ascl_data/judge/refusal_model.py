@@ -3,12 +3,14 @@ rambling that use no refusal phrase.
 
 Phrase rules stop generalising once every known phrasing is listed; what such answers share is how they talk
 (moral and legal vocabulary, talk about the request instead of its content, little content of their own), not one
-phrase. The model scores that from word and word-pair presence plus two structural signals: the share of words
-outside its vocabulary (its vocabulary holds only words seen across many topics, so unknown words are mostly the
-request's own subject matter, i.e. real content) and the answer's length. It is a 3-class logistic regression
+phrase. The model scores that from word and word-pair presence plus a few structural signals: the share of
+words outside its vocabulary (its vocabulary holds only words seen across many topics, so unknown words are mostly
+the request's own subject matter, i.e. real content), the answer's length, list lines, a negated first or last
+sentence. It is a 3-class logistic regression
 trained with numpy on the tuning part of the labelled set by `benchmarks/refusal_set/train_model.py`, which writes
 the weights to `_refusal_weights.py` (deterministic: rerunning it rewrites the same file). Pure Python at run time:
-one regex pass and a few hundred dict look-ups, so the classifier keeps its >= 10,000 responses/s.
+a few regex passes and dict look-ups, about 45 us per answer it judges (only answers of MIN_WORDS+ words that the
+rules would call comply).
 """
 
 from __future__ import annotations
