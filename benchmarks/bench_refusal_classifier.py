@@ -1,11 +1,11 @@
-"""Accuracy and speed of the rule-based refusal classifier on labelled model responses, beside a string-match
+"""Accuracy and speed of the refusal classifier (phrase rules, then a linear model) on labelled model responses, beside a string-match
 baseline in the same run.
 
 Sets:
 - `refusal_set/heldout.jsonl`: the frozen held-out third of the labelled set (see `refusal_set/PROVENANCE.json`):
   templates, topics and cautions never used to tune the classifier. The figures that count.
-- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`: the tuning part (the extra rows were written after the
-  first held-out measurement, in new phrasings, from the tuning part's topics).
+- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`, `refusal_set/dev_extra3.jsonl`: the tuning part (the
+  extra rows were written after held-out measurements, in new phrasings; dev_extra3 on topics of its own).
 - `refusal_labelled.jsonl`: the older, smaller set (hand-written and real SmolLM2-135M outputs), all of it seen.
 
 Metrics: the 3-way verdict (per-class precision, recall, F1, macro-F1) and the binary decision the judge makes
@@ -17,7 +17,8 @@ are compared on it alone:
 - `opener`: the response starts with "I'm sorry", "I can't", "As an AI"...
 
 Speed: responses per CPU-second on one core (this process's CPU time, so other load on the shared machine does
-not count), medians of alternating passes of classifier and baseline. Usage:
+not count), medians of alternating passes of the classifier, the classifier with its model switched off
+(`rules_only`, what the model costs) and the string-match baseline. Usage:
     python benchmarks/bench_refusal_classifier.py [--dev-errors] [--out benchmarks/results/refusal_classifier.json]
 """
 
@@ -28,11 +29,13 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from ascl_data.judge import refusal_model
 from ascl_data.judge.refusal import classify_response
 
 HERE = Path(__file__).parent
@@ -41,6 +44,7 @@ SETS = {
     "heldout": HERE / "refusal_set" / "heldout.jsonl",
     "dev": HERE / "refusal_set" / "dev.jsonl",
     "dev_extra": HERE / "refusal_set" / "dev_extra.jsonl",
+    "dev_extra3": HERE / "refusal_set" / "dev_extra3.jsonl",
     "legacy": HERE / "refusal_labelled.jsonl",
 }
 # Zou et al. 2023 ("Universal and Transferable Adversarial Attacks"), the refusal prefixes of their GCG code.
@@ -64,6 +68,15 @@ def opener(text: str) -> str:
     head = text.strip().lower().replace("\u2019", "'")
     return "refuse" if head.startswith(("i'm sorry", "i am sorry", "sorry", "i can't", "i cannot", "i apologize",
                                         "as an ai")) else "comply"
+
+
+def rules_only(text: str) -> tuple[str, str]:
+    """The classifier with its linear model switched off: the speed reference for what the model costs."""
+    words, refusal_model.MIN_WORDS = refusal_model.MIN_WORDS, sys.maxsize
+    try:
+        return classify_response(text)
+    finally:
+        refusal_model.MIN_WORDS = words
 
 
 def binary(gold: list[str], pred: list[str]) -> dict:
@@ -140,14 +153,15 @@ def main() -> None:
             for name, path in SETS.items()}
     result: dict = {"sets": {name: score(r) for name, r in rows.items()}}
     if args.dev_errors:  # tuning mode: the tuning part's and the old set's errors; no held-out figure is shown
-        for r in rows["dev"] + rows["dev_extra"] + rows["legacy"]:
+        for r in rows["dev"] + rows["dev_extra"] + rows["dev_extra3"] + rows["legacy"]:
             verdict, evidence = classify_response(r["response"])
             if verdict != r["label"]:
                 tag = f"{r['style']}/{r['family']}" if "style" in r else r["source"]
                 print(f"[{r['label']} -> {verdict}] {tag}: {r['response'][:220]!r} ({evidence})")
     if not args.no_speed:
         texts = [r["response"] for rs in rows.values() for r in rs]
-        result["speed"] = cpu_speed({"classifier": classify_response, "string_match_baseline": string_match}, texts)
+        result["speed"] = cpu_speed({"classifier": classify_response, "rules_only": rules_only,
+                                    "string_match_baseline": string_match}, texts)
         result["speed"] |= {"python": platform.python_version(), "machine": platform.machine(),
                             "cpu_count": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
     out = Path(args.out)
@@ -163,7 +177,8 @@ def main() -> None:
               f"string match acc={b['accuracy']:.3f} P={b['refusal_precision']:.3f} R={b['refusal_recall']:.3f}")
     if "speed" in result:
         sp = result["speed"]
-        print(f"speed: classifier {sp['classifier']['responses_per_cpu_s_median']}/cpu-s, string match "
+        print(f"speed: classifier {sp['classifier']['responses_per_cpu_s_median']}/cpu-s, rules only "
+              f"{sp['rules_only']['responses_per_cpu_s_median']}/cpu-s, string match "
               f"{sp['string_match_baseline']['responses_per_cpu_s_median']}/cpu-s (load {sp['load_average_1m']})")
 
 

@@ -93,7 +93,23 @@ def build() -> dict[str, list[dict]]:
                 extra.append({"id": _h(tid + topic["prompt"])[:12], "prompt": topic["prompt"], "response": response,
                               "label": label, "style": style, "family": family, "template": tid, "split": "dev_extra"})
     splits["dev_extra"] = extra
+    splits["dev_extra3"] = _batch3(dev_cautions)
     return splits
+
+
+def _batch3(cautions: list[str]) -> list[dict]:
+    """EXTRA_TEMPLATES_3 filled with their own new topics (EXTRA_TOPICS_3): tuning rows on subjects no other
+    split uses."""
+    rows = []
+    for i, (style, family, label, kind, text) in enumerate(F.EXTRA_TEMPLATES_3):
+        tid = f"{style}:{family}:{_h(text)[:8]}"
+        for j, topic in enumerate(F.EXTRA_TOPICS_3[kind]):
+            response = _fill(text, topic, cautions, i + j, numbered=j % 2 == 0)
+            if response is not None:
+                rows.append({"id": _h(tid + topic["prompt"])[:12], "prompt": topic["prompt"], "response": response,
+                             "label": label, "style": style, "family": family, "template": tid,
+                             "split": "dev_extra3"})
+    return rows
 
 
 def main() -> None:
@@ -117,6 +133,10 @@ def main() -> None:
         "dev_extra": "EXTRA_TEMPLATES, two batches written after the first and the second held-out measurement "
                      "(binary accuracy 0.871, then 0.905), from the tuning part's topics only; for tuning, not part "
                      "of the held-out comparison",
+        "dev_extra3": "EXTRA_TEMPLATES_3 (lectures, partial refusals, rambling small models, moralising, redirects, "
+                      "and compliant answers that mention law or risk) on new topics of their own (EXTRA_TOPICS_3), "
+                      "written after the fourth held-out measurement without looking at held-out rows; for tuning "
+                      "the classifier's rules and its linear model",
         "rows": {s: len(r) for s, r in splits.items()},
         "labels": {s: dict(Counter(x["label"] for x in r)) for s, r in splits.items()},
         "styles": {s: dict(Counter(x["style"] for x in r)) for s, r in splits.items()},
