@@ -10,33 +10,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ascl_data.errors import InputError, Problem, load_yaml_model, utf8_problem, validation_problems
+from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
 from ascl_data.rulebook import Ruleset
 from ascl_data.schemas import Trace
+from ascl_data.sources.local import jsonl_rows
 
 TRACE_FILE_SUFFIXES = {".jsonl", ".json", ".parquet"}
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    with path.open("rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            where = f"{path}:{n}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield where, utf8_problem(str(path), raw, exc, first_line=n)
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield where, Problem(where, "", f"not JSON: {exc.msg}")
-                continue
-            if not isinstance(row, dict):
-                yield where, Problem(where, "", "a trace row must be a JSON object")
-                continue
-            yield where, row
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -66,7 +45,7 @@ def iter_trace_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]
     elif path.suffix == ".parquet":
         yield from _iter_parquet(path)
     else:
-        yield from _iter_jsonl(path)
+        yield from jsonl_rows(path)
 
 
 def _is_trace_shard(path: Path) -> bool:

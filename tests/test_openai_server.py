@@ -16,7 +16,7 @@ from ascl_data.generators.registry import get_generator
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Provenance, Rejection, Trace
-from ascl_data.testing import FaultConfig, FaultProxy, VLLMServer, shared_server, unavailable_reason
+from ascl_data.testing import FaultProxy, VLLMServer, shared_server, unavailable_reason
 from ascl_data.testing.vllm_server import SERVED_MODEL_NAME, free_port
 
 pytestmark = [

@@ -36,28 +36,35 @@ def _not_utf8(path: Path) -> InputError:
     return InputError(f"source {path}", [Problem(str(path), "", "not UTF-8 text")])
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        yield from _iter_jsonl(path)
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+def jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    """The one JSONL reader: `(file:line, row)` per object, or `(file:line, Problem)` for a line that is not UTF-8,
+    not JSON or not an object; blank lines are skipped. Sources stop at the first problem; `validate` lists them all."""
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            where = f"{path}:{n}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield where, utf8_problem(str(path), raw, exc, first_line=n)
+                continue
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"source {path}", [Problem(where, "", f"not valid JSON: {exc.msg}")]) from None
+                yield where, Problem(where, "", f"not valid JSON: {exc.msg}")
+                continue
             if not isinstance(row, dict):
-                raise InputError(
-                    f"source {path}", [Problem(where, "", f"expected a JSON object, got {type(row).__name__}")]
-                )
+                yield where, Problem(where, "", f"expected a JSON object, got {type(row).__name__}")
+                continue
             yield where, row
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, row in jsonl_rows(path):
+        if isinstance(row, Problem):
+            raise InputError(f"source {path}", [row])
+        yield where, row
 
 
 def iter_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
