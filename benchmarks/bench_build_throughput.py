@@ -15,12 +15,19 @@ Servers:
 - `--base-url URL --model NAME`: any running OpenAI-compatible server.
 
 Both paths send the same conversations, so they do the same work: the figure is the ratio of wall times,
-bare / build (1.0 = the build keeps the server as busy as the ceiling does). Runs alternate bare/build; we report
-medians and the median of paired ratios (target >= 0.95), and the sim server's own count of requests served,
-completion tokens served and the most requests it saw in flight.
+bare / build (1.0 = the build keeps the server as busy as the ceiling does). Runs alternate bare/build after one
+untimed warm-up of each (imports); we report medians and the median of paired ratios (target >= 0.95), the
+process CPU seconds per run, and the sim server's own count of requests served, completion tokens served and the
+most requests it saw in flight.
+
+`--client-cpu`: the client's own CPU cost per request. The sim server runs in its own process and answers at
+once (`--median-s 0`), so this process's CPU time is the client alone (build: everything the build does; bare:
+the AsyncOpenAI loop and the rule tool), divided by the requests the server served. A 10x slower client shows
+here even where a slow server hides it. (Without it the sim server is a thread of this process and its CPU counts.)
 
     .venv/bin/python benchmarks/bench_build_throughput.py                 # sim server, ~3 min
     .venv/bin/python benchmarks/bench_build_throughput.py --server vllm --prompts 64 --concurrency 32
+    .venv/bin/python benchmarks/bench_build_throughput.py --client-cpu --prompts 256
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +58,7 @@ RESULTS = Path(__file__).parent / "results" / "build_throughput.json"
 TOPICS = ["locks", "chemistry", "passwords", "gardening", "history", "cooking", "networks", "poetry", "knives",
           "medicine", "malware", "fireworks", "banking", "hiking", "physics", "law"]  # fmt: skip
 KINDS = ["harmful", "benign", "borderline", "benign"]
+LOAD_AT_START = [round(x, 1) for x in os.getloadavg()]
 
 
 def write_source(folder: Path, n: int) -> Path:
@@ -75,6 +85,7 @@ def recipe_dict(source: Path, out: Path, base_url: str, model: str, args: argpar
             "model": model,
             "settings": {"base_url": base_url, "max_concurrency": args.concurrency, "timeout_s": 600},
             "sampling": {"temperature": 0.0, "max_tokens": args.max_tokens},
+            **({"max_in_flight": args.max_in_flight} if args.max_in_flight else {}),
         },
         "judge": {"model_judge": False},
         "output": {"dir": str(out), "plots": False},
@@ -143,11 +154,44 @@ def ours(recipe: Any) -> tuple[int, float, int]:
     return s.completion_tokens, wall, s.prompts_in
 
 
-def measure(base_url: str, model: str, args: argparse.Namespace, server: SimTeacherServer | None) -> dict[str, Any]:
+class SimProcess:
+    """The sim server in its own process (so its CPU is not this process's); counters over `/v1/stats`."""
+
+    def __init__(self, median_s: float):
+        from ascl_data.testing.vllm_server import free_port
+
+        self.base_url = f"http://127.0.0.1:{free_port()}/v1"
+        port = self.base_url.split(":")[2].split("/")[0]
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "sim_teacher_server.py"),
+                                      "--port", port, "--median-s", str(median_s)], stdout=subprocess.PIPE)  # fmt: skip
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()  # "serving ..."
+
+    def _stats(self, method: str) -> dict[str, int]:
+        with urllib.request.urlopen(urllib.request.Request(self.base_url + "/stats", method=method)) as r:
+            return json.loads(r.read())
+
+    def reset_counters(self) -> None:
+        self._stats("POST")
+
+    def __getattr__(self, name: str) -> int:  # requests, completion_tokens, max_in_flight
+        return self._stats("GET")[name]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def measure(base_url: str, model: str, args: argparse.Namespace, server: Any) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-build-"))
     source = write_source(work, args.prompts)
     runs: dict[str, list[dict[str, float]]] = {"bare": [], "build": []}
     try:
+        (work / "warm").mkdir()
+        warm_source = write_source(work / "warm", 4)
+        warm = load(recipe_dict(warm_source, work / "out-warm", base_url, model, args), work)
+        asyncio.run(bare(warm, base_url, model, args.concurrency))
+        ours(warm)  # imports and first-use costs of both paths, untimed
         for i in range(args.runs):
             order = ("bare", "build") if i % 2 == 0 else ("build", "bare")
             for name in order:
@@ -155,15 +199,18 @@ def measure(base_url: str, model: str, args: argparse.Namespace, server: SimTeac
                 recipe = load(recipe_dict(source, out, base_url, model, args), work)
                 if server is not None:
                     server.reset_counters()
+                cpu = time.process_time()
                 if name == "bare":
                     tokens, wall, n = asyncio.run(bare(recipe, base_url, model, args.concurrency))
                 else:
                     tokens, wall, n = ours(recipe)
-                row: dict[str, Any] = {"prompts": n, "wall_s": round(wall, 3)}
+                cpu = time.process_time() - cpu
+                row: dict[str, Any] = {"prompts": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
                 if server is not None:
-                    row.update(requests=server.requests, served_tokens=server.completion_tokens,
+                    requests = server.requests
+                    row.update(requests=requests, served_tokens=server.completion_tokens,
                                served_tok_per_s=round(server.completion_tokens / wall, 1),
-                               max_in_flight=server.max_in_flight)  # fmt: skip
+                               max_in_flight=server.max_in_flight, cpu_ms_per_request=round(1000 * cpu / requests, 3))  # fmt: skip
                 runs[name].append(row)
                 print(f"run {i} {name:5s}: {row}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
@@ -171,8 +218,12 @@ def measure(base_url: str, model: str, args: argparse.Namespace, server: SimTeac
         shutil.rmtree(work, ignore_errors=True)
     med = {k: statistics.median(r["wall_s"] for r in v) for k, v in runs.items()}
     paired = [b["wall_s"] / o["wall_s"] for o, b in zip(runs["build"], runs["bare"])]
+    cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in runs.items()}
     return {
         "runs": runs,
+        "median_cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        **({"median_cpu_ms_per_request": {k: statistics.median(r["cpu_ms_per_request"] for r in v)
+                                          for k, v in runs.items()}} if server is not None else {}),  # fmt: skip
         "median_wall_s": {k: round(v, 3) for k, v in med.items()},
         "median_paired_ratio": round(statistics.median(paired), 4),
         "ratio_of_medians": round(med["bare"] / med["build"], 4),
@@ -190,13 +241,20 @@ def main() -> None:
     ap.add_argument("--median-s", type=float, default=0.5, help="sim server: median per-request delay")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--max-in-flight", type=int, help="the build's teacher.max_in_flight (default: unset)")
+    ap.add_argument("--client-cpu", action="store_true", help="sim server in its own process, no delays")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.client_cpu:
+        args.server, args.median_s = "sim", 0.0
 
     sim = vllm = None
     model = args.model
     if args.base_url:
         base_url, label = args.base_url, f"server at {args.base_url}"
+    elif args.client_cpu:
+        sim = SimProcess(0.0)
+        base_url, label = sim.base_url, "sim teacher in its own process, no delay (client CPU per request)"
     elif args.server == "sim":
         sim = SimTeacherServer(SimConfig(median_s=args.median_s)).__enter__()
         base_url, label = sim.base_url, f"sim teacher, lognormal delays median {args.median_s} s, seeded per request"
@@ -209,7 +267,9 @@ def main() -> None:
     try:
         result = measure(base_url, model, args, sim)
     finally:
-        if sim is not None:
+        if isinstance(sim, SimProcess):
+            sim.stop()
+        elif sim is not None:
             sim.__exit__(None, None, None)
         if vllm is not None:
             vllm.stop()
@@ -217,16 +277,20 @@ def main() -> None:
         "benchmark": "whole build vs bare asyncio loop (same conversations, same server, same concurrency)",
         "server": label,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "settings": {k: getattr(args, k) for k in ("prompts", "concurrency", "max_tokens", "runs")},
+        "settings": {k: getattr(args, k) for k in ("prompts", "concurrency", "max_tokens", "runs", "median_s",
+                                                      "max_in_flight")},
+        "load_average_at_start": LOAD_AT_START,
         **result,
         "target_ratio": args.target,
         "meets_target": result["median_paired_ratio"] >= args.target,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = args.out or RESULTS.with_name(f"build_throughput_{args.server if not args.base_url else 'server'}.json")
+    kind = "client_cpu" if args.client_cpu else args.server if not args.base_url else "server"
+    out = args.out or RESULTS.with_name(f"build_throughput_{kind}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("median_wall_s", "median_paired_ratio", "meets_target")}))
+    print(json.dumps({k: result.get(k) for k in ("median_wall_s", "median_paired_ratio", "median_cpu_s",
+                                                 "median_cpu_ms_per_request", "meets_target")}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Behaviour per request (seeded by a hash of the messages):
   the word STUCK);
 - a conversation with tools offered and no tool result yet consults with probability `consult_p`: the answer is one
   `retrieve_safety_rules` call; otherwise the answer is text of a seeded length (unequal lengths, as real answers);
-- usage counts: prompt tokens ~ characters / 4, completion tokens = the answer's words.
+- usage counts: prompt tokens ~ characters / 4, completion tokens = the answer's words;
+- `GET /v1/stats`: requests served, completion tokens, most requests in flight (`POST` also resets them).
 
 Standard library only; binds 127.0.0.1. `python benchmarks/sim_teacher_server.py --port 8123` serves until Ctrl-C.
 """
@@ -125,6 +126,11 @@ class SimTeacherServer:
                     finally:
                         self.in_flight -= 1
                     status = "200 OK"
+                elif target.endswith("/stats"):  # counters for a client in another process; POST resets them
+                    payload, status = {"requests": self.requests, "completion_tokens": self.completion_tokens,
+                                       "max_in_flight": self.max_in_flight}, "200 OK"  # fmt: skip
+                    if method == "POST":
+                        self.reset_counters()
                 elif method == "GET" and target.endswith("/models"):
                     payload, status = {"object": "list", "data": [{"id": MODEL, "object": "model"}]}, "200 OK"
                 else:

@@ -347,3 +347,42 @@ def test_a_garbled_completion_is_an_invalid_response_that_says_what_came(body):
     assert out[0].error.startswith("invalid_response: the server's answer is not a")
     assert "Error" not in out[0].error  # what was wrong with the answer, not a Python exception's text
     assert out[1].message["content"] == "fine"
+def test_the_request_body_is_what_the_server_expects():
+    """The backend posts plain JSON (no client-side transform): a loopback server sees the model, messages,
+    sampling, tools, the forced first tool call and the recipe's extra_body keys, and its answer is parsed."""
+    seen: list[dict] = []
+    answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                  "role": "assistant", "content": None, "tool_calls": [{"id": "call_7", "type": "function",
+                  "function": {"name": "retrieve_safety_rules", "arguments": "{\"query\": \"locks\"}"}}]}}],
+              "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}  # fmt: skip
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        length = int(head.split("content-length:")[1].split("\r\n")[0])
+        seen.append(json.loads(await reader.readexactly(length)))
+        data = json.dumps(answer).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                     + f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode() + data)  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    tools = [{"type": "function", "function": {"name": "retrieve_safety_rules", "description": "d",
+              "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}]  # fmt: skip
+
+    async def main() -> list:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        backend = _backend(url, force_first_tool_call=True, extra_body={"top_k": 20})
+        async with server:
+            out = await backend.generate([CONV], tools, SamplingParams(max_tokens=8, temperature=0.0, seed=3))
+            await backend.aclose()
+        return out
+
+    (completion,) = asyncio.run(main())
+    (body,) = seen
+    assert body["model"] == "m" and body["messages"] == CONV and body["tools"] == tools
+    assert (body["max_tokens"], body["temperature"], body["seed"], body["top_k"]) == (8, 0.0, 3, 20)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "retrieve_safety_rules"}}
+    assert completion.error is None and completion.message["tool_calls"][0]["id"] == "call_7"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (11, 5)

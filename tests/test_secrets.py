@@ -100,7 +100,7 @@ def _recipe(tmp_path: Path, base_url: str, key_env: str) -> Path:
         "generators": [{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1}],
         "teacher": {"backend": "openai", "model": "m", "api_key_env": key_env,
                     "settings": {"base_url": base_url, "max_retries": 1, "backoff_initial_s": 0.01, "timeout_s": 10},
-                    "sampling": {"temperature": 0.0, "max_tokens": 32, "seed": 0}, "batch_size": 4},
+                    "sampling": {"temperature": 0.0, "max_tokens": 32, "seed": 0}, "max_in_flight": 4},
         "output": {"dir": "out", "shard_size": 50},
     }
     path = tmp_path / "recipe.yaml"
@@ -146,6 +146,6 @@ def test_a_refused_key_stops_the_build_at_once_without_showing_it(tmp_path: Path
         sent = len(server.chat_requests())
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert server.base_url in result.stderr and "'m'" in result.stderr and "HTTP 401" in result.stderr
-    assert KEY not in result.stderr + result.stdout and sent <= 4  # the first batch in flight, then nothing
+    assert KEY not in result.stderr + result.stdout and sent <= 4  # the requests in flight (max_in_flight), then nothing
     rejects = list((tmp_path / "out").rglob("rejects*.parquet"))
     assert not any(pq.read_table(p).num_rows for p in rejects)  # no prompt became a rejection

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
@@ -379,7 +380,7 @@ class OpenAIBackend(Backend):
                 tool_choice = {"type": "function", "function": {"name": tools[0]["function"]["name"]}}
             if tool_choice is not None:
                 body["tool_choice"] = tool_choice
-        extra_body = dict(s.extra_body) or None
+        body.update(s.extra_body)  # as the client merges `extra_body`: top-level keys, the recipe's win
 
         assert self._semaphore is not None
         started = time.perf_counter()
@@ -399,10 +400,13 @@ class OpenAIBackend(Backend):
                 replica.in_flight += 1
                 self.stats.requests += 1
                 try:
-                    # the deadline covers the whole request, body included: a server that trickles bytes cannot
-                    # hold it open past timeout_s (the client's own timeout restarts on every read)
+                    # `post` rather than `chat.completions.create`: the body is plain JSON already, and create's
+                    # recursive type-driven transform of messages and tools was a quarter of the client's CPU per
+                    # request (benchmarks/README.md, build throughput); the response is parsed the same way. The
+                    # deadline covers the whole request, body included: a server that trickles bytes cannot hold it
+                    # open past timeout_s (the client's own timeout restarts on every read).
                     response = await asyncio.wait_for(
-                        replica.client.chat.completions.create(**body, extra_body=extra_body), s.timeout_s
+                        replica.client.post("/chat/completions", body=body, cast_to=ChatCompletion), s.timeout_s
                     )
                 except asyncio.CancelledError:
                     raise
