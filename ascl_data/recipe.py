@@ -348,8 +348,15 @@ class Recipe(StrictModel):
         """A hash of the recipe's content (not its file path): it goes into the card and the build state."""
         # how many requests are in flight, or prices, change no answer (each depends on its request alone), so a build may
         # resume with another setting
-        exclude = {"output": True, "hub": True, "teacher": {"max_in_flight", "prices"}}
-        payload = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
+        exclude = {"output": True, "hub": True,
+                   "teacher": {"max_in_flight": True, "prices": True, "sampling": {"consult"}}}
+        data = self.model_dump(mode="json", exclude=exclude)
+        for g in data["generators"]:  # at their defaults, fields added later leave an older build's hash as it was
+            if not g["consult"]:
+                del g["consult"]
+            if g["attempts"] == 1:
+                del g["attempts"]
+        payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
