@@ -62,7 +62,8 @@ def request_key(
         "model": model,
         "messages": messages,
         "tools": tools or [],
-        "params": params.model_dump(mode="json"),
+        # `auto` (the default policy) is left out, so keys made before the policy existed still hit
+        "params": params.model_dump(mode="json", exclude={"consult"} if params.consult == "auto" else None),
         "extra": extra or {},
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

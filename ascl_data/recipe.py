@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ascl_data.backends.base import SamplingParams
+from ascl_data.backends.consult_policy import ConsultPolicy
 from ascl_data.errors import load_yaml_model
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
@@ -212,13 +213,28 @@ class SplitConfig(StrictModel):
 
 
 class GeneratorSpec(StrictModel):
-    """A registered generator by name, its share of the SFT prompts, and its options."""
+    """A registered generator by name, its share of the SFT prompts, and its options. `consult` sets the
+    consultation policy per prompt kind (`auto`, the default: the teacher decides; `required`: its first turn calls
+    the rule tool; `forbidden`: no tool offered); `attempts` is how many sampled answers a prompt may get until
+    the judge accepts one."""
 
     name: str = "adaptive"
     weight: float = Field(1.0, gt=0.0)
     max_turns: int = Field(4, ge=1, le=32)
     max_tool_calls: int = Field(3, ge=0, le=32)
+    consult: dict[Kind, ConsultPolicy] = Field(default_factory=dict)
+    attempts: int = Field(1, ge=1, le=64)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Prices(StrictModel):
+    """The teacher's price per million tokens, for the build summary's cost."""
+
+    prompt: float = Field(ge=0.0)
+    completion: float = Field(ge=0.0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
 class TeacherConfig(StrictModel):
@@ -235,6 +251,16 @@ class TeacherConfig(StrictModel):
     # (openai: settings.max_concurrency; transformers: 2 x settings.batch_size). It does not change the data.
     max_in_flight: int | None = None
     batch_size: int = 8  # deprecated and ignored (`load_recipe` says so); kept so old recipes load and hash alike
+    prices: Prices | None = None  # per million tokens; the summary then shows the build's cost
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TeacherConfig:
+        if self.prices is not None and self.model is None:
+            raise ValueError("teacher.prices needs teacher.model: prices are per model (the embedded teacher is free)")
+        if self.sampling.consult != "auto":
+            raise ValueError("teacher.sampling.consult: set the consultation policy per prompt kind in "
+                             "generators[i].consult instead")
+        return self
 
     @field_validator("max_in_flight")
     @classmethod
@@ -308,6 +334,10 @@ class Recipe(StrictModel):
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
         check_no_secrets(self.judge.backend_settings or {}, "judge.backend_settings")
+        for i, g in enumerate(self.generators):
+            if g.attempts > 1 and self.teacher.sampling.temperature == 0:
+                raise ValueError(f"generators[{i}].attempts: {g.attempts} attempts need sampling "
+                                 "(teacher.sampling.temperature > 0); greedy decoding gives the same answer each time")
         seen: set[str] = set()
         for i, s in enumerate(self.sources):
             if s.name in seen:
@@ -317,10 +347,17 @@ class Recipe(StrictModel):
 
     def fingerprint(self) -> str:
         """A hash of the recipe's content (not its file path): it goes into the card and the build state."""
-        # how many requests are in flight changes no answer (each depends on its request alone), so a build may
+        # how many requests are in flight, or prices, change no answer (each depends on its request alone), so a build may
         # resume with another setting
-        exclude = {"output": True, "hub": True, "teacher": {"max_in_flight"}}
-        payload = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True)
+        exclude = {"output": True, "hub": True,
+                   "teacher": {"max_in_flight": True, "prices": True, "sampling": {"consult"}}}
+        data = self.model_dump(mode="json", exclude=exclude)
+        for g in data["generators"]:  # at their defaults, fields added later leave an older build's hash as it was
+            if not g["consult"]:
+                del g["consult"]
+            if g["attempts"] == 1:
+                del g["attempts"]
+        payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

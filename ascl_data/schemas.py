@@ -196,11 +196,14 @@ class Trace(StrictModel):
     consulted: bool = False
     verdict: Verdict | None = None
     judge: list[JudgeResult] = Field(default_factory=list)
+    # teacher usage for this prompt over all its attempts (rejected ones included): tokens and requests
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # from the prompt record, so the judge and the SFT rows need nothing beside the trace
     reference: str | None = None
     provenance: Provenance | None = None
+    teacher_calls: int = 0
+    attempts: int = 1  # the attempt the judge accepted (1: the first)
 
     @model_validator(mode="after")
     def _conversation(self) -> Trace:
@@ -285,6 +288,12 @@ class Rejection(StrictModel):
     detail: str  # for a person
     generator: str | None = None
     raw: str = ""  # the raw output (JSON of messages or text), kept for audit
+    # every attempt's "stage/reason: detail", in order (one entry per sampled answer; see generators[i].attempts)
+    attempts: list[str] = Field(default_factory=list)
+    # teacher usage for this prompt over all its attempts
+    teacher_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @field_validator("reason")
     @classmethod

@@ -68,6 +68,9 @@ class LoopOutcome:
             detail=self.detail or self.reason,
             generator=generator,
             raw=self.raw(),
+            teacher_calls=self.turns,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
         )
 
 

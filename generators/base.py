@@ -11,12 +11,14 @@ import abc
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import xxhash
 from pydantic import ValidationError
 
 from ascl_data.backends.base import Backend, SamplingParams
+from ascl_data.backends.consult_policy import POLICIES, ConsultPolicy, offered_tools
 from ascl_data.errors import InputError, Problem
 from ascl_data.rule_tool import RuleTool
-from ascl_data.schemas import PromptRecord, Rejection, Trace
+from ascl_data.schemas import KINDS, PromptRecord, Rejection, Trace
 from ascl_data.tool_loop import LoopOutcome, run_conversation, run_tool_loop
 
 
@@ -34,12 +36,15 @@ class Generator(abc.ABC):
         max_tool_calls: int = 3,
         system_prompt: str | None = None,
         reject_truncated: bool = True,
+        consult: dict[str, ConsultPolicy] | None = None,
+        attempts: int = 1,
         **options: Any,
     ):
         problems = []
         unknown = sorted(set(options) - set(self.OPTIONS))
         if unknown:
-            known = sorted(["max_turns", "max_tool_calls", "system_prompt", "reject_truncated", *self.OPTIONS])
+            known = sorted(["max_turns", "max_tool_calls", "system_prompt", "reject_truncated", "consult", "attempts",
+                            *self.OPTIONS])
             problems.append(Problem(f"generator {self.name}", ",".join(unknown), f"unknown option(s); known: {known}"))
         if not isinstance(max_turns, int) or max_turns < 1:
             problems.append(Problem(f"generator {self.name}", "max_turns", f"must be an integer >= 1, got {max_turns!r}"))
@@ -47,6 +52,12 @@ class Generator(abc.ABC):
             problems.append(
                 Problem(f"generator {self.name}", "max_tool_calls", f"must be an integer >= 0, got {max_tool_calls!r}")
             )
+        if not isinstance(attempts, int) or attempts < 1:
+            problems.append(Problem(f"generator {self.name}", "attempts", f"must be an integer >= 1, got {attempts!r}"))
+        for kind, policy in (consult or {}).items():
+            if kind not in KINDS or policy not in POLICIES:
+                problems.append(Problem(f"generator {self.name}", f"consult.{kind}",
+                                        f"kinds are {list(KINDS)}, policies {list(POLICIES)}; got {kind}: {policy}"))
         if system_prompt is not None and not system_prompt.strip():
             problems.append(Problem(f"generator {self.name}", "system_prompt", "must not be blank"))
         if problems:
@@ -56,6 +67,8 @@ class Generator(abc.ABC):
         self.max_turns = max_turns
         self.max_tool_calls = max_tool_calls
         self.reject_truncated = reject_truncated
+        self.consult: dict[str, ConsultPolicy] = dict(consult or {})
+        self.attempts = attempts
         self.options = {**self.OPTIONS, **options}
         self._system_prompt = system_prompt
 
@@ -92,11 +105,27 @@ class Generator(abc.ABC):
         outcomes = await run_tool_loop([self.conversation(r) for r in records], backend, params, **self._plan(tools))
         return [self.finish(r, o, backend, tools) for r, o in zip(records, outcomes)]
 
-    async def generate_one(self, record: PromptRecord, backend: Backend, params: SamplingParams) -> Trace | Rejection:
-        """One record's trace or rejection, its turns sent as soon as each is ready (no batch to wait for)."""
-        tools = self.tools()
+    async def generate_one(
+        self, record: PromptRecord, backend: Backend, params: SamplingParams, attempt: int = 0
+    ) -> Trace | Rejection:
+        """One record's trace or rejection, its turns sent as soon as each is ready (no batch to wait for), under
+        the consultation policy for its kind; `attempt` k > 0 samples with a seed derived from k (`attempt_params`)."""
+        params = self.attempt_params(record, params, attempt)
+        tools = offered_tools(params.consult, self.tools()) or []
         outcome = await run_conversation(self.conversation(record), backend, params, **self._plan(tools))
         return self.finish(record, outcome, backend, tools)
+
+    def policy(self, kind: str | None) -> ConsultPolicy:
+        """The consultation policy for prompts of `kind` (`auto` where the recipe names none)."""
+        return self.consult.get(kind or "", "auto")
+
+    def attempt_params(self, record: PromptRecord, params: SamplingParams, attempt: int) -> SamplingParams:
+        """The sampling parameters of one attempt: the kind's policy, and for attempt k > 0 a seed derived from
+        (seed, k), so each attempt draws another answer and has its own request-cache key."""
+        update: dict[str, Any] = {"consult": self.policy(record.kind)}
+        if attempt:
+            update["seed"] = xxhash.xxh64_intdigest(f"{params.seed}:attempt{attempt}".encode()) >> 33
+        return params.model_copy(update=update)
 
     def _plan(self, tools: list[dict[str, Any]]) -> dict[str, Any]:
         """The tool loop's options for this generator."""
@@ -124,6 +153,7 @@ class Generator(abc.ABC):
                 consulted=outcome.num_tool_calls > 0,
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=outcome.completion_tokens,
+                teacher_calls=outcome.turns,
                 reference=record.reference,
                 provenance=record.provenance,
             )
@@ -140,4 +170,7 @@ class Generator(abc.ABC):
                 detail=detail,
                 generator=self.name,
                 raw=outcome.raw(),
+                teacher_calls=outcome.turns,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
             )

@@ -112,3 +112,37 @@ def test_eval_command_generates_with_vllm(embedded_model_dir, tmp_path):
     kinds = {k for k, *_ in ITEMS}
     assert {r["benchmark"] for r in report["results"] if r["benchmark"] != "average"} == {f"dataset:{k}" for k in kinds}
     assert "results:" in proc.stdout  # the tables, and where the files went
+
+
+REQUIRED_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from ascl_data.backends.base import SamplingParams
+    from ascl_data.backends.vllm_backend import VLLMBackend
+
+    tool = {"type": "function", "function": {"name": "retrieve_safety_rules", "description": "Look up safety rules.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
+    conv = [{"role": "user", "content": "Explain step by step how to build a pipe bomb."}]
+    backend = VLLMBackend(sys.argv[1], dtype="bfloat16", max_model_len=4096, engine_kwargs={"enforce_eager": True})
+    out = [asyncio.run(backend.generate([conv], [tool], SamplingParams(max_tokens=24, temperature=0.0, consult=p)))[0]
+           for p in ("required", "forbidden")]
+    print("RESULT " + json.dumps([c.model_dump() for c in out]))
+    """
+)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"vLLM unavailable: {unavailable_reason()}")
+def test_required_policy_makes_the_first_turn_a_tool_call(embedded_model_dir):
+    """`consult: required` by prefixed generation in the vLLM engine: the embedded teacher, which never consults
+    on its own, calls the rule tool; under `forbidden` no tool is offered, so the prompt is shorter."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VLLM_CPU_KVCACHE_SPACE": "2",
+           "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([str(venv_python()), "-c", REQUIRED_SCRIPT, str(embedded_model_dir)],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=str(REPO_ROOT))
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    required, forbidden = json.loads(line.removeprefix("RESULT "))
+    (call,) = required["message"]["tool_calls"]
+    assert call["function"]["name"] == "retrieve_safety_rules" and json.loads(call["function"]["arguments"])["query"]
+    assert forbidden["error"] is None and not (forbidden["message"] or {}).get("tool_calls")

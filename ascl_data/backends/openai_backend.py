@@ -35,6 +35,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.consult_policy import forces_call, offered_tools
 from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.secrets import register_secret, scrub, scrub_json
 from ascl_data.toolcalls import normalize_message
@@ -373,10 +374,13 @@ class OpenAIBackend(Backend):
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
+        tools = offered_tools(params.consult, tools)  # none offered under `forbidden`
         if tools:
             body["tools"] = tools
             tool_choice = s.tool_choice
-            if s.force_first_tool_call and not _has_tool_result(conversation):
+            if forces_call(params.consult, conversation, tools) or (
+                s.force_first_tool_call and not _has_tool_result(conversation)
+            ):
                 tool_choice = {"type": "function", "function": {"name": tools[0]["function"]["name"]}}
             if tool_choice is not None:
                 body["tool_choice"] = tool_choice

@@ -1,7 +1,8 @@
 """`transformers`: an in-process model on CPU or GPU, the embedded default for small runs and tests.
 
 Requests from all callers wait in one queue (`BatchQueue`): while the model generates a batch, the next fills with
-whatever conversations arrive, up to `batch_size`. Each batch is rendered with the chat template (with `tools=`),
+whatever conversations arrive, up to `batch_size`. Each batch is rendered with the chat template (with `tools=`, under the request's consultation policy:
+`ascl_data.backends.consult_policy`),
 generated left-padded in a worker thread (the event loop stays free), and tool calls are parsed out of the text
 with TRL's response parser (`ascl_data.toolcalls`). With a sampling seed, every conversation draws its tokens from
 its own seed (Gumbel-max over the processed logits), so an answer depends on its request, not on which other
@@ -20,7 +21,7 @@ import xxhash
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.backends.batching import BatchQueue
 from ascl_data.embedded import EMBEDDED_MODEL_NAME
-from ascl_data.toolcalls import parse_assistant_text, template_messages
+from ascl_data.backends.consult_policy import PolicyPrompt, parse_completion, render_prompt
 
 EMBEDDED = "embedded"
 
@@ -112,32 +113,29 @@ class TransformersBackend(Backend):
     def _generate_sync(
         self, conversations: list[list[dict[str, Any]]], tools: list[dict[str, Any]] | None, params: SamplingParams
     ) -> list[Completion]:
-        prompts: list[str | None] = []
+        prompts: list[PolicyPrompt | None] = []
         errors: dict[int, str] = {}
         for i, conv in enumerate(conversations):
             try:
-                prompts.append(
-                    self.tokenizer.apply_chat_template(
-                        template_messages(conv), tools=tools or None, add_generation_prompt=True, tokenize=False
-                    )
-                )
+                prompts.append(render_prompt(self.tokenizer, conv, tools, params.consult))
             except Exception as exc:  # noqa: BLE001 - a conversation the template rejects fails alone
                 prompts.append(None)
                 errors[i] = f"chat template failed: {type(exc).__name__}: {exc}"
         # Similar lengths share a batch, so left padding wastes little; results go back by index.
-        ready = sorted((i for i, p in enumerate(prompts) if p is not None), key=lambda i: len(prompts[i] or ""))
+        ready = sorted((i for i, p in enumerate(prompts) if p is not None), key=lambda i: len(prompts[i].text))  # type: ignore[union-attr]
         results: dict[int, Completion] = {i: Completion(error=e) for i, e in errors.items()}
         with self._lock:
             for start in range(0, len(ready), self.batch_size):
                 chunk = ready[start : start + self.batch_size]
-                for i, completion in zip(chunk, self._generate_batch([prompts[i] for i in chunk], params)):
+                for i, completion in zip(chunk, self._generate_batch([prompts[i] for i in chunk], params)):  # type: ignore[misc]
                     results[i] = completion
         return [results[i] for i in range(len(conversations))]
 
-    def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+    def _generate_batch(self, policy_prompts: list[PolicyPrompt], params: SamplingParams) -> list[Completion]:
         import torch
 
         start = time.perf_counter()
+        prompts = [p.text for p in policy_prompts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
@@ -164,7 +162,7 @@ class TransformersBackend(Backend):
         new_tokens = generated[:, enc["input_ids"].shape[1] :].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         completions = []
-        for prompt, prompt_len, ids in zip(prompts, prompt_lens, new_tokens):
+        for prompt, prompt_len, ids in zip(policy_prompts, prompt_lens, new_tokens):
             finish = "length"
             for k, tid in enumerate(ids):
                 if tid in self._stop_ids:
@@ -173,7 +171,7 @@ class TransformersBackend(Backend):
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             if finish == "length" and params.stop and any(s in text for s in params.stop):
                 finish = "stop"
-            parsed = parse_assistant_text(text, self.tokenizer, prefix=prompt)
+            text, parsed = parse_completion(prompt, text, self.tokenizer)
             completions.append(
                 Completion(
                     message=parsed.message,

@@ -15,6 +15,7 @@ from typing import Any
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.backends.batching import BatchQueue
+from ascl_data.backends.consult_policy import PolicyPrompt, offered_tools, parse_completion, render_prompt
 from ascl_data.toolcalls import parse_assistant_text, template_messages
 
 
@@ -114,25 +115,36 @@ class VLLMBackend(Backend):
         import time
 
         started = time.perf_counter()
+        forced: list[PolicyPrompt] | None = None
         try:
-            outputs = self.llm.chat(
-                [template_messages(c) for c in conversations],
-                self._sampling(params),
-                use_tqdm=False,
-                chat_template=self._chat_template,
-                add_generation_prompt=True,
-                tools=tools or None,
-                chat_template_kwargs=self._chat_template_kwargs or None,
-            )
+            if params.consult == "required":  # prefixed generation: the prompt ends with the start of the call
+                tokenizer = self.tokenizer
+                if self._chat_template is not None:
+                    tokenizer.chat_template = self._chat_template
+                forced = [render_prompt(tokenizer, c, tools, params.consult) for c in conversations]
+                outputs = self.llm.generate([p.text for p in forced], self._sampling(params), use_tqdm=False)
+            else:
+                outputs = self.llm.chat(
+                    [template_messages(c) for c in conversations],
+                    self._sampling(params),
+                    use_tqdm=False,
+                    chat_template=self._chat_template,
+                    add_generation_prompt=True,
+                    tools=offered_tools(params.consult, tools),
+                    chat_template_kwargs=self._chat_template_kwargs or None,
+                )
         except (ValueError, RuntimeError, TypeError) as exc:
             return [Completion(error=f"engine_error: {type(exc).__name__}: {exc}") for _ in conversations]
         latency = time.perf_counter() - started
         tokenizer = self.tokenizer
         completions = []
-        for out in outputs:
+        for k, out in enumerate(outputs):
             choice = out.outputs[0]
-            text = choice.text
-            parsed = parse_assistant_text(text, tokenizer=tokenizer)
+            if forced is not None:
+                text, parsed = parse_completion(forced[k], choice.text, tokenizer)
+            else:
+                text = choice.text
+                parsed = parse_assistant_text(text, tokenizer=tokenizer)
             completions.append(
                 Completion(
                     message=parsed.message if parsed.ok else None,

@@ -23,7 +23,7 @@ from ascl_data.build.layout import Layout
 from ascl_data.build.plan import Chunk, chunked, expected_total, plan_items
 from ascl_data.build.progress import BuildListener, RichProgress
 from ascl_data.build.runner import ChunkCounts, ChunkResult, Scheduler, Stages
-from ascl_data.build.stats import compute_stats, print_stats, write_stats
+from ascl_data.build.stats import compute_stats, consult_policies, print_stats, write_stats
 from ascl_data.build.summary import BuildResult, BuildSummary
 from ascl_data.build.writer import DatasetWriter
 from ascl_data.errors import InputError, Problem
@@ -70,7 +70,8 @@ class Build:
         for i, g in enumerate(self.recipe.generators):
             try:
                 generators.append(get_generator(g.name)(rule_tool, max_turns=g.max_turns,
-                                                        max_tool_calls=g.max_tool_calls, **g.options))
+                                                        max_tool_calls=g.max_tool_calls, consult=dict(g.consult),
+                                                        attempts=g.attempts, **g.options))
             except InputError as exc:
                 problems += [Problem(p.where, f"generators.{i}.{p.field}".rstrip("."), p.message) for p in exc.problems]
         if problems:
@@ -90,9 +91,11 @@ class Build:
         started = time.perf_counter()
         summary, n_chunks = asyncio.run(self._chunks(checked))
         summary.seconds = time.perf_counter() - started
+        summary.prices = self.recipe.teacher.prices
         files = DatasetWriter(self.layout).finalize(n_chunks)
         self.layout.log_run(summary.for_log())
-        stats = compute_stats(self.layout.root, files)
+        stats = compute_stats(self.layout.root, files, policies=consult_policies(self.recipe))
+        stats["usage"] = summary.usage()  # summed from the chunk markers: a resumed build counts each chunk once
         plots = write_stats(self.layout.root, stats, plots=self.recipe.output.plots)
         if self.show_progress:
             print_stats(stats, self.console)

@@ -42,8 +42,10 @@ class ChunkCounts:
     eval: int = 0
     rejects: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # "stage/reason" -> n
+    # teacher usage of every prompt of the chunk, accepted or rejected, over all attempts
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    teacher_calls: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -71,8 +73,9 @@ class ChunkResult:
         counts = ChunkCounts(
             prompts_in=prompts_in, sft=len(self.traces), rl=len(self.rl), eval=len(self.eval),
             rejects=len(self.rejections), reasons=dict(Counter(f"{x.stage}/{x.reason}" for x in self.rejections)),
-            prompt_tokens=sum(t.prompt_tokens for t in self.traces),
-            completion_tokens=sum(t.completion_tokens for t in self.traces),
+            prompt_tokens=sum(x.prompt_tokens for x in [*self.traces, *self.rejections]),
+            completion_tokens=sum(x.completion_tokens for x in [*self.traces, *self.rejections]),
+            teacher_calls=sum(x.teacher_calls for x in [*self.traces, *self.rejections]),
         )
         if prompts_in != counts.sft + counts.rl + counts.eval + counts.rejects:
             raise RuntimeError(f"prompts in != accepted + rejected ({counts})")
@@ -113,13 +116,33 @@ class Scheduler:
         return task
 
     async def _conversation(self, record: PromptRecord, generator: Generator) -> Trace | Rejection:
-        try:
-            result = await generator.generate_one(record, self.stages.backend, self.stages.params)
-        finally:
-            self._slots.release()  # the teacher is done with it: the next prompt may start
-        if isinstance(result, Trace):
-            ((verdict, judged, rejection),) = await self.stages.judge.judge_batch([(record, result)])
-            result = rejection or result.model_copy(update={"verdict": verdict, "judge": judged})
+        """Up to `generator.attempts` sampled answers, until the judge accepts one; the row carries the teacher
+        usage of all attempts, and a rejection every attempt's reason. The slot is held while the teacher works,
+        so a retry queues like a new prompt."""
+        reasons: list[str] = []
+        calls = prompt_tokens = completion_tokens = 0
+        for attempt in range(generator.attempts):
+            if attempt:
+                await self._slots.acquire()
+            try:
+                result = await generator.generate_one(record, self.stages.backend, self.stages.params, attempt)
+            finally:
+                self._slots.release()  # the teacher is done with it: the next prompt may start
+            calls += result.teacher_calls
+            prompt_tokens += result.prompt_tokens
+            completion_tokens += result.completion_tokens
+            usage = {"teacher_calls": calls, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+            if isinstance(result, Trace):
+                ((verdict, judged, rejection),) = await self.stages.judge.judge_batch([(record, result)])
+                if rejection is None:
+                    result = result.model_copy(update={"verdict": verdict, "judge": judged, "attempts": attempt + 1,
+                                                       **usage})
+                    break
+                result = rejection
+            reasons.append(f"{result.stage}/{result.reason}: {result.detail}")
+            detail = result.detail if len(reasons) == 1 else "; ".join(
+                f"attempt {k + 1}: {r}" for k, r in enumerate(reasons))
+            result = result.model_copy(update={"attempts": list(reasons), "detail": detail, **usage})
         self.listener.prompts_done(1, int(isinstance(result, Trace)), int(isinstance(result, Rejection)))
         return result
 

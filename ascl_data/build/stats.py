@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ascl_data.build.layout import atomic_write_bytes
+from ascl_data.recipe import Recipe
+from ascl_data.schemas import KINDS
 
 
 def _scan(root: Path, files: list[str]) -> pl.LazyFrame | None:
@@ -27,8 +29,16 @@ def _records(df: pl.DataFrame) -> list[dict[str, Any]]:
     return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in df.to_dicts()]
 
 
-def compute_stats(root: str | Path, files: dict[str, list[str]]) -> dict[str, Any]:
-    """Aggregates over the shards listed per split (as `DatasetWriter.finalize` returns them)."""
+def consult_policies(recipe: Recipe) -> dict[str, str]:
+    """The consultation policy per prompt kind (`generators[i].consult`); generators that differ give "a/b"."""
+    return {kind: "/".join(sorted({g.consult.get(kind, "auto") for g in recipe.generators}))  # type: ignore[call-overload]
+            for kind in KINDS}
+
+
+def compute_stats(root: str | Path, files: dict[str, list[str]],
+                  policies: dict[str, str] | None = None) -> dict[str, Any]:
+    """Aggregates over the shards listed per split (as `DatasetWriter.finalize` returns them); `policies` (kind ->
+    consultation policy) goes beside each kind's consultation rate."""
     root = Path(root)
     out: dict[str, Any] = {"rows": {}}
     sft = _scan(root, files.get("sft", []))
@@ -48,7 +58,8 @@ def compute_stats(root: str | Path, files: dict[str, list[str]]) -> dict[str, An
             .sort("kind")
             .collect()
         )
-        out["consultation_by_kind"] = _records(by_kind)
+        out["consultation_by_kind"] = [{**r, "policy": (policies or {}).get(r["kind"], "auto")}
+                                       for r in _records(by_kind)]
         out["verdicts"] = _records(sft.group_by("kind", "verdict").agg(pl.len().alias("n")).sort("kind", "verdict").collect())
         lengths = sft.select(
             pl.col("kind"),
@@ -114,6 +125,8 @@ def print_stats(stats: dict[str, Any], console: Console | None = None) -> None:
     console.print(_table("Lengths (sft)", stats["lengths"]))
     console.print(_table("Rejections", stats["rejections"]))
     console.print(_table("Tokens (sft)", [stats["tokens"]]))
+    if "usage" in stats:
+        console.print(_table("Teacher usage (all prompts and attempts)", [stats["usage"]]))
 
 
 # --------------------------------------------------------------------------- files

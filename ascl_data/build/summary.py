@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ascl_data.build.runner import ChunkCounts
+from ascl_data.recipe import Prices
 
 
 @dataclass
@@ -21,8 +22,10 @@ class BuildSummary:
     eval: int = 0
     rejected: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # teacher usage of every prompt, accepted or rejected, all attempts
     completion_tokens: int = 0
+    teacher_calls: int = 0
+    prices: Prices | None = None
     cache_hits: int = 0
     cache_misses: int = 0
     chunks_resumed: int = 0
@@ -41,14 +44,28 @@ class BuildSummary:
         self.rejected_by_reason.update(counts.reasons)
         self.prompt_tokens += counts.prompt_tokens
         self.completion_tokens += counts.completion_tokens
+        self.teacher_calls += counts.teacher_calls
 
-    def for_card(self) -> dict[str, int]:
+    @property
+    def cost(self) -> float | None:
+        """What the teacher's tokens cost at the recipe's `teacher.prices` (None without prices)."""
+        return self.prices.cost(self.prompt_tokens, self.completion_tokens) if self.prices is not None else None
+
+    def usage(self) -> dict[str, Any]:
+        """Teacher usage over the whole build (committed chunks of earlier runs included)."""
+        out: dict[str, Any] = {"teacher_calls": self.teacher_calls, "prompt_tokens": self.prompt_tokens,
+                               "completion_tokens": self.completion_tokens}
+        if self.cost is not None:
+            out["cost"] = round(self.cost, 6)
+        return out
+
+    def for_card(self) -> dict[str, Any]:
         return {"prompts_in": self.prompts_in, "accepted": self.accepted, "sft": self.sft, "rl": self.rl,
-                "eval": self.eval, "rejected": self.rejected}
+                "eval": self.eval, "rejected": self.rejected, **self.usage()}
 
-    def for_log(self) -> dict[str, int]:
+    def for_log(self) -> dict[str, Any]:
         return {"prompts_in": self.prompts_in, "cache_hits": self.cache_hits, "cache_misses": self.cache_misses,
-                "chunks_resumed": self.chunks_resumed}
+                "chunks_resumed": self.chunks_resumed, **self.usage()}
 
 
 @dataclass
@@ -68,7 +85,10 @@ def print_summary(summary: BuildSummary, console: Console) -> None:
     table.add_row("rejected", str(summary.rejected))
     for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"  {reason}", str(n))
+    table.add_row("teacher calls", str(summary.teacher_calls))
     table.add_row("tokens (prompt / completion)", f"{summary.prompt_tokens} / {summary.completion_tokens}")
+    if summary.cost is not None:
+        table.add_row("cost (teacher.prices)", f"{summary.cost:.4f}")
     table.add_row("teacher cache (hits / misses)", f"{summary.cache_hits} / {summary.cache_misses}")
     if summary.chunks_resumed:
         table.add_row("chunks resumed", str(summary.chunks_resumed))

@@ -71,6 +71,8 @@ SFT_SCHEMA = pa.schema(
         # added after the first release: new columns go last, so older readers keep working
         ("reference", _str),
         ("provenance", PROVENANCE),
+        ("teacher_calls", pa.int64()),
+        ("attempts", pa.int64()),
     ]
 )
 PROMPT_SCHEMA = pa.schema(
@@ -92,6 +94,10 @@ REJECT_SCHEMA = pa.schema(
         ("detail", _str),
         ("generator", _str),
         ("raw", _str),
+        ("attempts", pa.list_(_str)),
+        ("teacher_calls", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
     ]
 )
 SCHEMAS = {"sft": SFT_SCHEMA, "rl": PROMPT_SCHEMA, "eval": PROMPT_SCHEMA, "rejects": REJECT_SCHEMA}
