@@ -149,3 +149,20 @@ def test_embedded_smollm2_answers() -> None:
     assert c.error is None and "Paris" in c.message["content"], c.raw_text
     assert c.finish_reason == "stop" and c.completion_tokens < 24
     assert backend.model == "SmolLM2-135M-Instruct" and time.perf_counter() - start < 120
+
+
+def test_a_prompt_longer_than_the_context_is_rejected_before_generation(tiny_model_dir):
+    """Issue 10: a prompt past the teacher's context ran for minutes and took its batch-mates down with it."""
+    import asyncio
+
+    from ascl_data.backends.base import SamplingParams
+    from ascl_data.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(model=str(tiny_model_dir), batch_size=2)
+    context = backend.hf_model.config.max_position_embeddings
+    huge = [{"role": "user", "content": "word " * (context + 10)}]
+    short = [{"role": "user", "content": "Say hi."}]
+    params = SamplingParams(temperature=0.0, max_tokens=4)
+    long_out, short_out = asyncio.run(backend.generate([huge, short], None, params))
+    assert long_out.error_reason == "prompt_too_long" and f"context of {context}" in long_out.error
+    assert short_out.error is None and short_out.completion_tokens > 0  # its batch-mate is unaffected

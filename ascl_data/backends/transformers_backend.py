@@ -114,16 +114,27 @@ class TransformersBackend(Backend):
         self, conversations: list[list[dict[str, Any]]], tools: list[dict[str, Any]] | None, params: SamplingParams
     ) -> list[Completion]:
         prompts: list[PolicyPrompt | None] = []
-        errors: dict[int, str] = {}
+        errors: dict[int, Completion] = {}
+        context = getattr(self.hf_model.config, "max_position_embeddings", None)
         for i, conv in enumerate(conversations):
             try:
-                prompts.append(render_prompt(self.tokenizer, conv, tools, params.consult))
+                prompt = render_prompt(self.tokenizer, conv, tools, params.consult)
             except Exception as exc:  # noqa: BLE001 - a conversation the template rejects fails alone
                 prompts.append(None)
-                errors[i] = f"chat template failed: {type(exc).__name__}: {exc}"
+                errors[i] = Completion(error=f"chat template failed: {type(exc).__name__}: {exc}")
+                continue
+            n = len(self.tokenizer(prompt.text, add_special_tokens=False)["input_ids"])
+            if context is not None and n + params.max_tokens > context:
+                # the guard: a prompt the model cannot take is rejected here, not run (or padded into its batch)
+                prompts.append(None)
+                errors[i] = Completion(error_reason="prompt_too_long", error=(
+                    f"prompt_too_long: {n} prompt tokens + max_tokens {params.max_tokens} exceed the model's "
+                    f"context of {context} tokens"))
+                continue
+            prompts.append(prompt)
         # Similar lengths share a batch, so left padding wastes little; results go back by index.
         ready = sorted((i for i, p in enumerate(prompts) if p is not None), key=lambda i: len(prompts[i].text))  # type: ignore[union-attr]
-        results: dict[int, Completion] = {i: Completion(error=e) for i, e in errors.items()}
+        results: dict[int, Completion] = dict(errors)
         with self._lock:
             for start in range(0, len(ready), self.batch_size):
                 chunk = ready[start : start + self.batch_size]
