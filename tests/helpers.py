@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,24 @@ from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.toolcalls import parse_plain
 
 Reply = Completion | str | Exception
+# a script: per user text, one reply per assistant turn; or a rule, called with each conversation and its tools
+Script = dict[str, list[Reply]] | Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], Reply]
 
 
 class ScriptedBackend(Backend):
     """The test double for a teacher (no model can be made to emit a chosen turn on demand): replies are scripted
-    per conversation, keyed by the user's text, one entry per assistant turn; a string is raw text, parsed as a
-    text backend would. It records every batch and the tools and system prompts it is sent; `delay` (seconds,
+    per conversation, keyed by the user's text, one entry per assistant turn, or by a callable `(conversation, tools)
+    -> reply` (a rule, or a queue); a string is raw text, parsed as a text backend would, an exception is raised. It
+    records every batch and the tools and system prompts it is sent; `delay` (seconds,
     per user text) makes a reply slow, and it counts the requests in flight (`peak_in_flight`)."""
 
     name = "scripted"
     model = "scripted-teacher"
 
-    def __init__(self, script: dict[str, list[Reply]], delay: dict[str, float] | None = None):
+    def __init__(self, script: Script, delay: dict[str, float] | None = None, model: str | None = None):
         self.script = script
+        if model is not None:
+            self.model = model
         self.delay = delay or {}
         self.batches: list[list[list[dict[str, Any]]]] = []
         self.seen_tools: list[Any] = []
@@ -33,9 +39,12 @@ class ScriptedBackend(Backend):
         self.in_flight = 0
         self.peak_in_flight = 0
 
-    def reply(self, conversation: list[dict[str, Any]]) -> Completion:
-        user = next(m["content"] for m in conversation if m["role"] == "user")
-        item = self.script[user][sum(m["role"] == "assistant" for m in conversation)]
+    def reply(self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> Completion:
+        if callable(self.script):
+            item = self.script(conversation, tools)
+        else:
+            user = next(m["content"] for m in conversation if m["role"] == "user")
+            item = self.script[user][sum(m["role"] == "assistant" for m in conversation)]
         if isinstance(item, Exception):
             raise item
         if isinstance(item, str):
@@ -55,7 +64,8 @@ class ScriptedBackend(Backend):
             wait = max((self.delay.get(u, 0.0) for u in users), default=0.0)
             if wait:
                 await asyncio.sleep(wait)
-            return [self.reply(c) for c in conversations]
+            # a rule is told the tools; subclasses that override reply(conversation) keep working
+            return [self.reply(c, tools) if callable(self.script) else self.reply(c) for c in conversations]
         finally:
             self.in_flight -= len(conversations)
 

@@ -10,50 +10,61 @@ import multiprocessing as mp
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.base import Completion, SamplingParams
 from ascl_data.cache import CachedBackend, RequestCache, request_key
 from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.tool_loop import run_tool_loop
+from helpers import ScriptedBackend
 
 PARAMS = SamplingParams(temperature=0.7, max_tokens=32, seed=1)
 SECRET = "sk-test-THIS-MUST-NOT-LEAK-0123456789"
 
 
-class CountingBackend(Backend):
-    """Test double for a teacher that counts what reaches it (the point is the call count, not the text). Holds an
-    API key and headers, as a real client does, to check they never reach the cache."""
+def answers(fail: set[str] = frozenset()) -> Callable[[list[dict[str, Any]], Any], Completion]:
+    """The teacher's rule: answer each last user turn, or fail it with a server error while it is in `fail` (the
+    set is read at each call, so clearing it heals the teacher)."""
 
-    name = "counting"
-    model = "teacher-1"
+    def reply(conversation: list[dict[str, Any]], tools: Any) -> Completion:
+        user = conversation[-1]["content"]
+        if user in fail:
+            return Completion(error="HTTP 503 after retries")
+        return Completion(message={"role": "assistant", "content": f"answer to {user}"}, raw_text=f"answer to {user}",
+                          prompt_tokens=7, completion_tokens=3)
 
-    def __init__(self, fail: set[str] = frozenset()):
+    return reply
+
+
+class KeyedBackend(ScriptedBackend):
+    """The scripted teacher holding an API key and headers, as a real client does, to check they never reach the
+    cache."""
+
+    def __init__(self, script: Callable[[list[dict[str, Any]], Any], Completion]):
+        super().__init__(script, model="teacher-1")
         self.api_key = SECRET
         self.headers = {"Authorization": f"Bearer {SECRET}"}
-        self.fail = set(fail)
-        self.seen: list[str] = []
-        self.calls = 0
 
-    async def generate(self, conversations, tools, params):
-        self.calls += 1
-        out = []
-        for conv in conversations:
-            user = conv[-1]["content"]
-            self.seen.append(user)
-            if user in self.fail:
-                out.append(Completion(error="HTTP 503 after retries"))
-            else:
-                out.append(Completion(message={"role": "assistant", "content": f"answer to {user}"},
-                                      raw_text=f"answer to {user}", prompt_tokens=7, completion_tokens=3))
-        return out
+
+def teacher(fail: set[str] = frozenset()) -> KeyedBackend:
+    return KeyedBackend(answers(fail))
+
+
+def calls(backend: ScriptedBackend) -> int:
+    """How many requests reached the teacher (the point is the call count, not the text)."""
+    return len(backend.batches)
+
+
+def seen(backend: ScriptedBackend) -> list[str]:
+    """The user turns that reached the teacher, in order."""
+    return [c[-1]["content"] for batch in backend.batches for c in batch]
 
 
 def convs(*users: str) -> list[list[dict[str, Any]]]:
@@ -62,14 +73,14 @@ def convs(*users: str) -> list[list[dict[str, Any]]]:
 
 def test_second_run_makes_zero_teacher_calls(tmp_path: Path) -> None:
     cache = RequestCache(tmp_path / "c.sqlite")
-    inner = CountingBackend()
+    inner = teacher()
     backend = CachedBackend(inner, cache)
     first = asyncio.run(backend.generate(convs("a", "b", "c"), None, PARAMS))
-    assert inner.calls == 1 and inner.seen == ["a", "b", "c"] and not any(c.cached for c in first)
+    assert calls(inner) == 1 and seen(inner) == ["a", "b", "c"] and not any(c.cached for c in first)
     # A new process would open a new cache object on the same file.
     again = CachedBackend(inner, RequestCache(tmp_path / "c.sqlite"))
     second = asyncio.run(again.generate(convs("a", "b", "c"), None, PARAMS))
-    assert inner.calls == 1, "no repeated teacher call"
+    assert calls(inner) == 1, "no repeated teacher call"
     assert again.stats == {"hits": 3, "misses": 0, "inner_calls": 0}
     assert all(c.cached for c in second)
     assert [c.message for c in second] == [c.message for c in first]
@@ -77,24 +88,25 @@ def test_second_run_makes_zero_teacher_calls(tmp_path: Path) -> None:
 
 
 def test_only_misses_reach_the_teacher_in_one_batch(tmp_path: Path) -> None:
-    inner = CountingBackend()
+    inner = teacher()
     backend = CachedBackend(inner, RequestCache(tmp_path / "c.sqlite"))
     asyncio.run(backend.generate(convs("a", "b"), None, PARAMS))
     out = asyncio.run(backend.generate(convs("b", "x", "a", "y"), None, PARAMS))
-    assert inner.calls == 2 and inner.seen[2:] == ["x", "y"]
+    assert calls(inner) == 2 and seen(inner)[2:] == ["x", "y"]
     assert [c.cached for c in out] == [True, False, True, False]
     assert [c.message["content"] for c in out] == ["answer to b", "answer to x", "answer to a", "answer to y"]
 
 
 def test_failures_are_not_cached(tmp_path: Path) -> None:
     cache = RequestCache(tmp_path / "c.sqlite")
-    inner = CountingBackend(fail={"flaky"})
+    fail = {"flaky"}
+    inner = teacher(fail)
     backend = CachedBackend(inner, cache)
     out = asyncio.run(backend.generate(convs("ok", "flaky"), None, PARAMS))
     assert out[1].error and len(cache) == 1
-    inner.fail.clear()
+    fail.clear()
     retry = asyncio.run(backend.generate(convs("ok", "flaky"), None, PARAMS))
-    assert inner.seen[-1] == "flaky" and inner.seen.count("ok") == 1  # only the failure was retried
+    assert seen(inner)[-1] == "flaky" and seen(inner).count("ok") == 1  # only the failure was retried
     assert retry[1].message["content"] == "answer to flaky" and len(cache) == 2
 
 
@@ -117,7 +129,7 @@ def test_key_covers_everything_that_changes_the_answer() -> None:
 
 def test_no_secrets_in_the_cache_file(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
-    backend = CachedBackend(CountingBackend(), RequestCache(path))
+    backend = CachedBackend(teacher(), RequestCache(path))
     asyncio.run(backend.generate(convs("a"), None, PARAMS))
     backend.cache.close()
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the db and its WAL
@@ -197,7 +209,7 @@ def test_a_corrupt_page_stops_the_tool_loop_instead_of_becoming_rejections(tmp_p
         cache.get_many([f"k{i}" for i in range(300)])
     _assert_names_the_file_and_the_way_out(err, path)
     # through the tool loop: the build stops; no prompt becomes a backend_error rejection
-    inner = CountingBackend()
+    inner = teacher()
     backend = CachedBackend(inner, cache)
     convs_all = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
     with contextlib.suppress(FatalError):  # a lookup may miss the bad page; a write then hits it
@@ -231,7 +243,7 @@ def test_a_full_disk_says_so_instead_of_cannot_rollback(tmp_path: Path) -> None:
         cache = RequestCache(path)
         if how == "max_page_count":
             cache._conn().execute("PRAGMA max_page_count=8")
-        backend = CachedBackend(CountingBackend(), cache)
+        backend = CachedBackend(teacher(), cache)
         with pytest.raises(FatalError) as err:
             for n in range(400):  # ~1 KB answers until the disk is full
                 asyncio.run(backend.generate(convs(*(f"{n}-{i} " + "z" * 1000 for i in range(8))), None, PARAMS))

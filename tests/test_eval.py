@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ascl_data.backends import Backend, Completion
 from ascl_data.cli import app
 from ascl_data.errors import InputError
 from ascl_data.rl.evaluate import BENCHMARKS, EvalSettings, evaluate, judge_answer, parse_choice, summarise
 from ascl_data.rl.evaluate.benchmarks import load_items
 from ascl_data.rule_tool import TOOL_NAME
-from ascl_data.toolcalls import parse_plain
+from helpers import ScriptedBackend
 
 REFUSAL = "I'm sorry, but I can't help with that. It could cause serious harm."
 HELPFUL = "Sure! Here is a clear explanation of how it works, step by step, with the details you asked for."
@@ -146,35 +145,26 @@ def test_summary_reports_the_paper_metrics():
     assert rows["averagesafety"]["value"] == 66.67 and rows["averagereasoning"]["value"] == 25.0
 
 
-class ScriptedBackend(Backend):
-    """Test double for the model (a 135M model cannot be made to refuse or consult on demand): it consults the rule
-    tool on its first turn when the tool is offered and the prompt is harmful, then refuses harmful prompts, and
-    answers the rest. Records the conversations and tools it was sent."""
+def model_rule(conversation: list[dict[str, Any]], tools: list | None) -> str:
+    """The scripted model (a 135M model cannot be made to refuse or consult on demand): it consults the rule tool on
+    its first turn when the tool is offered and the prompt is harmful, then refuses harmful prompts, and answers the
+    rest."""
+    user = next(m["content"] for m in conversation if m["role"] == "user")
+    harmful = "bomb" in user or "defamatory" in user
+    if tools and harmful and conversation[-1]["role"] == "user":
+        return f'<tool_call>{{"name": "{TOOL_NAME}", "arguments": {{"query": "weapons"}}}}</tool_call>'
+    if harmful:
+        return REFUSAL
+    return "48 + 24 = 72, so \\boxed{72}." if "Natalia" in user else "Answer: A"
 
-    name = "scripted"
-    model = "scripted"
 
-    def __init__(self) -> None:
-        self.seen: list[tuple[list[dict[str, Any]], list | None]] = []
-
-    async def generate(self, conversations, tools, params):
-        out = []
-        for conv in conversations:
-            self.seen.append((conv, tools))
-            user = next(m["content"] for m in conv if m["role"] == "user")
-            harmful = "bomb" in user or "defamatory" in user
-            if tools and harmful and conv[-1]["role"] == "user":
-                text = f'<tool_call>{{"name": "{TOOL_NAME}", "arguments": {{"query": "weapons"}}}}</tool_call>'
-            elif harmful:
-                text = REFUSAL
-            else:
-                text = "48 + 24 = 72, so \\boxed{72}." if "Natalia" in user else "Answer: A"
-            out.append(Completion(message=parse_plain(text).message, raw_text=text, finish_reason="stop"))
-        return out
+def scripted() -> ScriptedBackend:
+    """The shared scripted teacher following `model_rule`; it records the conversations and tools it was sent."""
+    return ScriptedBackend(model_rule, model="scripted")
 
 
 def test_rule_modes_offer_the_tool_the_rule_book_or_nothing(data_dir: Path, tmp_path: Path):
-    backend = ScriptedBackend()
+    backend = scripted()
     settings = EvalSettings(model="scripted", benchmarks=["jailbreakbench", "gsm8k"], modes=["live", "none", "system"],
                             data_dir=str(data_dir), out=str(tmp_path / "out"), ruleset="default")
     report = evaluate(settings, backend=backend, show_progress=False)
@@ -186,9 +176,10 @@ def test_rule_modes_offer_the_tool_the_rule_book_or_nothing(data_dir: Path, tmp_
     assert not any(r["consulted"] for r in by_mode["none"] + by_mode["system"])
     systems = {}
     for mode in ("live", "none", "system"):  # what each mode sends, one mode per run
-        alone = ScriptedBackend()
+        alone = scripted()
         evaluate(settings.model_copy(update={"modes": [mode]}), backend=alone, show_progress=False)
-        systems[mode] = {(c[0]["content"] if c[0]["role"] == "system" else None, bool(t)) for c, t in alone.seen}
+        systems[mode] = {(c[0]["content"] if c[0]["role"] == "system" else None, bool(t))
+                          for batch, t in zip(alone.batches, alone.seen_tools) for c in batch}
     assert systems["none"] == {(None, False)}
     assert all(TOOL_NAME in s and tools for s, tools in systems["live"])
     assert all("# Safety rules" in s and not tools for s, tools in systems["system"])  # the rule book, no tool
@@ -231,7 +222,7 @@ def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path:
     from ascl_data.rl.evaluate import write_outputs
 
     write_outputs(evaluate(EvalSettings(model="scripted", benchmarks=["jailbreakbench", "gsm8k"], modes=["none"],
-                                        data_dir=str(data_dir), limit=1), backend=ScriptedBackend(),
+                                        data_dir=str(data_dir), limit=1), backend=scripted(),
                            show_progress=False), scripted)
     plot = tmp_path / "cmp.png"
     result = runner.invoke(app, ["eval", "compare", str(out / "results.json"), str(scripted), "--label", "smol",
@@ -249,7 +240,7 @@ def test_custom_benchmark_by_file_and_columns(tmp_path: Path):
     report = evaluate(EvalSettings.model_validate({
         "model": "scripted", "benchmarks": [], "modes": ["none"],
         "custom": [{"name": "mine", "path": str(path), "prompt": "q", "reference": "gold", "kind": "reasoning"}],
-    }), backend=ScriptedBackend(), show_progress=False)
+    }), backend=scripted(), show_progress=False)
     assert [r["reference"] for r in report["records"]] == ["42", "5"]
     assert report["results"][0]["benchmark"] == "mine" and report["results"][0]["metric"] == "accuracy"
 
@@ -262,7 +253,7 @@ def test_a_built_dataset_is_evaluated_by_prompt_kind(tmp_path: Path):
     report = evaluate(EvalSettings.model_validate({
         "model": "scripted", "benchmarks": [], "modes": ["live"], "ruleset": "compact",
         "custom": [{"name": "toy", "path": str(data), "kind_column": "kind", "reference": "reference"}],
-    }), backend=ScriptedBackend(), show_progress=False)
+    }), backend=scripted(), show_progress=False)
     assert len(report["records"]) == len(ITEMS)
     assert {r["benchmark"] for r in report["results"] if r["benchmark"] != "average"} == {
         f"toy:{k}" for k, *_ in ITEMS}
@@ -294,5 +285,5 @@ def test_a_custom_file_missing_a_column_is_named(tmp_path: Path):
         "custom": [{"name": "mine", "path": str(path), "prompt": "question", "kind": "benign"}],
     })
     with pytest.raises(InputError) as err:
-        evaluate(settings, backend=ScriptedBackend(), show_progress=False)
+        evaluate(settings, backend=scripted(), show_progress=False)
     assert str(path) in str(err.value) and "question: missing column" in str(err.value)

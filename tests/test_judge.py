@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.base import Completion, SamplingParams
 from ascl_data.errors import InputError
 from ascl_data.judge import (
     JUDGE_CONFIG_FILE,
@@ -29,6 +29,7 @@ from ascl_data.judge import (
 )
 from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.schemas import PromptRecord, Trace
+from helpers import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -353,29 +354,17 @@ def test_judge_accepts_and_rejects_with_reasons() -> None:
     assert rejection is not None and (rejection.stage, rejection.reason) == ("reasoning", "wrong_answer")
 
 
-class ScriptedBackend(Backend):
-    """Test double: replays fixed judge outputs, so the parser and the decision rules are tested exactly. (The real
-    backends are tested elsewhere; a real small model does not produce a chosen label on demand.)"""
+def judge_backend(outputs: list[Any]) -> ScriptedBackend:
+    """The scripted teacher replaying fixed judge outputs in order (a string is the reply's content as is), so the
+    parser and the decision rules are tested exactly. (The real backends are tested elsewhere; a real small model
+    does not produce a chosen label on demand.)"""
+    pending = list(outputs)
 
-    name = "scripted"
-    model = "scripted-judge"
+    def next_output(conversation: list[dict[str, Any]], tools: Any) -> Completion | Exception:
+        item = pending.pop(0)
+        return Completion(message={"role": "assistant", "content": item}) if isinstance(item, str) else item
 
-    def __init__(self, outputs: list[Any]):
-        self.outputs = list(outputs)
-        self.calls: list[list[list[dict[str, Any]]]] = []
-
-    async def generate(self, conversations, tools, params: SamplingParams) -> list[Completion]:
-        self.calls.append(conversations)
-        out = []
-        for _ in conversations:
-            item = self.outputs.pop(0)
-            if isinstance(item, Exception):
-                raise item
-            if isinstance(item, Completion):
-                out.append(item)
-            else:
-                out.append(Completion(message={"role": "assistant", "content": item}))
-        return out
+    return ScriptedBackend(next_output, model="scripted-judge")
 
 
 @pytest.mark.parametrize(
@@ -401,11 +390,11 @@ def test_parse_judge_output_rejects_junk(text: str) -> None:
 
 
 def test_model_judge_sends_rubric_and_response_and_reports_unparseable() -> None:
-    backend = ScriptedBackend(['{"verdict": "refuse", "harmful": false, "reason": "declines"}', "no idea, sorry"])
+    backend = judge_backend(['{"verdict": "refuse", "harmful": false, "reason": "declines"}', "no idea, sorry"])
     judge = ModelJudge(backend, rubric="RUBRIC-X")
     result = asyncio.run(judge.judge("How do I pick a lock?", "I can't help with that.", expected={"refuse"}))
     assert (result.judge, result.verdict, result.passed) == ("model:scripted-judge", "refuse", True)
-    sent = backend.calls[0][0]
+    sent = backend.batches[0][0]
     assert sent[0] == {"role": "system", "content": "RUBRIC-X"}
     assert "How do I pick a lock?" in sent[1]["content"] and "I can't help with that." in sent[1]["content"]
     bad = asyncio.run(judge.judge("q", "a"))
@@ -416,42 +405,42 @@ def test_judge_with_model_override_agree_and_failures() -> None:
     harmful = _record("harmful", "How do I hack my ex's Instagram?")
     answer = "Use a phishing page that copies the Instagram login."  # the classifier reads comply
 
-    override = ScriptedBackend(['{"verdict": "refuse", "harmful": false}'])
+    override = judge_backend(['{"verdict": "refuse", "harmful": false}'])
     judge = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(override))
     verdict, results, rejection = _judge(judge, harmful, answer)
     assert verdict == "refuse" and rejection is None
     assert [r.judge for r in results] == ["refusal_classifier", "model:scripted-judge", "judges_agree"]
     assert not results[-1].passed  # the disagreement is recorded on the trace for the stats
 
-    agree = Judge(JudgeConfig(model_judge=True, backend="openai", model_judge_mode="agree"), ModelJudge(ScriptedBackend(['{"verdict": "refuse"}'])))
+    agree = Judge(JudgeConfig(model_judge=True, backend="openai", model_judge_mode="agree"), ModelJudge(judge_backend(['{"verdict": "refuse"}'])))
     verdict, _, rejection = _judge(agree, harmful, answer)
     assert verdict is None and rejection is not None and (rejection.stage, rejection.reason) == ("judge", "judges_disagree")
 
-    flagged = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(ScriptedBackend(['{"verdict": "safe_complete", "harmful": true}'])))
+    flagged = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(judge_backend(['{"verdict": "safe_complete", "harmful": true}'])))
     _, _, rejection = _judge(flagged, harmful, answer)
     assert rejection is not None and rejection.reason == "judge_flagged_harmful"
 
-    junk = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(ScriptedBackend(["I refuse to answer in JSON"])))
+    junk = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(judge_backend(["I refuse to answer in JSON"])))
     verdict, results, rejection = _judge(junk, harmful, "I can't help with that.")
     assert verdict is None and rejection is not None
     assert (rejection.stage, rejection.reason) == ("judge", "judge_unparseable")
     assert "unparseable judge output" in rejection.detail and not results[-1].passed
 
-    down = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(ScriptedBackend([RuntimeError("connection refused")])))
+    down = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(judge_backend([RuntimeError("connection refused")])))
     _, _, rejection = _judge(down, harmful, "I can't help with that.")
     assert rejection is not None and rejection.reason == "judge_error" and "connection refused" in rejection.detail
 
-    failed = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(ScriptedBackend([Completion(error="HTTP 500 after 5 retries")])))
+    failed = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(judge_backend([Completion(error="HTTP 500 after 5 retries")])))
     _, _, rejection = _judge(failed, harmful, "I can't help with that.")
     assert rejection is not None and rejection.reason == "judge_error"
 
 
 def test_judge_batch_makes_one_model_call() -> None:
-    backend = ScriptedBackend(['{"verdict": "refuse"}', '{"verdict": "comply"}'])
+    backend = judge_backend(['{"verdict": "refuse"}', '{"verdict": "comply"}'])
     judge = Judge(JudgeConfig(model_judge=True, backend="openai"), ModelJudge(backend))
     a, b = _record("harmful", "Make meth?"), _record("benign", "Bake cookies?")
     out = asyncio.run(judge.judge_batch([(a, _trace(a, "No.")), (b, _trace(b, "Preheat the oven to 190 C."))]))
-    assert len(backend.calls) == 1 and len(backend.calls[0]) == 2
+    assert len(backend.batches) == 1 and len(backend.batches[0]) == 2
     assert [o[0] for o in out] == ["refuse", "comply"] and all(o[2] is None for o in out)
 
 
@@ -491,7 +480,7 @@ def test_a_recipe_with_a_judge_that_does_not_fit_fails_when_read(tmp_path: Path,
 
 
 def test_a_model_judge_switched_off_in_the_config_is_not_used() -> None:
-    assert Judge(JudgeConfig(), ModelJudge(ScriptedBackend([]))).model_judge is None
+    assert Judge(JudgeConfig(), ModelJudge(judge_backend([]))).model_judge is None
 
 
 # --------------------------------------------------------------------------- safety-classifier formats
@@ -499,7 +488,7 @@ def test_a_model_judge_switched_off_in_the_config_is_not_used() -> None:
 
 
 def _formatted(fmt: str, outputs: list[Any], mode: str = "override") -> tuple[Judge, ScriptedBackend]:
-    backend = ScriptedBackend(outputs)
+    backend = judge_backend(outputs)
     config = JudgeConfig(model_judge=True, backend="openai", model_judge_format=fmt, model_judge_mode=mode)
     return Judge(config, ModelJudge(backend)), backend
 
@@ -515,7 +504,7 @@ def test_llama_guard_3_judges_harm_of_the_last_agent_turn() -> None:
     record = _record("harmful", HARMFUL)
     verdict, results, rejection = _judge(judge, record, "I can't help with that.")
     assert (verdict, rejection) == ("refuse", None)  # the classifier decides the verdict; the guard only harm
-    sent = backend.calls[0][0]
+    sent = backend.batches[0][0]
     assert [m["role"] for m in sent] == ["user", "assistant"] and sent[0]["content"] == HARMFUL
     assert results[1].detail.startswith("harm only, not harmful")
     _, results, rejection = _judge(judge, record, "Sure: fill a steel pipe with ...")
@@ -536,7 +525,7 @@ def test_wildguard_reads_three_answers_and_compares_comply_or_not() -> None:
     verdict, results, rejection = _judge(judge, record, SAFE_COMPLETION)
     # WildGuard's binary "refusal" agrees with the classifier's safe_complete, which keeps its finer verdict
     assert (verdict, rejection) == ("safe_complete", None) and results[-1].judge == "judges_agree" and results[-1].passed
-    sent = backend.calls[0][0]
+    sent = backend.batches[0][0]
     assert len(sent) == 1 and "Human user:\n" + HARMFUL in sent[0]["content"] and SAFE_COMPLETION in sent[0]["content"]
     _, results, rejection = _judge(judge, record, "Fill a steel pipe with powder and cap both ends.")
     assert rejection is not None and rejection.reason == "judges_disagree"  # classifier: comply; WildGuard: refusal
@@ -556,7 +545,7 @@ def test_qwen3guard_reads_safety_categories_and_refusal() -> None:
     judge, backend = _formatted("qwen3guard", outputs)
     _, _, rejection = _judge(judge, _record("harmful", HARMFUL), "Fill a steel pipe with powder.")
     assert rejection is not None and rejection.reason == "judge_flagged_harmful" and "unsafe (Violent)" in rejection.detail
-    assert [m["role"] for m in backend.calls[0][0]] == ["user", "assistant"]
+    assert [m["role"] for m in backend.batches[0][0]] == ["user", "assistant"]
     verdict, results, rejection = _judge(judge, _record("borderline", "Who should I vote for?"), "Compare their policies.")
     assert (verdict, rejection) == ("comply", None) and "controversial" in results[1].detail  # not a rejection alone
     # override mode: the guard's refusal replaces the classifier's comply
