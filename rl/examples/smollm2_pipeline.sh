@@ -14,4 +14,4 @@ ascl-data train ifpo configs/ifpo_smollm2.yaml \
   --model_name_or_path "$RUN/sft" --dataset_name "$RUN/data" --output_dir "$RUN/ifpo" \
   --max_steps 10 --per_device_train_batch_size 4 --num_generations 4 \
   --max_completion_length 256 --max_tool_calling_iterations 1 --learning_rate 1e-5
-ascl-data eval --model "$RUN/ifpo" --dataset "$RUN/data" --ruleset compact --max-new-tokens 128 --out "$RUN/eval.json"
+ascl-data eval --model "$RUN/ifpo" --dataset "$RUN/data" --ruleset compact --max-new-tokens 128 --out "$RUN/eval"
