@@ -52,7 +52,7 @@ def jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield where, Problem(where, "", f"not valid JSON: {exc.msg}")
+                yield where, Problem(where, "", f"not JSON: {exc.msg}")
                 continue
             if not isinstance(row, dict):
                 yield where, Problem(where, "", f"expected a JSON object, got {type(row).__name__}")
