@@ -218,14 +218,14 @@ def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path:
     assert "Safety (safety rate %" in (out / "results.md").read_text()
     assert "Reasoning" in result.output
 
-    scripted = tmp_path / "scripted"
+    scripted_out = tmp_path / "scripted"
     from ascl_data.rl.evaluate import write_outputs
 
     write_outputs(evaluate(EvalSettings(model="scripted", benchmarks=["jailbreakbench", "gsm8k"], modes=["none"],
                                         data_dir=str(data_dir), limit=1), backend=scripted(),
-                           show_progress=False), scripted)
+                           show_progress=False), scripted_out)
     plot = tmp_path / "cmp.png"
-    result = runner.invoke(app, ["eval", "compare", str(out / "results.json"), str(scripted), "--label", "smol",
+    result = runner.invoke(app, ["eval", "compare", str(out / "results.json"), str(scripted_out), "--label", "smol",
                                  "--label", "scripted", "--out", str(plot)])
     assert result.exit_code == 0, result.output
     assert plot.stat().st_size > 1000

@@ -209,7 +209,7 @@ def test_ifpo_gathers_modes_across_processes(tiny_model_dir, toy_data, tmp_path)
     assert 0 < int(flags.sum()) < 8, "the steered policy should mix both modes"
     rewards = torch.tensor(ranks[0]["rewards"])
     assert rewards.tolist() == ranks[1]["rewards"]  # both processes saw the same gathered rewards
-    options = IFPOOptions(w_min=0.1, w_max=10.0)
+    options = IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="group")  # as the worker's config
     expected = ifpo_advantages(rewards, flags, 8, options)
     for r in ranks:
         rows = slice(4 * r["rank"], 4 * r["rank"] + 4)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ascl_data.build.card import dataset_info
+from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Rejection, Trace
@@ -115,6 +116,6 @@ def test_atomic_write_leaves_old_or_new(tmp_path: Path, monkeypatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(FatalError, match="disk full"):  # a clear error that stops the build, naming the cause
         atomic_write_bytes(path, b"new content")
     assert path.read_bytes() == b"old"
