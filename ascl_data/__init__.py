@@ -26,7 +26,7 @@ _EXPORTS = {
     "PromptRecord": "ascl_data.schemas",
     "Trace": "ascl_data.schemas",
     "Rejection": "ascl_data.schemas",
-    "Ruleset": "ascl_data.schemas",
+    "Ruleset": "ascl_data.rulebook",
     "load_ruleset": "ascl_data.rulebook",
     "RuleTool": "ascl_data.rule_tool",
     "Backend": "ascl_data.backends",
