@@ -10,7 +10,6 @@ from ascl_data.build.layout import Layout
 from ascl_data.errors import InputError, Problem
 
 SFT_COLUMNS = ("messages", "tools")
-PROMPT_COLUMNS = ("prompt", "kind", "category", "reference", "prompt_id")
 
 
 def load_split(dataset: str, split: str, max_samples: int | None = None, seed: int = 0) -> Dataset:
