@@ -290,18 +290,50 @@ class OutputConfig(StrictModel):
     plots: bool = True
 
 
+GATED_FIELD_TYPES = ("text", "checkbox", "date_picker", "country", "select")
+
+
 class CardConfig(StrictModel):
-    """Metadata for the generated dataset card (Hub YAML header and text)."""
+    """Metadata for the generated dataset card (Hub YAML header and text). Licence, languages, task categories and
+    task ids are checked against the values the Hub accepts by `build --check` (`ascl_data.build.check`). The
+    `extra_gated_*` fields are the Hub's own names for a gated dataset's access form; they take effect once access
+    requests are enabled in the repository's settings."""
 
     pretty_name: str | None = None
     license: str = "apache-2.0"
+    license_name: str | None = None  # with license: other, the licence's id (the Hub asks for one)
+    license_link: str | None = None  # with license: other, "LICENSE" (a file in the repository) or a URL
     language: list[str] = Field(default_factory=lambda: ["en"])
     task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
+    task_ids: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     description: str = ""
     intended_use: str = ""
     limitations: str = ""
     citation: str = ""
+    extra_gated_prompt: str | None = None
+    extra_gated_fields: dict[str, str | dict[str, Any]] | None = None
+    extra_gated_heading: str | None = None
+    extra_gated_description: str | None = None
+    extra_gated_button_content: str | None = None
+    extra_gated_eu_disallowed: bool | None = None
+
+    @field_validator("extra_gated_fields")
+    @classmethod
+    def _gated_fields(cls, v: dict[str, str | dict[str, Any]] | None) -> dict[str, str | dict[str, Any]] | None:
+        """The Hub's field types: a type name, or `{type: select, options: [...]}` for a drop-down."""
+        for name, spec in (v or {}).items():
+            kind = spec if isinstance(spec, str) else spec.get("type")
+            if kind not in GATED_FIELD_TYPES:
+                raise ValueError(f"field {name!r}: type {kind!r} is not one of {list(GATED_FIELD_TYPES)}")
+            if kind == "select" and (isinstance(spec, str) or not spec.get("options")):
+                raise ValueError(f"field {name!r}: a select needs `options` (a list of choices)")
+        return v
+
+    def hub_metadata(self) -> dict[str, Any]:
+        """The card fields that go into the YAML header as they are (licence details and the gated-access form)."""
+        keys = ("license_name", "license_link", *(k for k in type(self).model_fields if k.startswith("extra_gated_")))
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 class HubConfig(StrictModel):
