@@ -82,11 +82,12 @@ def upload_set(folder: Path, rejects: RejectsMode = "redacted") -> Upload:
             continue
         upload[rel] = _without_raw(folder / rel) if is_reject_shard and rejects == "redacted" else folder / rel
     if rejects == "none" and not any(rel.endswith(".parquet") for rel in upload):
-        raise InputError("push", [Problem(str(folder), "--no-rejects",
-                                          "every prompt was rejected, so without the rejects there is nothing to push")])
+        raise InputError("push", [Problem(str(folder), "--no-rejects", "every prompt was rejected, so without the "
+                                                                        "rejects there is nothing to push")])
     if rejects != "raw":
         sizes = {rel: len(data) for rel, data in upload.items() if isinstance(data, bytes)}
-        upload["README.md"] = _card_for_push((folder / "README.md").read_text(encoding="utf-8"), rejects, sizes).encode()
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        upload["README.md"] = _card_for_push(card, rejects, sizes).encode()
     return upload
 
 

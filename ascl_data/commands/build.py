@@ -96,7 +96,8 @@ def _rejects_mode(no_rejects: bool, rejects_raw: bool) -> RejectsMode:
     from ascl_data.errors import InputError, Problem
 
     if no_rejects and rejects_raw:
-        raise InputError("push", [Problem("command line", "--no-rejects/--rejects-raw", "they contradict each other: choose one")])
+        raise InputError("push", [Problem("command line", "--no-rejects/--rejects-raw",
+                                          "they contradict each other: choose one")])
     return "none" if no_rejects else "raw" if rejects_raw else "redacted"
 
 
