@@ -110,14 +110,17 @@ def _card_for_push(text: str, rejects: RejectsMode, sizes: dict[str, int]) -> st
 
     card = DatasetCard(text)
     data = card.data
+    configs, infos = getattr(data, "configs", None) or [], getattr(data, "dataset_info", None) or []
     if rejects == "none":
-        data.configs = [c for c in data.configs or [] if c.get("config_name") != "rejects"]
-        data.dataset_info = [c for c in data.dataset_info or [] if c.get("config_name") != "rejects"]
+        if configs:
+            data.configs = [c for c in configs if c.get("config_name") != "rejects"]
+        if infos:
+            data.dataset_info = [c for c in infos if c.get("config_name") != "rejects"]
         lines = card.text.splitlines(keepends=True)
         card.text = "".join(line for line in lines
                             if not line.startswith(("| `rejects` |", "rejects = load_dataset(")))
     else:
-        for info in data.dataset_info or []:
+        for info in infos:
             if info.get("config_name") == "rejects":
                 size = sum(sizes.values())
                 for split in info["splits"]:
