@@ -71,9 +71,9 @@ def check_folder(folder: Path) -> list[str]:
     return files
 
 
-def upload_set(folder: Path, rejects: RejectsMode = "redacted") -> Upload:
-    """What a push sends: the folder's files, with the rejects shards stripped of raw output or left out as
-    `rejects` says, and the card adjusted to match."""
+def upload_set(folder: Path, repo_id: str, rejects: RejectsMode = "redacted") -> Upload:
+    """What a push to `repo_id` sends: the folder's files, with the rejects shards stripped of raw output or left
+    out as `rejects` says, and the card adjusted to match."""
     files = check_folder(folder)
     upload: Upload = {}
     for rel in files:
@@ -84,10 +84,9 @@ def upload_set(folder: Path, rejects: RejectsMode = "redacted") -> Upload:
     if rejects == "none" and not any(rel.endswith(".parquet") for rel in upload):
         raise InputError("push", [Problem(str(folder), "--no-rejects", "every prompt was rejected, so without the "
                                                                         "rejects there is nothing to push")])
-    if rejects != "raw":
-        sizes = {rel: len(data) for rel, data in upload.items() if isinstance(data, bytes)}
-        card = (folder / "README.md").read_text(encoding="utf-8")
-        upload["README.md"] = _card_for_push(card, rejects, sizes).encode()
+    sizes = {rel: len(data) for rel, data in upload.items() if isinstance(data, bytes)}
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    upload["README.md"] = _card_for_push(card, repo_id, rejects, sizes).encode()
     return upload
 
 
@@ -103,12 +102,14 @@ def _without_raw(path: Path) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _card_for_push(text: str, rejects: RejectsMode, sizes: dict[str, int]) -> str:
-    """The built card adjusted to what is pushed: without the `rejects` config (its table row and loading line
-    too), or with the rejects' new sizes and a description that says the raw output is left out."""
+def _card_for_push(text: str, repo_id: str, rejects: RejectsMode, sizes: dict[str, int]) -> str:
+    """The built card adjusted to what is pushed: its loading examples name `repo_id` (the build may not have
+    known it); the `rejects` config is left out (its table row and loading line too), or gets the stripped
+    shards' sizes and a description that says the raw output is left out."""
     from huggingface_hub import DatasetCard
 
     card = DatasetCard(text)
+    card.text = re.sub(r'^((?:sft|prompts|rejects) = load_dataset\()"[^"]*"', rf'\1"{repo_id}"', card.text, flags=re.M)
     data = card.data
     configs, infos = getattr(data, "configs", None) or [], getattr(data, "dataset_info", None) or []
     if rejects == "none":
@@ -119,10 +120,10 @@ def _card_for_push(text: str, rejects: RejectsMode, sizes: dict[str, int]) -> st
         lines = card.text.splitlines(keepends=True)
         card.text = "".join(line for line in lines
                             if not line.startswith(("| `rejects` |", "rejects = load_dataset(")))
-    else:
+    elif rejects == "redacted":
+        size = sum(sizes.values())
         for info in infos:
             if info.get("config_name") == "rejects":
-                size = sum(sizes.values())
                 for split in info["splits"]:
                     split["num_bytes"] = size
                 info["download_size"] = info["dataset_size"] = size
@@ -194,7 +195,7 @@ def push_folder(
     also removes the stale files of an earlier push."""
     folder = Path(folder)
     check_repo_id(repo_id)
-    upload = upload_set(folder, rejects)
+    upload = upload_set(folder, repo_id, rejects)
     files = sorted(upload)
     if dry_run is not None:
         target = Path(dry_run)

@@ -68,7 +68,7 @@ def test_dry_run_writes_exactly_the_upload_set(built_with_secrets: tuple[Path, s
     assert "README.md" in sent and any(s.startswith("data/") for s in sent) and "stats/stats.json" in sent
     assert not any(s.startswith(".ascl") for s in sent)  # build state and the teacher cache stay home
     for rel in sent:
-        if not rel.startswith("rejects/") and rel != "README.md":  # those two lose the raw output (tested below)
+        if not rel.startswith("rejects/") and rel != "README.md":  # adjusted for the Hub (tested below)
             assert (target / rel).read_bytes() == (out / rel).read_bytes()
 
 
@@ -96,6 +96,7 @@ def test_rejects_are_pushed_without_raw_output_unless_asked(built_with_secrets, 
     assert all(r["raw"] is None for r in pushed)
     card = DatasetCard.load(tmp_path / "default" / "README.md")
     assert "raw output is left out" in card.text
+    assert 'load_dataset("my-org/x", split="sft")' in card.text  # the examples name the repository pushed to
     rejects = load_dataset(str(tmp_path / "default"), "rejects", split="rejects", cache_dir=str(tmp_path / "c1"))
     assert rejects.num_rows == len(local) and set(rejects["raw"]) == {None}
     for shard in (out / "rejects").glob("*.parquet"):  # asked for: the shards go as built
@@ -192,7 +193,7 @@ def test_a_repush_deletes_exactly_the_stale_build_files(built_with_secrets, hub,
 
     out, _ = built_with_secrets
     repo = tmp_path / "repo"  # the repository as an earlier push left it, plus files its owner added
-    apply_commit(plan_commit(upload_set(out), []), repo)
+    apply_commit(plan_commit(upload_set(out, "my-org/ascl-test"), []), repo)
     stale = ["data/sft-00009.parquet", "rejects/rejects-00009.parquet", "stats/old_plot.png"]
     shutil.copy(repo / "data" / "sft-00000.parquet", repo / stale[0])
     shutil.copy(next((repo / "rejects").glob("*.parquet")), repo / stale[1])
