@@ -389,6 +389,10 @@ class Recipe(StrictModel):
                 del g["consult"]
             if g["attempts"] == 1:
                 del g["attempts"]
+        card = data["card"]
+        for key in ("license_name", "license_link", "task_ids", *(k for k in card if k.startswith("extra_gated_"))):
+            if card[key] in (None, []):
+                del card[key]
         payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -302,3 +302,13 @@ def test_a_gated_field_of_an_unknown_type_names_the_field(tmp_path: Path, tiny_m
     result = CliRunner().invoke(app, ["build", str(recipe), "--check"])
     assert isinstance(result.exception, InputError) and "card.extra_gated_fields" in str(result.exception)
     assert "'dropdown' is not one of" in str(result.exception)
+
+
+def test_the_card_hub_fields_at_their_defaults_leave_an_older_builds_recipe_hash() -> None:
+    """A build made before these card fields existed resumes without --overwrite (the hash is the one it had)."""
+    from ascl_data.recipe import Recipe
+
+    recipe = {"name": "a", "sources": [{"path": "x.jsonl"}], "output": {"dir": "o1"}}
+    assert Recipe.model_validate(recipe).fingerprint() == "2665a5a95928495e"
+    gated = Recipe.model_validate({**recipe, "card": {"extra_gated_prompt": "Agree to use it for research."}})
+    assert gated.fingerprint() != "2665a5a95928495e"
