@@ -62,13 +62,29 @@ def register_secret(value: str | None) -> None:
         install_log_scrubbing()
 
 
+_env_seen: tuple[tuple[Any, Any], ...] | None = None
+_env_values: frozenset[str] = frozenset()
+
+
+def _env_secrets() -> frozenset[str]:
+    """The values of secret-named environment variables, scanned again only when the environment changed: `scrub`
+    runs on every stored text (each teacher answer, each rejection), and the scan was half its cost."""
+    global _env_seen, _env_values
+    seen = tuple(os.environ._data.items())  # type: ignore[attr-defined]  # the raw dict: a C-speed copy to compare
+    with _lock:
+        if seen != _env_seen:
+            _env_values = frozenset(
+                v for k, v in os.environ.items()
+                if _SECRET_ENV_NAME.search(k) and len(v) >= _MIN_SECRET_LEN and " " not in v
+            )
+            _env_seen = seen
+        return _env_values
+
+
 def _known_values(extra: Iterable[str]) -> list[str]:
-    values = {v for v in extra if v and len(v) >= _MIN_SECRET_LEN}
+    values = {v for v in extra if v and len(v) >= _MIN_SECRET_LEN} | _env_secrets()
     with _lock:
         values |= _registered
-    values |= {
-        v for k, v in os.environ.items() if _SECRET_ENV_NAME.search(k) and len(v) >= _MIN_SECRET_LEN and " " not in v
-    }
     return sorted(values, key=len, reverse=True)  # longest first: a key that contains another is removed whole
 
 

@@ -54,7 +54,10 @@ def test_configured_and_environment_secrets_of_any_shape(monkeypatch: pytest.Mon
     assert scrub(f"gateway said {ODD_KEY}", extra_secrets=[ODD_KEY]) == f"gateway said {REDACTED}"
     monkeypatch.setenv("MY_GATEWAY_TOKEN", ODD_KEY)  # named like a secret: its value is one
     assert ODD_KEY not in scrub(f"x {ODD_KEY} y")
+    monkeypatch.setenv("MY_GATEWAY_TOKEN", "rotated-" + ODD_KEY)  # the environment is read again when it changes
+    assert scrub(f"x rotated-{ODD_KEY} y") == f"x {REDACTED} y"
     monkeypatch.delenv("MY_GATEWAY_TOKEN")
+    assert scrub(f"x {ODD_KEY} y") == f"x {ODD_KEY} y"
     register_secret("another-odd-value-777")  # what a backend does with the key it read
     assert scrub("an another-odd-value-777 here") == f"an {REDACTED} here"
     assert scrub_json({"a": [f"k {KEY}", 3, None], "b": {"c": KEY}}) == {
