@@ -31,6 +31,8 @@ ODD_KEY = "Zq9!local-gateway-secret-4242"  # a key of no known shape: only its v
         "sk-ant-api03-abcdefghijklmnop",
         "AKIAIOSFODNN7EXAMPLE / aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def",
+        "slack said xoxb-1234567890-abcdefghij",
+        "header was TOKEN abcdefghijklmnop",
         "GET https://api.example.com/v1/chat?api_key=abcdef123456&model=m",
         '{"access_token": "abcdefghijklmnop", "model": "m"}',
     ],
