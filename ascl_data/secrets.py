@@ -101,10 +101,10 @@ def scrub(text: str | None, extra_secrets: Iterable[str] = ()) -> str | None:
     if _TOKEN_HINT.search(text):
         for pattern in _TOKEN_PATTERNS:
             text = pattern.sub(REDACTED, text)
-    lowered = text.lower()
-    if any(word in lowered for word in ("bearer", "basic", "token")):
+    folded = text.casefold()  # what IGNORECASE matches: "Baſic" is "basic" to it
+    if any(word in folded for word in ("bearer", "basic", "token")):
         text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-        lowered = text.lower()
+    lowered = text.lower()
     if not any(word in lowered for word in ("key", "token", "secret", "authorization")):
         return text  # the common case, and the key=value scan is the slow one
     return _KEY_VALUE.sub(
