@@ -33,6 +33,7 @@ ODD_KEY = "Zq9!local-gateway-secret-4242"  # a key of no known shape: only its v
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def",
         "slack said xoxb-1234567890-abcdefghij",
         "header was TOKEN abcdefghijklmnop",
+        "proxy sent Baſic abcdefghijklmnop",  # the long s: IGNORECASE takes it for "s", so the scan's gate must too
         "GET https://api.example.com/v1/chat?api_key=abcdef123456&model=m",
         '{"access_token": "abcdefghijklmnop", "model": "m"}',
     ],
