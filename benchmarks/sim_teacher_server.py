@@ -140,7 +140,7 @@ class SimTeacherServer:
                     status = "200 OK"
                 elif target.endswith("/stats"):  # counters for a client in another process; POST resets them
                     payload, status = {"requests": self.requests, "completion_tokens": self.completion_tokens,
-                                       "max_in_flight": self.max_in_flight, "span_s": self.span_s}, "200 OK"  # fmt: skip
+                                       "max_in_flight": self.max_in_flight, "span_s": self.span_s}, "200 OK"
                     if method == "POST":
                         self.reset_counters()
                 elif method == "GET" and target.endswith("/models"):
