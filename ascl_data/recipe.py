@@ -247,8 +247,9 @@ class TeacherConfig(StrictModel):
     api_key_env: str | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     cache_dir: str | None = None  # default: <output>/.ascl/cache
-    # teacher requests in flight at once (conversations with the teacher); default: the backend's concurrency
-    # (openai: settings.max_concurrency; transformers: 2 x settings.batch_size). It does not change the data.
+    # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
+    # concurrency (openai: settings.max_concurrency; in-process engines: 2 x settings.batch_size), which still caps
+    # the requests sent at once, so no request slot idles while a conversation is between turns. No effect on data.
     max_in_flight: int | None = None
     batch_size: int = 8  # deprecated and ignored (`load_recipe` says so); kept so old recipes load and hash alike
     prices: Prices | None = None  # per million tokens; the summary then shows the build's cost

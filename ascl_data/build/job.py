@@ -22,7 +22,7 @@ from ascl_data.build.card import render_card, write_card
 from ascl_data.build.layout import Layout
 from ascl_data.build.plan import Chunk, chunked, expected_total, plan_items
 from ascl_data.build.progress import BuildListener, RichProgress
-from ascl_data.build.runner import ChunkCounts, ChunkResult, Scheduler, Stages
+from ascl_data.build.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
 from ascl_data.build.stats import compute_stats, consult_policies, print_stats, write_stats
 from ascl_data.build.summary import BuildResult, BuildSummary
 from ascl_data.build.writer import DatasetWriter
@@ -162,7 +162,7 @@ class Build:
         teacher = make_teacher(t, Path(t.cache_dir) / "requests.sqlite" if t.cache_dir else self.layout.default_cache,
                                self.backend)
         return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
-                      t.max_in_flight or teacher.inner.concurrency)
+                      t.max_in_flight or ADMITTED_PER_REQUEST_SLOT * teacher.inner.concurrency)
 
     def _teacher_model(self) -> str:
         if self.backend is not None:

@@ -17,10 +17,17 @@ from ascl_data.judge import Judge
 from ascl_data.schemas import PromptRecord, Rejection, Trace
 
 
+#: The default `teacher.max_in_flight`, per request the backend serves at once. Each admitted conversation has at
+#: most one request out and the backend still sends no more than its concurrency, so the extra conversations wait
+#: in the client: one that is between turns (its tool call, its judge, a new prompt starting) leaves no request
+#: slot idle, and the last conversations' turns do not form a tail (benchmarks/admission_model.py).
+ADMITTED_PER_REQUEST_SLOT = 4
+
+
 @dataclass(frozen=True)
 class Stages:
     """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge, and
-    how many teacher requests may be in flight at once."""
+    how many conversations may be with the teacher at once (each with at most one request in flight)."""
 
     generators: list[Generator]
     backend: CachedBackend
@@ -85,8 +92,9 @@ class ChunkResult:
 class Scheduler:
     """Runs the prompts of the stream with no batch or turn barrier. Each conversation advances on its own (teacher
     turn, tool calls, next turn, judge) as soon as its previous step is done; at most `max_in_flight` conversations
-    are with the teacher at once (one request each), and a new prompt is admitted, in stream order, as soon as one
-    of them is done, whatever chunk either belongs to. A chunk's result is ready when all its prompts are."""
+    are with the teacher at once (one request each at most; the backend caps the requests it sends at its own
+    concurrency), and a new prompt is admitted, in stream order, as soon as one of them is done, whatever chunk
+    either belongs to. A chunk's result is ready when all its prompts are."""
 
     def __init__(self, stages: Stages, listener: BuildListener):
         self.stages = stages
