@@ -253,7 +253,8 @@ def test_a_model_judge_labels_answers_beside_the_classifier(fmt: str, data_dir: 
 
 def test_a_judge_without_a_backend_is_named():
     """The CLI turns an InputError into a message without a traceback (test_bad_input_is_named_without_a_traceback)."""
-    result = CliRunner().invoke(app, ["eval", "--model", "embedded", "--suite", "xstest", "--judge-format", "wildguard"])
+    args = ["eval", "--model", "embedded", "--suite", "xstest", "--judge-format", "wildguard"]
+    result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError)
     assert "judge: backend: model_judge is true but no judge backend is named" in str(result.exception)
 

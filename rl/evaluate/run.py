@@ -174,8 +174,10 @@ def _progress() -> Any:
     )
 
 
-async def _run(settings: EvalSettings, benches: list[Benchmark], items: dict[str, list[Item]],
-               backend: Backend, judging: Judging, show_progress: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
+async def _run(
+    settings: EvalSettings, benches: list[Benchmark], items: dict[str, list[Item]], backend: Backend, judging: Judging,
+    show_progress: bool,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
     rule_tool = RuleTool(load_ruleset(settings.ruleset))
     temperature = settings.sampling_temperature
     params = SamplingParams(temperature=temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
@@ -227,17 +229,17 @@ def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progre
         )
     config = judge_config(settings)
     own, own_judge = backend is None, config.model_judge and judge_backend is None
-    if backend is None:
-        try:
-            backend = make_backend(settings.backend, model=settings.model, **settings.backend_settings)
-        except TypeError as exc:
-            raise InputError("ascl-data eval", [Problem("--backend-setting", settings.backend, str(exc))]) from None
-    if own_judge:
+    if own_judge:  # the judge's settings are checked first, so a bad one fails before a model is loaded
         assert config.backend is not None  # JudgeConfig checks it
         try:
             judge_backend = make_backend(config.backend, **config.backend_settings)
         except TypeError as exc:
             raise InputError("ascl-data eval", [Problem("--judge-setting", config.backend, str(exc))]) from None
+    if backend is None:
+        try:
+            backend = make_backend(settings.backend, model=settings.model, **settings.backend_settings)
+        except TypeError as exc:
+            raise InputError("ascl-data eval", [Problem("--backend-setting", settings.backend, str(exc))]) from None
     judging = Judging(config, ModelJudge.from_config(judge_backend, config) if config.model_judge else None)
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, float]]:
