@@ -18,7 +18,7 @@ from ascl_data.errors import InputError
 from ascl_data.rl.evaluate import (
     BENCHMARKS, EvalSettings, evaluate, judge_answer, parse_choice, summarise, write_outputs,
 )
-from ascl_data.rl.evaluate.benchmarks import load_items
+from ascl_data.rl.evaluate.benchmarks import REV_GSM8K, load_items
 from ascl_data.rule_tool import TOOL_NAME
 from helpers import ScriptedBackend
 
@@ -338,6 +338,7 @@ def test_bad_input_is_named_without_a_traceback(tmp_path: Path):
     proc = run_cli("eval", "--model", "embedded", "--suite", "gsm8k", "--data-dir", str(tmp_path / "empty"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--local gsm8k=PATH" in proc.stderr and "question, answer" in proc.stderr
+    assert f"revision={REV_GSM8K}" in proc.stderr  # the pinned commit is the one asked for
 
     bad = write_rows(tmp_path, "gsm8k", [{"question": "1+1?", "solution": "2"}])
     with pytest.raises(InputError) as err:
