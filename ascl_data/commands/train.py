@@ -34,7 +34,7 @@ def _config(kind: str, config: Optional[Path], args: list[str]):
 
 LOADED_FIELDS = ("dataset_name", "model_name_or_path")  # in the order the trainers load them
 MAKE_FIRST = {
-    "dataset_name": "make it first (`python -m ascl_data.rl.toy DIR` or `ascl-data build RECIPE`) or name a Hub dataset",
+    "dataset_name": "make it first (`python -m ascl_data.rl.toy DIR`, `ascl-data build RECIPE`) or name a Hub dataset",
     "model_name_or_path": "train it first (`ascl-data train sft ...`) or name a Hub model",
 }
 
