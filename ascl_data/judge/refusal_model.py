@@ -16,6 +16,7 @@ rules would call comply).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 import re
 from itertools import repeat
 
@@ -30,43 +31,60 @@ MIN_WORDS = 20
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s", re.M)
-_SENTENCE = re.compile(r"[.!?]+(?=\s)|\n+")
+# Sentence ends: a run of .!? before whitespace, or a run of newlines ("[.!?]+(?=\s)|\n+"), written to start with a
+# character class so the regex engine skips to candidates in C (three times faster on a typical answer).
+SENTENCE_END = re.compile(r"[.!?\n](?:(?<=\n)\n*|(?<=[.!?])[.!?]*(?=\s))")
 _NEGATION = re.compile(r"\b(?:not|no|never|nothing)\b|\wn't\b")
-_LENGTH_BUCKETS = (15, 40, 80, 160)  # word counts; the last bucket is everything longer
-_UNKNOWN_BUCKETS = (0.1, 0.25, 0.45)  # share of words outside the vocabulary
+_LENGTH_BUCKETS = (15, 40, 80, 160)  # word counts, ascending; the last bucket is everything longer
+_UNKNOWN_BUCKETS = (0.1, 0.25, 0.45)  # ascending share of words outside the vocabulary
 
 
-def _bucket(value: float, edges: tuple[float, ...]) -> int:
-    return sum(value >= edge for edge in edges)
+def _negated(sentence: str) -> bool:
+    """Whether a sentence holds a negation; the substring test (every match holds "no", "never" or "n't") skips the
+    regex on most sentences."""
+    return ("no" in sentence or "never" in sentence or "n't" in sentence) and _NEGATION.search(sentence) is not None
+
+
+def _structure(scan: str, n_words: int, n_known: int) -> list[str]:
+    """The structural features: length bucket, bucket of the share of unknown words, list lines, a negated first
+    or last sentence."""
+    unknown = (n_words - n_known) / n_words if n_words else 0.0
+    found = [f"#len{bisect_right(_LENGTH_BUCKETS, n_words)}", f"#unknown{bisect_right(_UNKNOWN_BUCKETS, unknown)}"]
+    sentences = list(filter(str.strip, SENTENCE_END.split(scan)))
+    if sentences and _negated(sentences[0]):
+        found.append("#negated_first")
+    if len(sentences) > 1 and _negated(sentences[-1]):
+        found.append("#negated_last")
+    if _LIST_LINE.search(scan):
+        found.append("#list")
+    return found
 
 
 def features(scan: str, vocabulary: dict | frozenset | set) -> set[str]:
-    """The features of one normalised, unquoted response: its words and word pairs, a length bucket, a bucket of
-    the share of words outside `vocabulary`, whether it has list lines, whether its first or last sentence is
-    negated. (map/filter keep the loops in C: this runs on most answers of a build.)"""
+    """The features of one normalised, unquoted response (what the trainer fits): its words and word pairs, a length
+    bucket, a bucket of the share of words outside `vocabulary`, whether it has list lines, whether its first or
+    last sentence is negated. `refusal_probabilities` scores the same features without building this set."""
     words = _WORD.findall(scan)
     found = set(words)
-    sentences = list(filter(str.strip, _SENTENCE.split(scan)))
-    if sentences and _NEGATION.search(sentences[0]):
-        found.add("#negated_first")
-    if len(sentences) > 1 and _NEGATION.search(sentences[-1]):
-        found.add("#negated_last")
     found.update(map(" ".join, zip(words, words[1:])))
-    unknown = (len(words) - sum(map(vocabulary.__contains__, words))) / len(words) if words else 0.0
-    found.add(f"#len{_bucket(len(words), _LENGTH_BUCKETS)}")
-    found.add(f"#unknown{_bucket(unknown, _UNKNOWN_BUCKETS)}")
-    if _LIST_LINE.search(scan):
-        found.add("#list")
+    found.update(_structure(scan, len(words), sum(map(vocabulary.__contains__, words))))
     return found
 
 
 def use_weights(weights: dict[str, tuple[float, float]], threshold: float) -> None:
     """Make the model score with `weights` and `threshold` (the shipped ones at import; the trainer's own while it
-    cross-validates)."""
-    global _WEIGHTS, _THRESHOLD, _REFUSE, _SAFE
+    cross-validates). Each weight pair is kept as one complex number (refuse + safe_complete j), so a single C-level
+    sum scores both classes; word pairs are keyed by tuple, so scoring never joins strings."""
+    global _WEIGHTS, _THRESHOLD, _WORDS, _PAIRS, _OTHER
     _WEIGHTS, _THRESHOLD = weights, threshold
-    _REFUSE = {f: w[0] for f, w in weights.items()}
-    _SAFE = {f: w[1] for f, w in weights.items()}
+    _WORDS, _PAIRS, _OTHER = {}, {}, {}
+    for f, (refuse, safe) in weights.items():
+        if f.startswith("#"):
+            _OTHER[f] = complex(refuse, safe)
+        elif " " in f:
+            _PAIRS[tuple(f.split(" "))] = complex(refuse, safe)
+        else:
+            _WORDS[f] = complex(refuse, safe)
 
 
 use_weights(WEIGHTS, THRESHOLD)
@@ -74,13 +92,18 @@ use_weights(WEIGHTS, THRESHOLD)
 
 def refusal_probabilities(scan: str) -> tuple[float, float, float]:
     """(P(comply), P(refuse), P(safe_complete)) of one normalised, unquoted response; (1, 0, 0) for one shorter
-    than MIN_WORDS words, which the model does not judge."""
+    than MIN_WORDS words, which the model does not judge. Scores `features(scan, vocabulary)` (map/sum keep the
+    loops in C: this runs on most answers of a build)."""
     if len(scan.split()) < MIN_WORDS:
         return 1.0, 0.0, 0.0
-    found = features(scan, _WEIGHTS)
-    found.add("#bias")
-    refuse = sum(map(_REFUSE.get, found, repeat(0.0)))
-    safe = sum(map(_SAFE.get, found, repeat(0.0)))
+    words = _WORD.findall(scan)
+    score = (
+        sum(map(_WORDS.get, set(words), repeat(0j)))
+        + sum(map(_PAIRS.get, set(zip(words, words[1:])), repeat(0j)))
+        + sum(map(_OTHER.get, _structure(scan, len(words), sum(map(_WORDS.__contains__, words))), repeat(0j)))
+        + _OTHER.get("#bias", 0j)
+    )
+    refuse, safe = score.real, score.imag
     top = max(0.0, refuse, safe)
     e_comply, e_refuse, e_safe = math.exp(-top), math.exp(refuse - top), math.exp(safe - top)
     total = e_comply + e_refuse + e_safe
