@@ -45,19 +45,17 @@ def _negated(sentence: str) -> bool:
     return ("no" in sentence or "never" in sentence or "n't" in sentence) and _NEGATION.search(sentence) is not None
 
 
-def _structure(scan: str, n_words: int, n_known: int) -> list[str]:
-    """The structural features: length bucket, bucket of the share of unknown words, list lines, a negated first
-    or last sentence."""
-    unknown = (n_words - n_known) / n_words if n_words else 0.0
-    found = [f"#len{bisect_right(_LENGTH_BUCKETS, n_words)}", f"#unknown{bisect_right(_UNKNOWN_BUCKETS, unknown)}"]
+def _structure(scan: str, n_words: int, n_known: int) -> tuple[int, int, bool, bool, bool]:
+    """The structural features: length bucket, bucket of the share of unknown words, whether the first or the last
+    sentence is negated, whether there are list lines."""
     sentences = list(filter(str.strip, SENTENCE_END.split(scan)))
-    if sentences and _negated(sentences[0]):
-        found.append("#negated_first")
-    if len(sentences) > 1 and _negated(sentences[-1]):
-        found.append("#negated_last")
-    if _LIST_LINE.search(scan):
-        found.append("#list")
-    return found
+    return (
+        bisect_right(_LENGTH_BUCKETS, n_words),
+        bisect_right(_UNKNOWN_BUCKETS, (n_words - n_known) / n_words if n_words else 0.0),
+        bool(sentences) and _negated(sentences[0]),
+        len(sentences) > 1 and _negated(sentences[-1]),
+        _LIST_LINE.search(scan) is not None,
+    )
 
 
 def features(scan: str, vocabulary: dict | frozenset | set) -> set[str]:
@@ -67,24 +65,34 @@ def features(scan: str, vocabulary: dict | frozenset | set) -> set[str]:
     words = _WORD.findall(scan)
     found = set(words)
     found.update(map(" ".join, zip(words, words[1:])))
-    found.update(_structure(scan, len(words), sum(map(vocabulary.__contains__, words))))
+    length, unknown, negated_first, negated_last, listed = _structure(
+        scan, len(words), sum(map(vocabulary.__contains__, words)))
+    found.update((f"#len{length}", f"#unknown{unknown}"))
+    found.update(f for f, on in (("#negated_first", negated_first), ("#negated_last", negated_last),
+                                 ("#list", listed)) if on)
     return found
 
 
 def use_weights(weights: dict[str, tuple[float, float]], threshold: float) -> None:
     """Make the model score with `weights` and `threshold` (the shipped ones at import; the trainer's own while it
-    cross-validates). Each weight pair is kept as one complex number (refuse + safe_complete j), so a single C-level
-    sum scores both classes; word pairs are keyed by tuple, so scoring never joins strings."""
-    global _WEIGHTS, _THRESHOLD, _WORDS, _PAIRS, _OTHER
+    cross-validates). Each weight pair is kept as one complex number (refuse + safe_complete j), so one C-level sum
+    scores both classes; word pairs are keyed by tuple, so scoring never joins strings."""
+    global _WEIGHTS, _THRESHOLD, _WORDS, _PAIRS, _BIAS, _LENGTH, _UNKNOWN, _FLAGS
     _WEIGHTS, _THRESHOLD = weights, threshold
-    _WORDS, _PAIRS, _OTHER = {}, {}, {}
+    _WORDS, _PAIRS = {}, {}
     for f, (refuse, safe) in weights.items():
-        if f.startswith("#"):
-            _OTHER[f] = complex(refuse, safe)
-        elif " " in f:
+        if " " in f:
             _PAIRS[tuple(f.split(" "))] = complex(refuse, safe)
-        else:
+        elif not f.startswith("#"):
             _WORDS[f] = complex(refuse, safe)
+
+    def weight(f: str) -> complex:
+        return complex(*weights.get(f, (0.0, 0.0)))
+
+    _BIAS = weight("#bias")
+    _LENGTH = tuple(weight(f"#len{i}") for i in range(len(_LENGTH_BUCKETS) + 1))
+    _UNKNOWN = tuple(weight(f"#unknown{i}") for i in range(len(_UNKNOWN_BUCKETS) + 1))
+    _FLAGS = (weight("#negated_first"), weight("#negated_last"), weight("#list"))
 
 
 use_weights(WEIGHTS, THRESHOLD)
@@ -97,11 +105,12 @@ def refusal_probabilities(scan: str) -> tuple[float, float, float]:
     if len(scan.split()) < MIN_WORDS:
         return 1.0, 0.0, 0.0
     words = _WORD.findall(scan)
+    length, unknown, *flags = _structure(scan, len(words), sum(map(_WORDS.__contains__, words)))
     score = (
         sum(map(_WORDS.get, set(words), repeat(0j)))
         + sum(map(_PAIRS.get, set(zip(words, words[1:])), repeat(0j)))
-        + sum(map(_OTHER.get, _structure(scan, len(words), sum(map(_WORDS.__contains__, words))), repeat(0j)))
-        + _OTHER.get("#bias", 0j)
+        + sum(w for w, on in zip(_FLAGS, flags) if on)
+        + _BIAS + _LENGTH[length] + _UNKNOWN[unknown]
     )
     refuse, safe = score.real, score.imag
     top = max(0.0, refuse, safe)
