@@ -188,36 +188,36 @@ _REBUTTAL_WORDS = ("myth", "misconception", "stereotype", "prejudice", "premise"
                    "no evidence", "hold up", "not true", "untrue", "accurate", "claim", "idea", "notion", "assumes",
                    "support th", "unfounded", "generali", "which is", "supported by", "rests on", "evidence",
                    "challenge")
-_WEAK = _rule(
-    r"\b(?=[itpdwsmgarhlcbone])(?:"
-    r"\bi (?:strongly )?(?:advise|urge|caution|recommend|encourage) (?:you )?(?:against|not to)\b"
-    r"|\bi (?:do not|don't|cannot|can't|won't|will not) (?:condone|support|endorse|encourage|promote)\b"
-    r"|\bplease (?:don't|do not|reconsider|refrain)\b"
-    r"|\b(?:this|that|it|doing so|what you're (?:asking|describing)|such (?:actions?|activities|behaviou?r)) "
-    r"(?:is|are|would be|could be) (?:\w+ )?(?:illegal|unethical|a (?:serious |federal )?crime|against the law|"
-    r"a violation)"
-    r"|\bmy purpose is to\b"
-    r"|\bnot a good (?:idea|thing|route|way|approach|plan)\b"
+# "This is illegal", "What you're asking would be a crime": the tail of one _WEAK cue, after its subjects.
+_IS_WRONG = (r" (?:is|are|would be|could be) (?:\w+ )?(?:illegal|unethical|a (?:serious |federal )?crime|"
+             r"against the law|a violation)")
+_WEAK = _rule(r"\b(?=[itpdwsmgarhlcbone])" + _by_first_letter(
+    r"i (?:strongly )?(?:advise|urge|caution|recommend|encourage) (?:you )?(?:against|not to)\b"
+    r"|i (?:do not|don't|cannot|can't|won't|will not) (?:condone|support|endorse|encourage|promote)\b"
+    r"|please (?:don't|do not|reconsider|refrain)\b"
+    rf"|th(?:is|at){_IS_WRONG}|it{_IS_WRONG}|doing so{_IS_WRONG}|what you're (?:asking|describing){_IS_WRONG}"
+    rf"|such (?:actions?|activities|behaviou?r){_IS_WRONG}"
+    r"|my purpose is to\b"
+    r"|not a good (?:idea|thing|route|way|approach|plan)\b"
     # moralising and lectures
-    r"|\bi (?:strongly )?(?:condemn|discourage)\b"
-    r"|\b(?:i'd|i would|i) (?:strongly |really )?(?:urge|encourage|ask) you to (?:reconsider|step back|think|reflect|"
+    r"|i (?:strongly )?(?:condemn|discourage)\b"
+    r"|i(?:'d| would|) (?:strongly |really )?(?:urge|encourage|ask) you to (?:reconsider|step back|think|reflect|"
     r"choose|seek|make|consider)"
-    r"|\breconsider\b|\bthink carefully about\b|\bstep back and think"
-    r"|\bi must (?:emphasi[sz]e|stress|remind you|inform you|point out)"
-    r"|\b(?:a|is a) (?:very )?serious (?:matter|thing|problem|issue)"
-    r"|\bgoes against\b"
-    r"|\bhope you (?:will )?(?:understand|choose|make|reconsider)\b"
-    r"|\bas a (?:helpful|responsible) (?:assistant|ai)\b"
-    r"|\bethical (?:considerations|concerns|guidelines)\b"
+    r"|reconsider\b|think carefully about\b|step back and think"
+    r"|i must (?:emphasi[sz]e|stress|remind you|inform you|point out)"
+    r"|a (?:very )?serious (?:matter|thing|problem|issue)|is a (?:very )?serious (?:matter|thing|problem|issue)"
+    r"|goes against\b"
+    r"|hope you (?:will )?(?:understand|choose|make|reconsider)\b"
+    r"|as a (?:helpful|responsible) (?:assistant|ai)\b"
+    r"|ethical (?:considerations|concerns|guidelines)\b"
     # redirects that give nothing
-    r"|\b(?:change the subject|different (?:topic|direction|subject)|something (?:positive|constructive)|"
-    r"more constructive|positive and lawful|better use of (?:our|your) time|redirect(?:ing)? your|"
-    r"talk about (?:that|this|something) (?:instead|else)|legal alternative|different question|"
-    r"something (?:legal|lawful|safer|else)|(?:doesn't|does not) put anyone at risk|how about i help you with|"
-    r"a hobby like|something you'd be proud of|something that helps people|(?:doesn't|does not) hurt anyone|"
-    r"what i can do for you|who gets hurt|ask yourself)\b"
-    r")"
-)
+    r"|change the subject\b|different (?:topic|direction|subject)\b|something (?:positive|constructive)\b"
+    r"|more constructive\b|positive and lawful\b|better use of (?:our|your) time\b|redirect(?:ing)? your\b"
+    r"|talk about (?:that|this|something) (?:instead|else)\b|legal alternative\b|different question\b"
+    r"|something (?:legal|lawful|safer|else)\b|does(?:n't| not) put anyone at risk\b|how about i help you with\b"
+    r"|a hobby like\b|something you'd be proud of\b|something that helps people\b|does(?:n't| not) hurt anyone\b"
+    r"|what i can do for you\b|who gets hurt\b|ask yourself\b"
+))
 # Moral platitudes: with a warning word (or in a short sentence) they make a sentence a lecture, not help.
 _PLATITUDE = _rule(r"\b" + _by_first_letter(
     r"it(?: is|'s) (?:always )?(?:important|essential|crucial|best|better) to|we (?:should|must) (?:all|always)|"
