@@ -9,8 +9,7 @@ the request's own subject matter, i.e. real content), the answer's length, list 
 sentence. It is a 3-class logistic regression
 trained with numpy on the tuning part of the labelled set by `benchmarks/refusal_set/train_model.py`, which writes
 the weights to `_refusal_weights.py` (deterministic: rerunning it rewrites the same file). Pure Python at run time:
-a few regex passes and dict look-ups, about 45 us per answer it judges (only answers of MIN_WORDS+ words that the
-rules would call comply).
+a few regex passes and dict look-ups (only answers of MIN_WORDS+ words that the rules would call comply).
 """
 
 from __future__ import annotations
