@@ -56,7 +56,6 @@ def _rule(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags | re.ASCII)
 
 
-
 def _by_first_letter(alternatives: str) -> str:
     """`a|b|...` regrouped by first character (`illegal|immoral|unfair` -> `(?:i(?:llegal|mmoral)|u(?:nfair))`).
     It matches the same text at the same places: alternatives with different first characters never match at one
@@ -109,7 +108,6 @@ _DISCLAIMER_OBJ = _rule(
     r"personalised|individual)\b"
     r"|\s*(?:you )?(?:opinions?|feelings|emotions|a diagnosis|diagnos)"
 )
-# The leading lookahead lets the regex engine skip most positions cheaply (first letters of every branch).
 # Tails that several _STRONG phrases share (written once, so each phrase can start with its own first letter).
 _BUT_CANT = (r",? (?:but )?(?:i|that|this)\b[^.!?\n]{0,30}?"
              r"\b(?:can't|cannot|won't|unable|not able|not something|not going)")
@@ -121,6 +119,7 @@ _I_WONT = r" i(?:'m| am)? (?:won't|will not|can't|cannot|wouldn't|would not|not 
 _RULES_FORBID = r" (?:guidelines|policies|rules|programming) (?:prevent|prohibit|forbid|don't allow|do not allow)"
 _NOT_OK_TO = (r" not (?:appropriate|ethical|accurate|respectful|okay|right) "
               r"(?:or|and) (?:appropriate|ethical|legal|responsible|respectful|accurate|safe) to\b")
+# The leading lookahead lets the regex engine skip most positions cheaply (first letters of every branch).
 _STRONG = _rule(r"\b(?=[insatuywocdmgf])" + _by_first_letter(
     rf"i(?: |(?=')){_NEG} {_ADV}{_VERB}"
     r"|i(?:'m| am) (?:sorry|afraid),? (?:but )?(?:i|that|this|your request)\b[^.!?\n]{0,40}?"
