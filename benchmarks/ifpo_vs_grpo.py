@@ -8,16 +8,18 @@ what ran). Also records the cost of the IFPO reweighting against the step time i
 
 The completion budget must hold a consulting rollout: TRL counts the tool result's tokens in
 `max_completion_length` and, when a result would not fit, drops it and ends the rollout after the call, with no
-final answer (format -1, safety 0). A consulting trace of the toy set is 264-279 tokens with the `compact` rule
-book (437 median with `default`), a direct one 9-50; the old cap of 160 therefore failed every consulting rollout
-and both algorithms learnt to stop consulting. The default cap is now 320.
+final answer (format -1, safety 0). A consulting trace of the toy set is 252-288 tokens with the `mini` rule book
+(264-279 with `compact`, 437 median with `default`), a direct one 9-50; the old cap of 160 failed every consulting
+rollout and both algorithms learnt to stop consulting. The cap is now 320.
 
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
-(harmful/borderline prompts consult, benign/reasoning answer directly) with the `compact` rule book (shorter tool
-results), then, per seed, GRPO and IFPO in turn on the toy `rl` prompts of the chosen kinds with the live rule
-tool. The defaults (20 SFT steps, 3 seeds x 2 algorithms x 4 RL steps) suit an idle CPU at best: on the shared
-2-core CPU at load 12, one SmolLM2 SFT step (1,000 tokens) took 148 s. On a GPU run it longer, e.g. `--steps 200
---batch 32 --grad-accum 1`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast, little to learn).
+(harmful/borderline prompts consult, benign/reasoning answer directly), then, per seed, GRPO and IFPO in turn on the
+toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: the `mini` rule book (`compact` cut to
+the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there).
+Even so, on the shared 2-core CPU at load 20 one SFT step (900 tokens) takes about 220 s, so the defaults (6 SFT
+steps, 3 seeds x 2 algorithms x 5 RL steps of 8 rollouts) are hours there. On a GPU run it longer, e.g. `--steps
+200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast,
+nothing to learn). `--resume` keeps the finished runs of the JSON and runs the rest.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
     python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke
@@ -325,26 +327,28 @@ def main() -> None:
     p.add_argument("--ruleset", default="mini",
                    help="rule book of the traces and the rollouts' tool: a name, a YAML file, or mini (compact cut "
                    "to the toy prompts' categories: shorter prompts and tool results)")
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--steps", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--kinds", nargs="+", default=["harmful", "benign"], help="prompt kinds of the RL split to train on")
     p.add_argument("--batch", type=int, default=8, help="rollouts per optimizer step (generated together)")
-    p.add_argument("--grad-accum", type=int, default=4,
+    p.add_argument("--grad-accum", type=int, default=2,
                    help="micro-batches per step: the same rollouts, less memory (logits of a 49k vocabulary)")
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--max-completion-length", type=int, default=320,
                    help="tokens per rollout, the tool result included: must hold a consulting rollout")
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--sft-steps", type=int, default=20)
-    p.add_argument("--sft-lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--sft-steps", type=int, default=6)
+    p.add_argument("--sft-lr", type=float, default=1e-3)
     p.add_argument("--sft-repeat", type=int, default=4)
-    p.add_argument("--lora-layers", type=int, default=0,
+    p.add_argument("--lora-layers", type=int, default=4,
                    help="SFT and RL train LoRA adapters on the top N layers only (0: all weights)")
     p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--cap-check", action="store_true",
                    help="only run one batch at max_completion_length 160 and 320 from a steered tiny model; writes "
                    "results/ifpo_cap_check.json")
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of an earlier --out JSON with the same settings; run the others")
     args = p.parse_args()
     if args.batch % args.grad_accum:
         p.error(f"--batch {args.batch} does not split into --grad-accum {args.grad_accum} micro-batches")
@@ -371,8 +375,18 @@ def main() -> None:
         "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
     }
     runs: dict[str, dict[str, dict]] = {alg: {} for alg in ALGORITHMS}
+    if args.resume and out.with_suffix(".json").is_file():
+        old = json.loads(out.with_suffix(".json").read_text())
+        free = ("seeds", "resume", "machine", "sft_seconds")
+        fixed = [k for k in setup if k not in free and old["setup"].get(k) != setup[k]]
+        if fixed:
+            p.error(f"--resume: {out.with_suffix('.json')} was run with other settings: {', '.join(fixed)}")
+        setup["sft_seconds"] = old["setup"].get("sft_seconds")
+        runs = {a: {s: r for s, r in old["runs"].get(a, {}).items() if r["finished"]} for a in ALGORITHMS}
     for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
         for alg in ALGORITHMS:
+            if str(seed) in runs[alg]:
+                continue
             def save(series: dict, alg: str = alg, seed: int = seed) -> None:
                 runs[alg][str(seed)] = series
                 done = {a: r for a, r in runs.items() if r}
