@@ -28,12 +28,15 @@ nothing to learn). `--resume` keeps the finished runs of the JSON and runs the r
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import platform
+import queue
 import statistics
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -197,7 +200,23 @@ def run_series(hist: list[dict], seconds: float, finished: bool) -> dict:
     }
 
 
-def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm: str, seed: int,
+def rl_rows(data: Path, kinds: list[str]):
+    """The `rl` split's prompts of the chosen kinds."""
+    return load_split(str(data), "rl").filter(lambda r: r["kind"] in kinds)
+
+
+def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seeds: list[int],
+                     updates) -> None:
+    """`--parallel`: one algorithm's runs, seed after seed, in a process of its own; each step's series goes to the
+    parent through `updates` as (algorithm, seed, series)."""
+    for seed in seeds:
+        def report(series: dict, seed: int = seed) -> None:
+            updates.put((algorithm, seed, series))
+
+        report(rl_run(args, sft_dir, data, algorithm, seed, on_step=report))
+
+
+def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
            on_step: Callable[[dict], None]) -> dict:
     """One RL run (IFPO with the default `IFPOOptions`); its per-step series, also handed to `on_step` after every
     step so that a run stopped halfway keeps its steps. The trained model is not saved: only the series matter."""
@@ -219,7 +238,7 @@ def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm:
             on_step(run_series(state.log_history, time.perf_counter() - t, finished=False))
 
     torch.manual_seed(seed)
-    trainer = build_ifpo_trainer(config, train_dataset=rows)
+    trainer = build_ifpo_trainer(config, train_dataset=rl_rows(data, args.kinds))
     trainer.add_callback(EachStep())
     trainer.train()
     return run_series(trainer.state.log_history, time.perf_counter() - t, finished=True)
@@ -347,6 +366,9 @@ def main() -> None:
                    help="only run one batch at max_completion_length 160 and 320 from a steered tiny model; writes "
                    "results/ifpo_cap_check.json")
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
+    p.add_argument("--parallel", action="store_true",
+                   help="run GRPO and IFPO at once, in two processes (each over the seeds in turn): both algorithms "
+                   "see the same machine load, and on a shared CPU each gets its own share")
     p.add_argument("--resume", action="store_true",
                    help="keep the finished runs of an earlier --out JSON with the same settings; run the others")
     args = p.parse_args()
@@ -357,11 +379,10 @@ def main() -> None:
     if args.ruleset == "mini":
         args.ruleset = str(mini_ruleset(Path(args.work_dir)))
     data = write_toy_dataset(Path(args.work_dir) / "data", load_ruleset(args.ruleset), repeat=args.sft_repeat)
-    rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
     if args.cap_check:
         check = {
             "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
-            "by_cap": cap_check(args, data, rows),
+            "by_cap": cap_check(args, data, rl_rows(data, args.kinds)),
         }
         (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
         print(json.dumps(check, indent=2))
@@ -377,25 +398,43 @@ def main() -> None:
     runs: dict[str, dict[str, dict]] = {alg: {} for alg in ALGORITHMS}
     if args.resume and out.with_suffix(".json").is_file():
         old = json.loads(out.with_suffix(".json").read_text())
-        free = ("seeds", "resume", "machine", "sft_seconds")
+        free = ("seeds", "resume", "parallel", "machine", "sft_seconds")
         fixed = [k for k in setup if k not in free and old["setup"].get(k) != setup[k]]
         if fixed:
             p.error(f"--resume: {out.with_suffix('.json')} was run with other settings: {', '.join(fixed)}")
         setup["sft_seconds"] = old["setup"].get("sft_seconds")
         runs = {a: {s: r for s, r in old["runs"].get(a, {}).items() if r["finished"]} for a in ALGORITHMS}
-    for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
-        for alg in ALGORITHMS:
-            if str(seed) in runs[alg]:
-                continue
-            def save(series: dict, alg: str = alg, seed: int = seed) -> None:
-                runs[alg][str(seed)] = series
-                done = {a: r for a, r in runs.items() if r}
-                result = {"setup": setup, "summary": summarise(done), "runs": done}
-                out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-                plot(done, out.with_suffix(".png"), args.base_model)
 
-            save(rl_run(args, sft_dir, data, rows, alg, seed, on_step=save))
-            print(json.dumps(summarise({alg: runs[alg]})[alg]), flush=True)
+    def save(alg: str, seed: int, series: dict) -> None:
+        runs[alg][str(seed)] = series
+        done = {a: r for a, r in runs.items() if r}
+        result = {"setup": setup, "summary": summarise(done), "runs": done}
+        out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        plot(done, out.with_suffix(".png"), args.base_model)
+        if series["finished"]:
+            print(alg, seed, json.dumps(summarise({alg: {str(seed): series}})[alg]), flush=True)
+
+    todo = {alg: [s for s in args.seeds if str(s) not in runs[alg]] for alg in ALGORITHMS}
+    if args.parallel:
+        ctx = multiprocessing.get_context("spawn")
+        updates = ctx.Queue()
+        procs = [ctx.Process(target=algorithm_worker, args=(args, sft_dir, data, alg, todo[alg], updates))
+                 for alg in ALGORITHMS if todo[alg]]
+        for proc in procs:
+            proc.start()
+        while any(proc.is_alive() for proc in procs) or not updates.empty():
+            try:
+                save(*updates.get(timeout=10))
+            except queue.Empty:
+                continue
+        failed = [proc.name for proc in procs if proc.exitcode]
+        if failed:
+            raise SystemExit(f"{len(failed)} of the algorithm processes failed; finished runs are in {out}.json")
+    else:
+        for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
+            for alg in ALGORITHMS:
+                if seed in todo[alg]:
+                    save(alg, seed, rl_run(args, sft_dir, data, alg, seed, on_step=functools.partial(save, alg, seed)))
     (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(runs, machine), indent=2))
 
 
