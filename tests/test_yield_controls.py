@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -259,19 +260,22 @@ def test_target_sends_only_the_prompts_it_needs_whatever_the_timing(tmp_path: Pa
 
 
 @pytest.fixture
-def cli_teacher(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
-    """`ascl-data build` through the Typer app with the scripted teacher in place of the recipe's (no server or
+def cli_teacher(monkeypatch: pytest.MonkeyPatch) -> Callable[[ScriptedBackend], ScriptedBackend]:
+    """`ascl-data build` through the Typer app with a scripted teacher in place of the recipe's (no server or
     model can be made to give chosen answers); the request cache and everything else are the real ones."""
     from ascl_data.build import job
 
-    backend = ScriptedBackend(answer)
     real = job.make_teacher
-    monkeypatch.setattr(job, "make_teacher", lambda config, cache_file, _=None: real(config, cache_file, backend))
-    return backend
+
+    def install(backend: ScriptedBackend) -> ScriptedBackend:
+        monkeypatch.setattr(job, "make_teacher", lambda config, cache_file, _=None: real(config, cache_file, backend))
+        return backend
+
+    return install
 
 
-def test_a_target_the_sources_cannot_meet_is_reported_not_an_error(tmp_path: Path,
-                                                                    cli_teacher: ScriptedBackend) -> None:
+def test_a_target_the_sources_cannot_meet_is_reported_not_an_error(tmp_path: Path, cli_teacher: Any) -> None:
+    cli_teacher(ScriptedBackend(answer))
     path = target_recipe(tmp_path, "out", {"sft": {"accepted": 50}})
     result = CliRunner().invoke(app, ["build", str(path)], catch_exceptions=False)
     assert result.exit_code == 0
@@ -341,3 +345,58 @@ def test_a_bad_target_names_the_field_before_any_teacher_call(tmp_path: Path, sp
                                                               message: str) -> None:
     result = CliRunner().invoke(app, ["build", str(target_recipe(tmp_path, "out", splits)), "--check"])
     assert result.exit_code != 0 and message in str(result.exception) + result.output
+
+
+# --------------------------------------------------------------------------- preview (build --limit N)
+
+
+def test_preview_prints_the_first_prompts_traces_and_leaves_the_output_alone(
+    tmp_path: Path, cli_teacher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from ascl_data.build.preview import scratch_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    teacher = cli_teacher(ScriptedBackend({HARMFUL: [tool_call("explosives"), REFUSE], HARMFUL_2: [COMPLY],
+                                           SUM: ["15 plus 27 is 42."], POEM: ["The sea."]}))
+    path = recipe(tmp_path, consult={"harmful": "required"})
+    run = CliRunner().invoke(app, ["build", str(path), "--limit", "3"], env={"COLUMNS": "200"},
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    out = run.output
+    scratch = scratch_dir(check_recipe(path))
+    (rule_ids,) = pq.read_table(scratch / "data" / "sft-00000.parquet").to_pydict()["retrieved_rule_ids"][:1]
+    assert '1. harmful / weapons_cbrn: accepted (verdict refuse, attempt 1)' in out
+    assert 'tool call: retrieve_safety_rules({"query": "explosives"})' in out
+    assert f"retrieved rules: {', '.join(rule_ids)}" in out and rule_ids
+    assert f"answer: {REFUSE}" in out and "tool call: none (direct)" in out  # the sum: answered directly
+    assert "3. harmful: rejected" in out and "reason: behaviour/harmful_complied" in out
+    assert POEM not in out and all(POEM not in str(b) for b in teacher.batches)  # only the first 3 prompts
+    assert "preview of 3 prompt(s): 2 accepted, 1 rejected" in out
+    assert not (tmp_path / "out").exists()  # the recipe's output.dir is never written
+
+    asked = len(teacher.batches)
+    again = CliRunner().invoke(app, ["build", str(path), "--limit", "3"], env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and len(teacher.batches) == asked  # a second preview is served from its folder
+    assert "retrieve_safety_rules" in again.output
+    pushed = CliRunner().invoke(app, ["build", str(path), "--limit", "3", "--push-to-hub", "me/x"])
+    assert pushed.exit_code != 0 and "--push-to-hub: a preview (--limit)" in str(pushed.exception) + pushed.output
+
+
+def test_preview_on_the_embedded_teacher(tmp_path: Path, embedded_model_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = make_recipe(tmp_path, embedded_model_dir, prompts=PROMPTS[:1], dedup={"exact": False, "near": False},
+                       generators=[{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1,
+                                    "consult": {"harmful": "required"}}],
+                       teacher={"backend": "transformers", "model": str(embedded_model_dir),
+                                "sampling": {"temperature": 0.0, "max_tokens": 24, "seed": 0}})
+    run = CliRunner().invoke(app, ["build", str(path), "--limit", "1", "-q"], env={"COLUMNS": "200"},
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    assert "1. harmful / weapons_cbrn: " in run.output and "tool call: retrieve_safety_rules({\"query\": " in run.output
+    assert "preview of 1 prompt(s)" in run.output
