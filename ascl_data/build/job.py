@@ -4,7 +4,9 @@ Resume: the plan is a pure function of the seed, cut into chunks of `output.shar
 no batch or turn barrier (`runner.Scheduler`), but chunks are written in stream order, each ending with its shards
 written atomically and then a marker. A build killed at any point and run again skips chunks with
 a marker and replays the rest through the persistent request cache (finished teacher calls are hits, never
-repeated), so it writes the same dataset, byte for byte.
+repeated), so it writes the same dataset, byte for byte. With a target (`splits.sft.accepted`), a `TargetGate` in
+the scheduler sends an sft prompt only while it can still be needed; its decisions depend on the outcomes of the
+prompts before it in the stream alone, and each chunk's marker records them, so a resume decides the same way.
 """
 
 from __future__ import annotations

@@ -77,19 +77,45 @@ def _trace_panel(n: int, row: dict[str, Any]) -> Panel:
     return Panel(Group(*lines), title=title, title_align="left", border_style="green")
 
 
-def _rejection_panel(n: int, row: dict[str, Any]) -> Panel:
-    lines = [_line("reason", f"{row['stage']}/{row['reason']}", "red"), _line("detail", _cut(row["detail"]))]
+def _raw_messages(raw: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """A rejection's conversation and the teacher's unparsed last reply, from its `raw` column: the tool loop
+    stores `{"messages": [...], "raw_text": ...}`, the judge the message list, anything else is plain text."""
     try:
-        messages = json.loads(row["raw"])
+        payload = json.loads(raw)
     except ValueError:
-        messages = None
-    if isinstance(messages, list) and all(isinstance(m, dict) and "role" in m for m in messages):
-        lines.insert(0, _line("prompt", _cut(_user_text(messages), 200)))
+        return None, raw or None
+    if isinstance(payload, dict) and isinstance(payload.get("messages"), list):
+        return payload["messages"], payload.get("raw_text")
+    return (payload, None) if isinstance(payload, list) else (None, raw)
+
+
+def _rule_ids(messages: list[dict[str, Any]]) -> list[str]:
+    """The rule ids the rule tool returned in a conversation (a rejection keeps no `retrieved_rule_ids`)."""
+    ids: list[str] = []
+    for m in messages:
+        if m["role"] == "tool":
+            try:
+                rules = json.loads(m["content"]).get("rules") or []
+            except (ValueError, AttributeError):
+                continue
+            ids += [r["id"] for r in rules if isinstance(r, dict) and r.get("id") and r["id"] not in ids]
+    return ids
+
+
+def _rejection_panel(n: int, row: dict[str, Any]) -> Panel:
+    lines = []
+    messages, raw_text = _raw_messages(row["raw"])
+    if messages:
+        lines.append(_line("prompt", _cut(_user_text(messages), 200)))
         lines += [_line("tool call", c, "cyan") for c in _tool_calls(messages)]
+        if ids := _rule_ids(messages):
+            lines.append(_line("retrieved rules", ", ".join(ids), "cyan"))
         answer = next((m.get("content") for m in reversed(messages) if m["role"] == "assistant"), None)
-        lines.append(_line("answer", _cut(answer)))
-    elif row["raw"]:
-        lines.append(_line("output", _cut(row["raw"])))
+        if answer:
+            lines.append(_line("answer", _cut(answer)))
+    if raw_text:
+        lines.append(_line("raw output", _cut(raw_text)))
+    lines += [_line("reason", f"{row['stage']}/{row['reason']}", "red"), _line("detail", _cut(row["detail"]))]
     return Panel(Group(*lines), title=f"{n}. {row['kind'] or '?'}: [red]rejected[/red]", title_align="left",
                  border_style="red")
 
