@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
@@ -51,13 +52,20 @@ def _user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def _tool_calls(messages: list[dict[str, Any]]) -> list[str]:
-    """Each tool call as `name(arguments as JSON)`, in the order the teacher made them."""
+    """Each tool call as `name(arguments as JSON)`, in the order the teacher made them; arguments that are not JSON
+    (a rejected call) as the teacher wrote them."""
     calls = []
     for m in messages:
         for call in m.get("tool_calls") or []:
             args = call["function"]["arguments"]
-            args = json.loads(args) if isinstance(args, str) else args
-            calls.append(f"{call['function']['name']}({json.dumps(args, ensure_ascii=False)})")
+            if not isinstance(args, str):
+                args = json.dumps(args, ensure_ascii=False)
+            else:
+                try:
+                    args = json.dumps(json.loads(args), ensure_ascii=False)
+                except ValueError:
+                    pass
+            calls.append(f"{call['function']['name']}({args})")
     return calls
 
 
@@ -72,8 +80,8 @@ def _trace_panel(n: int, row: dict[str, Any]) -> Panel:
     if row["consulted"]:
         lines.append(_line("retrieved rules", ", ".join(row["retrieved_rule_ids"]) or "none", "cyan"))
     lines.append(_line("answer", _cut(messages[-1]["content"])))
-    title = f"{n}. {row['kind']}{' / ' + row['category'] if row['category'] else ''}: [green]accepted[/green] " \
-            f"(verdict {row['verdict']}, attempt {row['attempts']})"
+    kind = escape(f"{row['kind']}{' / ' + row['category'] if row['category'] else ''}")
+    title = f"{n}. {kind}: [green]accepted[/green] (verdict {row['verdict']}, attempt {row['attempts']})"
     return Panel(Group(*lines), title=title, title_align="left", border_style="green")
 
 
