@@ -52,20 +52,14 @@ def _user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def _tool_calls(messages: list[dict[str, Any]]) -> list[str]:
-    """Each tool call as `name(arguments as JSON)`, in the order the teacher made them; arguments that are not JSON
-    (a rejected call) as the teacher wrote them."""
+    """Each tool call as `name(arguments as JSON)`, in the order the teacher made them (the tool loop keeps only
+    calls whose arguments are JSON)."""
     calls = []
     for m in messages:
         for call in m.get("tool_calls") or []:
             args = call["function"]["arguments"]
-            if not isinstance(args, str):
-                args = json.dumps(args, ensure_ascii=False)
-            else:
-                try:
-                    args = json.dumps(json.loads(args), ensure_ascii=False)
-                except ValueError:
-                    pass
-            calls.append(f"{call['function']['name']}({args})")
+            args = json.loads(args) if isinstance(args, str) else args
+            calls.append(f"{call['function']['name']}({json.dumps(args, ensure_ascii=False)})")
     return calls
 
 
