@@ -12,9 +12,9 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.consult_policy import ConsultPolicy
@@ -178,18 +178,32 @@ class DecontamConfig(StrictModel):
     min_overlap: float = Field(0.0, ge=0.0, le=1.0)  # fraction of the prompt's n-grams; 0 means any shared n-gram
 
 
-class SplitConfig(StrictModel):
-    """How deduplicated prompts are divided: fractions (summing to 1) or counts per split (the stream stops when
-    every split is full). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and
-    reference."""
+class SplitTarget(StrictModel):
+    """`sft: {accepted: N}`: draw prompts until N of them are accepted traces, or until the sources run dry."""
 
-    sft: float | int = 1.0
+    accepted: int = Field(ge=1)
+
+
+class SplitConfig(StrictModel):
+    """How deduplicated prompts are divided: fractions (summing to 1), counts of prompts per split (the stream stops
+    when every split is full), or a target of accepted traces for `sft` (`sft: {accepted: 500}`, with `rl` and
+    `eval` as counts). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and reference."""
+
+    sft: Annotated[Annotated[float | int, Tag("size")] | Annotated[SplitTarget, Tag("target")],
+                   Discriminator(lambda v: "target" if isinstance(v, (dict, SplitTarget)) else "size")] = 1.0
     rl: float | int = 0
     eval: float | int = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitConfig:
-        values = [self.sft, self.rl, self.eval]
+        if self.target is not None:
+            for name in ("rl", "eval"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"splits.{name}: with a target for sft (`sft: {{accepted: N}}`), give {name} as "
+                                     f"a count of prompts (0 or more), got {value!r}")
+            return self
+        values = [float(v) for v in self.sizes().values()]
         if any(v < 0 for v in values):
             raise ValueError("split sizes must not be negative")
         if self.by_count:
@@ -204,12 +218,21 @@ class SplitConfig(StrictModel):
         return self
 
     @property
+    def target(self) -> int | None:
+        """The number of accepted `sft` traces asked for (`sft: {accepted: N}`); None when sft is a size."""
+        return self.sft.accepted if isinstance(self.sft, SplitTarget) else None
+
+    @property
     def by_count(self) -> bool:
-        """Counts when every size is an integer (`sft: 100`); fractions are written with a point (`sft: 0.8`)."""
-        return all(isinstance(v, int) and not isinstance(v, bool) for v in (self.sft, self.rl, self.eval))
+        """Counts when every size is an integer (`sft: 100`) or sft has a target; fractions are written with a point
+        (`sft: 0.8`)."""
+        values = (self.sft, self.rl, self.eval)
+        return all(isinstance(v, (int, SplitTarget)) and not isinstance(v, bool) for v in values)
 
     def sizes(self) -> dict[str, float]:
-        return {"sft": float(self.sft), "rl": float(self.rl), "eval": float(self.eval)}
+        """Each split's size; a target counts as its number of accepted traces (the least the sft split draws)."""
+        sft = self.target if self.target is not None else self.sft
+        return {"sft": float(sft), "rl": float(self.rl), "eval": float(self.eval)}  # type: ignore[arg-type]
 
 
 class GeneratorSpec(StrictModel):

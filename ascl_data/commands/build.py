@@ -14,6 +14,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from ascl_data.publish import RejectsMode
+    from ascl_data.recipe import Recipe
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +41,10 @@ def build_command(
                                      "text included); by default it is left out."),
     check: bool = typer.Option(False, "--check", help="Validate the recipe and its sources, then stop (no teacher call)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1,
+        help="Preview: run the first N prompts through the whole build into a scratch folder (never output.dir, "
+             "never pushed) and print each trace."),
 ) -> None:
     """Build a dataset from a recipe: sources -> teacher traces -> judge -> parquet shards, stats and card.
 
@@ -48,6 +53,9 @@ def build_command(
 
     console = Console(stderr=True)
     spec = check_recipe(recipe)
+    if limit is not None and not check:
+        _preview(spec, limit, console, output=output, push_to_hub=push_to_hub, quiet=quiet)
+        return
     if output is not None:
         spec.output.dir = str(output.resolve())
     if push_to_hub is not None:
@@ -73,6 +81,25 @@ def build_command(
         _push(result.out_dir, push_to_hub, private=spec.hub.private and not public,
               revision=revision or spec.hub.revision, tag=tag or spec.hub.tag, dry_run=dry_run, rejects=rejects,
               console=console)
+
+
+def _preview(spec: Recipe, limit: int, console: Console, *, output: Path | None, push_to_hub: str | None,
+             quiet: bool) -> None:
+    """`build --limit N`: the recipe's first N prompts into its scratch folder, then the traces on stdout."""
+    from ascl_data.build import Build
+    from ascl_data.build.preview import preview_recipe, print_preview
+    from ascl_data.errors import InputError, Problem
+
+    for given, flag in ((output, "--output"), (push_to_hub, "--push-to-hub")):
+        if given is not None:
+            raise InputError("ascl-data build", [Problem("command line", flag, "a preview (--limit) is written to a "
+                                                     "scratch folder and never pushed; drop --limit or this option")])
+    job = Build(preview_recipe(spec, limit), overwrite=True, console=console, progress=not quiet)
+    with _stop_on_ctrl_c(console):
+        result = job.run()
+    shown = print_preview(result.out_dir, Console())
+    console.print(f"preview of {shown} prompt(s): {result.summary.accepted} accepted, {result.summary.rejected} "
+                  f"rejected; scratch folder {result.out_dir} (the recipe's output.dir is untouched)")
 
 
 @contextmanager
