@@ -9,7 +9,6 @@ waits for `/health`, and tears the whole process group down afterwards (also on 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from ascl_data.backends.vllm_backend import cpu_dtype
 
 SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
@@ -57,15 +58,6 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def cpu_dtype() -> str:
-    """The server's dtype: bfloat16 only where the CPU computes it natively (AVX512-BF16 or AMX). On an AVX2-only
-    CPU vLLM's bf16 path is emulated: 16 consult conversations at concurrency 16 took 49 s in float32 and had not
-    finished 4 warm-up conversations after 4.5 min in bfloat16 (benchmarks/bench_build_throughput.py)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) else "float32"
 
 
 class ServerError(RuntimeError):
