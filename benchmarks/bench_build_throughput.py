@@ -63,11 +63,11 @@ KINDS = ["harmful", "benign", "borderline", "benign"]
 LOAD_AT_START = [round(x, 1) for x in os.getloadavg()]
 
 
-def write_source(folder: Path, n: int) -> Path:
-    """n distinct prompts (distinct enough to survive near-duplicate removal)."""
+def write_source(folder: Path, n: int, first: int = 0) -> Path:
+    """n distinct prompts (distinct enough to survive near-duplicate removal), numbered from `first`."""
     path = folder / "prompts.jsonl"
     with path.open("w") as fh:
-        for i in range(n):
+        for i in range(first, first + n):
             words = " ".join(TOPICS[(i * 7 + k) % len(TOPICS)] for k in range(4))
             prompt = f"Question {i} ({i * 7919 % 100003}): what should I know about {words}? Variant {i ** 2 % 997}."
             fh.write(json.dumps({"prompt": prompt, "kind": KINDS[i % len(KINDS)]}) + "\n")

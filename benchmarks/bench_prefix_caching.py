@@ -5,7 +5,8 @@ Why: every teacher request repeats the adaptive system prompt and the rule tool'
 prompt tokens, `request_tokens.py`), and a consult's second turn repeats the whole first turn. A server that caches
 the shared prefix computes it once. Both servers are up for the whole run and the runs alternate between them (the
 idle one costs no CPU), so the machine's load hits both alike; each run is the bare loop of
-`bench_build_throughput.py` (the same conversations, the real rule tool, one semaphore). Reported: medians of the
+`bench_build_throughput.py` (the real rule tool, one semaphore) on prompts of its own (the same for both servers),
+so that only the system prompt and tool schema repeat between runs. Reported: medians of the
 wall times and completion tokens/s, and the median paired ratio (cached / uncached throughput).
 
     ASCL_VLLM_VENV=.venv-vllm python benchmarks/bench_prefix_caching.py --prompts 32 --runs 3
@@ -51,18 +52,18 @@ def main() -> None:
     try:
         for server in servers.values():
             server.start()
-        source = write_source(work, args.prompts)
-        (work / "warm").mkdir()
-        warm_source = write_source(work / "warm", 4)
-        recipes = {name: load(recipe_dict(source, work / f"out-{name}", s.base_url, SERVED_MODEL_NAME, args), work)
-                   for name, s in servers.items()}
+        def recipe(i: int, n: int, name: str):  # run i's own prompts: only the system prompt and tools repeat
+            (work / f"src-{i}").mkdir(exist_ok=True)
+            source = write_source(work / f"src-{i}", n, first=10_000 * (i + 1))
+            return load(recipe_dict(source, work / f"out-{name}", servers[name].base_url, SERVED_MODEL_NAME, args),
+                        work)
+
         for name, s in servers.items():  # untimed: first requests, imports
-            warm = load(recipe_dict(warm_source, work / "out-warm", s.base_url, SERVED_MODEL_NAME, args), work)
-            asyncio.run(bare(warm, s.base_url, SERVED_MODEL_NAME, args.concurrency))
+            asyncio.run(bare(recipe(-1, 4, name), s.base_url, SERVED_MODEL_NAME, args.concurrency))
         for i in range(args.runs):
             for name in (("cached", "uncached") if i % 2 == 0 else ("uncached", "cached")):
-                tokens, wall, n = asyncio.run(bare(recipes[name], servers[name].base_url, SERVED_MODEL_NAME,
-                                                   args.concurrency))
+                tokens, wall, n = asyncio.run(bare(recipe(i, args.prompts, name), servers[name].base_url,
+                                                   SERVED_MODEL_NAME, args.concurrency))
                 row = {"prompts": n, "wall_s": round(wall, 3), "completion_tokens": tokens,
                        "tok_per_s": round(tokens / wall, 1)}
                 runs[name].append(row)
