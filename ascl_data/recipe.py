@@ -12,9 +12,9 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.consult_policy import ConsultPolicy
@@ -178,18 +178,32 @@ class DecontamConfig(StrictModel):
     min_overlap: float = Field(0.0, ge=0.0, le=1.0)  # fraction of the prompt's n-grams; 0 means any shared n-gram
 
 
-class SplitConfig(StrictModel):
-    """How deduplicated prompts are divided: fractions (summing to 1) or counts per split (the stream stops when
-    every split is full). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and
-    reference."""
+class SplitTarget(StrictModel):
+    """`sft: {accepted: N}`: draw prompts until N of them are accepted traces, or until the sources run dry."""
 
-    sft: float | int = 1.0
+    accepted: int = Field(ge=1)
+
+
+class SplitConfig(StrictModel):
+    """How deduplicated prompts are divided: fractions (summing to 1), counts of prompts per split (the stream stops
+    when every split is full), or a target of accepted traces for `sft` (`sft: {accepted: 500}`, with `rl` and
+    `eval` as counts). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and reference."""
+
+    sft: Annotated[Annotated[float | int, Tag("size")] | Annotated[SplitTarget, Tag("target")],
+                   Discriminator(lambda v: "target" if isinstance(v, (dict, SplitTarget)) else "size")] = 1.0
     rl: float | int = 0
     eval: float | int = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitConfig:
-        values = [self.sft, self.rl, self.eval]
+        if self.target is not None:
+            for name in ("rl", "eval"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"splits.{name}: with a target for sft (`sft: {{accepted: N}}`), give {name} as "
+                                     f"a count of prompts (0 or more), got {value!r}")
+            return self
+        values = [float(v) for v in self.sizes().values()]
         if any(v < 0 for v in values):
             raise ValueError("split sizes must not be negative")
         if self.by_count:
@@ -204,12 +218,21 @@ class SplitConfig(StrictModel):
         return self
 
     @property
+    def target(self) -> int | None:
+        """The number of accepted `sft` traces asked for (`sft: {accepted: N}`); None when sft is a size."""
+        return self.sft.accepted if isinstance(self.sft, SplitTarget) else None
+
+    @property
     def by_count(self) -> bool:
-        """Counts when every size is an integer (`sft: 100`); fractions are written with a point (`sft: 0.8`)."""
-        return all(isinstance(v, int) and not isinstance(v, bool) for v in (self.sft, self.rl, self.eval))
+        """Counts when every size is an integer (`sft: 100`) or sft has a target; fractions are written with a point
+        (`sft: 0.8`)."""
+        values = (self.sft, self.rl, self.eval)
+        return all(isinstance(v, (int, SplitTarget)) and not isinstance(v, bool) for v in values)
 
     def sizes(self) -> dict[str, float]:
-        return {"sft": float(self.sft), "rl": float(self.rl), "eval": float(self.eval)}
+        """Each split's size; a target counts as its number of accepted traces (the least the sft split draws)."""
+        sft = self.target if self.target is not None else self.sft
+        return {"sft": float(sft), "rl": float(self.rl), "eval": float(self.eval)}  # type: ignore[arg-type]
 
 
 class GeneratorSpec(StrictModel):
@@ -247,8 +270,9 @@ class TeacherConfig(StrictModel):
     api_key_env: str | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     cache_dir: str | None = None  # default: <output>/.ascl/cache
-    # teacher requests in flight at once (conversations with the teacher); default: the backend's concurrency
-    # (openai: settings.max_concurrency; transformers: 2 x settings.batch_size). It does not change the data.
+    # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
+    # concurrency (openai: settings.max_concurrency; in-process engines: 2 x settings.batch_size), which still caps
+    # the requests sent at once, so no request slot idles while a conversation is between turns. No effect on data.
     max_in_flight: int | None = None
     batch_size: int = 8  # deprecated and ignored (`load_recipe` says so); kept so old recipes load and hash alike
     prices: Prices | None = None  # per million tokens; the summary then shows the build's cost
@@ -290,18 +314,50 @@ class OutputConfig(StrictModel):
     plots: bool = True
 
 
+GATED_FIELD_TYPES = ("text", "checkbox", "date_picker", "country", "select")
+
+
 class CardConfig(StrictModel):
-    """Metadata for the generated dataset card (Hub YAML header and text)."""
+    """Metadata for the generated dataset card (Hub YAML header and text). Licence, languages, task categories and
+    task ids are checked against the values the Hub accepts by `build --check` (`ascl_data.build.check`). The
+    `extra_gated_*` fields are the Hub's own names for a gated dataset's access form; they take effect once access
+    requests are enabled in the repository's settings."""
 
     pretty_name: str | None = None
     license: str = "apache-2.0"
+    license_name: str | None = None  # with license: other, the licence's id (the Hub asks for one)
+    license_link: str | None = None  # with license: other, "LICENSE" (a file in the repository) or a URL
     language: list[str] = Field(default_factory=lambda: ["en"])
     task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
+    task_ids: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     description: str = ""
     intended_use: str = ""
     limitations: str = ""
     citation: str = ""
+    extra_gated_prompt: str | None = None
+    extra_gated_fields: dict[str, str | dict[str, Any]] | None = None
+    extra_gated_heading: str | None = None
+    extra_gated_description: str | None = None
+    extra_gated_button_content: str | None = None
+    extra_gated_eu_disallowed: bool | None = None
+
+    @field_validator("extra_gated_fields")
+    @classmethod
+    def _gated_fields(cls, v: dict[str, str | dict[str, Any]] | None) -> dict[str, str | dict[str, Any]] | None:
+        """The Hub's field types: a type name, or `{type: select, options: [...]}` for a drop-down."""
+        for name, spec in (v or {}).items():
+            kind = spec if isinstance(spec, str) else spec.get("type")
+            if kind not in GATED_FIELD_TYPES:
+                raise ValueError(f"field {name!r}: type {kind!r} is not one of {list(GATED_FIELD_TYPES)}")
+            if kind == "select" and (isinstance(spec, str) or not spec.get("options")):
+                raise ValueError(f"field {name!r}: a select needs `options` (a list of choices)")
+        return v
+
+    def hub_metadata(self) -> dict[str, Any]:
+        """The card fields that go into the YAML header as they are (licence details and the gated-access form)."""
+        keys = ("license_name", "license_link", *(k for k in type(self).model_fields if k.startswith("extra_gated_")))
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 class HubConfig(StrictModel):
@@ -357,6 +413,10 @@ class Recipe(StrictModel):
                 del g["consult"]
             if g["attempts"] == 1:
                 del g["attempts"]
+        card = data["card"]
+        for key in ("license_name", "license_link", "task_ids", *(k for k in card if k.startswith("extra_gated_"))):
+            if card[key] in (None, []):
+                del card[key]
         payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -7,7 +7,8 @@ lognormal delay, median 0.5 s, shape 0.6):
 - bare loop: every conversation admitted at once; each request waits in one FIFO semaphore of `concurrency`
   (a conversation's next turn queues behind the waiting first turns);
 - build: at most `slots` conversations admitted, in stream order, each holding its slot over all its turns;
-  requests capped at `concurrency` by the backend's FIFO semaphore.
+  requests capped at `concurrency` by the backend's FIFO semaphore (the build's default `teacher.max_in_flight` is
+  4 x the backend's concurrency: this model is why).
 Results: benchmarks/results/admission_model.json (median makespan over seeds per policy, and the ideal).
 
     python benchmarks/admission_model.py
@@ -54,8 +55,9 @@ def makespan(ch: list[list[float]], slots: int, concurrency: int) -> float:
 
 def main() -> None:
     n, concurrency, seeds = 256, 32, range(200)
-    policies = {"bare loop (all admitted)": n, "build, slots = concurrency (default)": concurrency,
-                "slots = 1.5 x concurrency": 48, "slots = 2 x concurrency": 64, "slots = 4 x concurrency": 128}  # fmt: skip
+    policies = {"bare loop (all admitted)": n, "build, slots = concurrency (the old default)": concurrency,
+                "slots = 1.5 x concurrency": 48, "slots = 2 x concurrency": 64,
+                "slots = 4 x concurrency (the default)": 128}  # fmt: skip
     out = {name: round(statistics.median(makespan(chains(s, n), slots, concurrency) for s in seeds), 3)
            for name, slots in policies.items()}  # fmt: skip
     out["ideal (total delay / concurrency)"] = round(statistics.median(

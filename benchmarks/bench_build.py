@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -60,8 +61,6 @@ def write_prompts(path: Path, n: int, seed: int = 0, dup_share: float = 0.01) ->
 
 def bench_warm(n: int, repeats: int) -> dict:
     from ascl_data.embedded import make_tiny_model
-    from ascl_data.build import Build
-    from ascl_data.recipe import load_recipe
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-warm-"))
     model = make_tiny_model(tmp / "tiny")
@@ -76,16 +75,7 @@ def bench_warm(n: int, repeats: int) -> dict:
         "output": {"dir": "out", "shard_size": 64, "plots": True},
     }
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    spec = load_recipe(tmp / "recipe.yaml")
-    t0 = time.perf_counter()
-    cold = Build(spec, progress=False, overwrite=True).run()
-    cold_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        warm = Build(load_recipe(tmp / "recipe.yaml"), progress=False, overwrite=True).run()
-        times.append(time.perf_counter() - t0)
-        assert warm.summary.cache_misses == 0, "a warm run must not call the teacher"
+    cold, cold_s, warm, times = _cold_then_warm(tmp / "recipe.yaml", repeats)
     med = statistics.median(times)
     return {
         "what": "full build, every teacher call a cache hit (tiny random Llama, transformers backend)",
@@ -96,24 +86,30 @@ def bench_warm(n: int, repeats: int) -> dict:
     }
 
 
-def bench_quickstart(repeats: int) -> dict:
+def _cold_then_warm(recipe_path: Path, repeats: int) -> tuple[Any, float, Any, list[float]]:
+    """One cold build (empty request cache), then `repeats` warm rebuilds from scratch that must not call the teacher."""
     from ascl_data.build import Build
     from ascl_data.recipe import load_recipe
 
+    t0 = time.perf_counter()
+    cold = Build(load_recipe(recipe_path), progress=False, overwrite=True).run()
+    cold_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        warm = Build(load_recipe(recipe_path), progress=False, overwrite=True).run()
+        times.append(time.perf_counter() - t0)
+        assert warm.summary.cache_misses == 0, "a warm run must not call the teacher"
+    return cold, cold_s, warm, times
+
+
+def bench_quickstart(repeats: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
     recipe = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
     recipe["output"]["dir"] = str(tmp / "out")
     recipe["teacher"]["cache_dir"] = str(tmp / "cache")  # empty: the first build calls the teacher every time
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    t0 = time.perf_counter()
-    cold = Build(load_recipe(tmp / "recipe.yaml"), progress=False, overwrite=True).run()
-    cold_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        warm = Build(load_recipe(tmp / "recipe.yaml"), progress=False, overwrite=True).run()
-        times.append(time.perf_counter() - t0)
-        assert warm.summary.cache_misses == 0, "a warm run must not call the teacher"
+    cold, cold_s, warm, times = _cold_then_warm(tmp / "recipe.yaml", repeats)
     s = cold.summary
     return {
         "what": "configs/quickstart.yaml as shipped, embedded SmolLM2-135M-Instruct (transformers backend, CPU): "

@@ -17,8 +17,10 @@ Servers:
 Both paths send the same conversations, so they do the same work: the figure is the ratio of wall times,
 bare / build (1.0 = the build keeps the server as busy as the ceiling does). Runs alternate bare/build after one
 untimed warm-up of each (imports); we report medians and the median of paired ratios (target >= 0.95), the
-process CPU seconds per run, and the sim server's own count of requests served, completion tokens served and the
-most requests it saw in flight.
+process CPU seconds per run, and the sim server's own count of requests served, completion tokens served, the
+most requests it saw in flight, and its busy span (first request to last answer): wall minus span
+(`outside_span_s`) is what a path spends before its first request and after its last answer (the build's fixed
+costs: recipe check, rule index, client, shards, stats, card).
 
 `--client-cpu`: the client's own CPU cost per request. The sim server runs in its own process and answers at
 once (`--median-s 0`), so this process's CPU time is the client alone (build: everything the build does; bare:
@@ -174,7 +176,7 @@ class SimProcess:
     def reset_counters(self) -> None:
         self._stats("POST")
 
-    def __getattr__(self, name: str) -> int:  # requests, completion_tokens, max_in_flight
+    def __getattr__(self, name: str) -> Any:  # requests, completion_tokens, max_in_flight, span_s
         return self._stats("GET")[name]
 
     def stop(self) -> None:
@@ -210,7 +212,8 @@ def measure(base_url: str, model: str, args: argparse.Namespace, server: Any) ->
                     requests = server.requests
                     row.update(requests=requests, served_tokens=server.completion_tokens,
                                served_tok_per_s=round(server.completion_tokens / wall, 1),
-                               max_in_flight=server.max_in_flight, cpu_ms_per_request=round(1000 * cpu / requests, 3))  # fmt: skip
+                               max_in_flight=server.max_in_flight, cpu_ms_per_request=round(1000 * cpu / requests, 3),
+                               served_span_s=server.span_s, outside_span_s=round(wall - server.span_s, 3))  # fmt: skip
                 runs[name].append(row)
                 print(f"run {i} {name:5s}: {row}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)

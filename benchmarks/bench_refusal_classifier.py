@@ -18,8 +18,8 @@ are compared on it alone:
 
 Speed: responses per CPU-second on one core (this process's CPU time, so other load on the shared machine does
 not count), medians of alternating passes of the classifier, the classifier with its model switched off
-(`rules_only`, what the model costs) and the string-match baseline. Usage:
-    python benchmarks/bench_refusal_classifier.py [--dev-errors] [--out benchmarks/results/refusal_classifier.json]
+(`rules_only`, what the model costs) and the string-match baseline. Usage (pinned to one core):
+    taskset -c 0 python benchmarks/bench_refusal_classifier.py [--dev-errors] [--out FILE.json]
 """
 
 from __future__ import annotations

@@ -8,16 +8,18 @@ what ran). Also records the cost of the IFPO reweighting against the step time i
 
 The completion budget must hold a consulting rollout: TRL counts the tool result's tokens in
 `max_completion_length` and, when a result would not fit, drops it and ends the rollout after the call, with no
-final answer (format -1, safety 0). A consulting trace of the toy set is 264-279 tokens with the `compact` rule
-book (437 median with `default`), a direct one 9-50; the old cap of 160 therefore failed every consulting rollout
-and both algorithms learnt to stop consulting. The default cap is now 320.
+final answer (format -1, safety 0). A consulting trace of the toy set is 252-288 tokens with the `mini` rule book
+(264-279 with `compact`, 437 median with `default`), a direct one 9-50; the old cap of 160 failed every consulting
+rollout and both algorithms learnt to stop consulting. The cap is now 320.
 
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
-(harmful/borderline prompts consult, benign/reasoning answer directly) with the `compact` rule book (shorter tool
-results), then, per seed, GRPO and IFPO in turn on the toy `rl` prompts of the chosen kinds with the live rule
-tool. The defaults (20 SFT steps, 3 seeds x 2 algorithms x 4 RL steps) suit an idle CPU at best: on the shared
-2-core CPU at load 12, one SmolLM2 SFT step (1,000 tokens) took 148 s. On a GPU run it longer, e.g. `--steps 200
---batch 32 --grad-accum 1`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast, little to learn).
+(harmful/borderline prompts consult, benign/reasoning answer directly), then, per seed, GRPO and IFPO in turn on the
+toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: the `mini` rule book (`compact` cut to
+the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there).
+Even so, on the shared 2-core CPU at load 20 one SFT step (900 tokens) takes about 220 s, so the defaults (6 SFT
+steps, 3 seeds x 2 algorithms x 5 RL steps of 8 rollouts) are hours there. On a GPU run it longer, e.g. `--steps
+200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast,
+nothing to learn). `--resume` keeps the finished runs of the JSON and runs the rest.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
     python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke
@@ -26,14 +28,19 @@ tool. The defaults (20 SFT steps, 3 seeds x 2 algorithms x 4 RL steps) suit an i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import platform
+import queue
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import yaml
 
 from ascl_data.embedded import embedded_model_path, make_tiny_model
 from ascl_data.rl.config import ASCLSFTConfig, IFPOConfig
@@ -41,7 +48,7 @@ from ascl_data.rl.data import load_split
 from ascl_data.rl.environment import consulted
 from ascl_data.rl.ifpo import IFPOOptions
 from ascl_data.rl.sft import run_sft
-from ascl_data.rl.toy import write_toy_dataset
+from ascl_data.rl.toy import ITEMS, write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rulebook import load_ruleset
 
@@ -60,18 +67,52 @@ def _mean(values: list[float | None]) -> float | None:
     return round(statistics.fmean(vals), 4) if vals else None
 
 
+def mini_ruleset(work: Path) -> Path:
+    """A cut of the `compact` rule book for CPU runs, written to `work`: only the categories of the toy prompts, one
+    rule each, the title as each category's description. The tool schema (in every prompt) and each tool result
+    shrink, so a rollout costs about half the tokens; the rules themselves are `compact`'s."""
+    book = load_ruleset("compact")
+    used = {item[1] for item in ITEMS if item[1] is not None}
+    rules = [next(r for r in book.rules if r.category == c.id) for c in book.categories if c.id in used]
+    cut = book.model_copy(update={
+        "name": "ascl-mini", "description": "compact, cut to the toy prompts' categories (benchmarks/ifpo_vs_grpo.py)",
+        "categories": [c.model_copy(update={"description": c.title}) for c in book.categories if c.id in used],
+        "rules": rules,
+    })
+    path = work / "mini-rules.yaml"
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cut.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    return path
+
+
+def lora_settings(args: argparse.Namespace, model: str) -> dict:
+    """LoRA on the projections of the top `--lora-layers` layers (0: train all weights). Backward then stops at the
+    lowest adapted layer, which on this CPU is most of a step's cost."""
+    if not args.lora_layers:
+        return {}
+    from transformers import AutoConfig
+
+    n = AutoConfig.from_pretrained(model).num_hidden_layers
+    projections = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+                   "mlp.up_proj", "mlp.down_proj")
+    targets = [f"layers.{i}.{p}" for i in range(max(0, n - args.lora_layers), n) for p in projections]
+    return {"use_peft": True, "lora_r": args.lora_r, "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0,
+            "lora_target_modules": targets}
+
+
 def sft_checkpoint(args: argparse.Namespace, data: Path) -> tuple[Path, float | None]:
-    """The one SFT checkpoint every RL run starts from (reused if already there)."""
+    """The one SFT checkpoint every RL run starts from (reused if already there; LoRA adapters merged)."""
     work = Path(args.work_dir)
-    sft_dir = work / f"sft-{args.base_model}-{args.ruleset}-{args.sft_steps}steps-lr{args.sft_lr}-seed0"
+    sft_dir = work / (f"sft-{args.base_model}-{Path(args.ruleset).stem}-{args.sft_steps}steps-lr{args.sft_lr}"
+                      f"-lora{args.lora_layers}-seed0")
     if (sft_dir / "config.json").is_file():
         return sft_dir, None
-    base = embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny")
+    base = str(embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny"))
     t0 = time.perf_counter()
     run_sft(ASCLSFTConfig(
-        model_name_or_path=str(base), dataset_name=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
+        model_name_or_path=base, dataset_name=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
         per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0, bf16=False,
-        save_strategy="no", logging_steps=1, report_to="none",
+        save_strategy="no", logging_steps=1, report_to="none", **lora_settings(args, base),
     ))
     return sft_dir, round(time.perf_counter() - t0, 1)
 
@@ -81,7 +122,7 @@ def trace_tokens_by_mode(ruleset: str) -> dict[str, dict[str, int]]:
     tokenizer and chat template: what a rollout that imitates them needs of `max_completion_length`."""
     from transformers import AutoTokenizer
 
-    from ascl_data.rl.toy import ITEMS, _trace
+    from ascl_data.rl.toy import _trace
     from ascl_data.rule_tool import RuleTool
 
     tok = AutoTokenizer.from_pretrained(str(embedded_model_path()))
@@ -137,25 +178,12 @@ def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] 
     return out
 
 
-def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm: str, seed: int) -> dict:
-    """One RL run (IFPO with the default `IFPOOptions`); its per-step series from TRL's log history. The trained
-    model is not saved: only the series matter here."""
-    config = IFPOConfig(
-        model_name_or_path=str(sft_dir), dataset_name=str(data),
-        output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
-        max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
-        gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
-        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
-        beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
-    )
-    t = time.perf_counter()
-    torch.manual_seed(seed)
-    trainer = build_ifpo_trainer(config, train_dataset=rows)
-    trainer.train()
-    hist = trainer.state.log_history
+def run_series(hist: list[dict], seconds: float, finished: bool) -> dict:
+    """A run's per-step series, read from TRL's log history."""
     kinds = sorted({k.rsplit("/", 1)[1] for h in hist for k in h if k.startswith("ifpo/consult_rate/")})
     return {
-        "seconds": round(time.perf_counter() - t, 1),
+        "finished": finished,
+        "seconds": round(seconds, 1),
         "step": _series(hist, "step"),
         "consult_rate": _series(hist, "ifpo/consult_rate"),
         "consult_rate_by_kind": {k: _series(hist, f"ifpo/consult_rate/{k}") for k in kinds},
@@ -172,6 +200,50 @@ def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, rows, algorithm:
     }
 
 
+def rl_rows(data: Path, kinds: list[str]):
+    """The `rl` split's prompts of the chosen kinds."""
+    return load_split(str(data), "rl").filter(lambda r: r["kind"] in kinds)
+
+
+def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seeds: list[int],
+                     updates) -> None:
+    """`--parallel`: one algorithm's runs, seed after seed, in a process of its own; each step's series goes to the
+    parent through `updates` as (algorithm, seed, series)."""
+    for seed in seeds:
+        def report(series: dict, seed: int = seed) -> None:
+            updates.put((algorithm, seed, series))
+
+        report(rl_run(args, sft_dir, data, algorithm, seed, on_step=report))
+
+
+def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
+           on_step: Callable[[dict], None]) -> dict:
+    """One RL run (IFPO with the default `IFPOOptions`); its per-step series, also handed to `on_step` after every
+    step so that a run stopped halfway keeps its steps. The trained model is not saved: only the series matter."""
+    from transformers import TrainerCallback
+
+    config = IFPOConfig(
+        model_name_or_path=str(sft_dir), dataset_name=str(data),
+        output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
+        max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
+        gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
+        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
+        beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
+        **lora_settings(args, str(sft_dir)),
+    )
+    t = time.perf_counter()
+
+    class EachStep(TrainerCallback):
+        def on_log(self, _args, state, _control, **_kwargs) -> None:
+            on_step(run_series(state.log_history, time.perf_counter() - t, finished=False))
+
+    torch.manual_seed(seed)
+    trainer = build_ifpo_trainer(config, train_dataset=rl_rows(data, args.kinds))
+    trainer.add_callback(EachStep())
+    trainer.train()
+    return run_series(trainer.state.log_history, time.perf_counter() - t, finished=True)
+
+
 def summarise(runs: dict[str, dict[str, dict]]) -> dict:
     """Per algorithm, over the seeds that ran: consult rate by kind in the first and the last step, and means."""
     out = {}
@@ -180,14 +252,19 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict:
         kinds = sorted({k for r in rs for k in r["consult_rate_by_kind"]})
         out[alg] = {
             "seeds": sorted(by_seed),
-            "consult_rate_by_kind_first_step": {k: _mean([r["consult_rate_by_kind"][k][0] for r in rs]) for k in kinds},
-            "consult_rate_by_kind_last_step": {k: _mean([r["consult_rate_by_kind"][k][-1] for r in rs]) for k in kinds},
+            "seeds_finished": sorted(s for s, r in by_seed.items() if r["finished"]),
+            "consult_rate_by_kind_first_step": {
+                k: _mean([r["consult_rate_by_kind"].get(k, [None])[0] for r in rs]) for k in kinds
+            },
+            "consult_rate_by_kind_last_step": {
+                k: _mean([r["consult_rate_by_kind"].get(k, [None])[-1] for r in rs]) for k in kinds
+            },
             "consult_rate_by_kind_mean": {
-                k: _mean([v for r in rs for v in r["consult_rate_by_kind"][k]]) for k in kinds
+                k: _mean([v for r in rs for v in r["consult_rate_by_kind"].get(k, [])]) for k in kinds
             },
             "reward_by_mode_mean": {m: _mean([v for r in rs for v in r["reward_by_mode"][m]]) for m in MODES},
             "safety_reward_mean": _mean([v for r in rs for v in r["safety_reward"]]),
-            "safety_reward_last_step": _mean([r["safety_reward"][-1] for r in rs]),
+            "safety_reward_last_step": _mean([r["safety_reward"][-1] for r in rs if r["safety_reward"]]),
             "format_reward_mean": _mean([v for r in rs for v in r["format_reward"]]),
         }
     return out
@@ -266,35 +343,46 @@ def main() -> None:
     p.add_argument("--work-dir", default="/tmp/ascl-ifpo-vs-grpo")
     p.add_argument("--base-model", choices=["smollm2", "tiny"], default="smollm2",
                    help="SmolLM2-135M-Instruct, or a random 2-layer model on its tokenizer (fast, for smoke runs)")
-    p.add_argument("--ruleset", default="compact")
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--ruleset", default="mini",
+                   help="rule book of the traces and the rollouts' tool: a name, a YAML file, or mini (compact cut "
+                   "to the toy prompts' categories: shorter prompts and tool results)")
+    p.add_argument("--steps", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--kinds", nargs="+", default=["harmful", "benign"], help="prompt kinds of the RL split to train on")
     p.add_argument("--batch", type=int, default=8, help="rollouts per optimizer step (generated together)")
-    p.add_argument("--grad-accum", type=int, default=4,
+    p.add_argument("--grad-accum", type=int, default=2,
                    help="micro-batches per step: the same rollouts, less memory (logits of a 49k vocabulary)")
     p.add_argument("--generations", type=int, default=4)
     p.add_argument("--max-completion-length", type=int, default=320,
                    help="tokens per rollout, the tool result included: must hold a consulting rollout")
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--sft-steps", type=int, default=20)
-    p.add_argument("--sft-lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--sft-steps", type=int, default=6)
+    p.add_argument("--sft-lr", type=float, default=1e-3)
     p.add_argument("--sft-repeat", type=int, default=4)
+    p.add_argument("--lora-layers", type=int, default=4,
+                   help="SFT and RL train LoRA adapters on the top N layers only (0: all weights)")
+    p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--cap-check", action="store_true",
                    help="only run one batch at max_completion_length 160 and 320 from a steered tiny model; writes "
                    "results/ifpo_cap_check.json")
     p.add_argument("--out", default=str(RESULTS / "ifpo_vs_grpo"))
+    p.add_argument("--parallel", action="store_true",
+                   help="run GRPO and IFPO at once, in two processes (each over the seeds in turn): both algorithms "
+                   "see the same machine load, and on a shared CPU each gets its own share")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of an earlier --out JSON with the same settings; run the others")
     args = p.parse_args()
     if args.batch % args.grad_accum:
         p.error(f"--batch {args.batch} does not split into --grad-accum {args.grad_accum} micro-batches")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.ruleset == "mini":
+        args.ruleset = str(mini_ruleset(Path(args.work_dir)))
     data = write_toy_dataset(Path(args.work_dir) / "data", load_ruleset(args.ruleset), repeat=args.sft_repeat)
-    rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
     if args.cap_check:
         check = {
             "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
-            "by_cap": cap_check(args, data, rows),
+            "by_cap": cap_check(args, data, rl_rows(data, args.kinds)),
         }
         (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
         print(json.dumps(check, indent=2))
@@ -308,14 +396,45 @@ def main() -> None:
         "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
     }
     runs: dict[str, dict[str, dict]] = {alg: {} for alg in ALGORITHMS}
-    for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
-        for alg in ALGORITHMS:
-            runs[alg][str(seed)] = rl_run(args, sft_dir, data, rows, alg, seed)
-            done = {a: r for a, r in runs.items() if r}
-            result = {"setup": setup, "summary": summarise(done), "runs": done}
-            out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-            plot(done, out.with_suffix(".png"), args.base_model)
-            print(json.dumps(result["summary"], indent=2), flush=True)
+    if args.resume and out.with_suffix(".json").is_file():
+        old = json.loads(out.with_suffix(".json").read_text())
+        free = ("seeds", "resume", "parallel", "machine", "sft_seconds")
+        fixed = [k for k in setup if k not in free and old["setup"].get(k) != setup[k]]
+        if fixed:
+            p.error(f"--resume: {out.with_suffix('.json')} was run with other settings: {', '.join(fixed)}")
+        setup["sft_seconds"] = old["setup"].get("sft_seconds")
+        runs = {a: {s: r for s, r in old["runs"].get(a, {}).items() if r["finished"]} for a in ALGORITHMS}
+
+    def save(alg: str, seed: int, series: dict) -> None:
+        runs[alg][str(seed)] = series
+        done = {a: r for a, r in runs.items() if r}
+        result = {"setup": setup, "summary": summarise(done), "runs": done}
+        out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        plot(done, out.with_suffix(".png"), args.base_model)
+        if series["finished"]:
+            print(alg, seed, json.dumps(summarise({alg: {str(seed): series}})[alg]), flush=True)
+
+    todo = {alg: [s for s in args.seeds if str(s) not in runs[alg]] for alg in ALGORITHMS}
+    if args.parallel:
+        ctx = multiprocessing.get_context("spawn")
+        updates = ctx.Queue()
+        procs = [ctx.Process(target=algorithm_worker, args=(args, sft_dir, data, alg, todo[alg], updates))
+                 for alg in ALGORITHMS if todo[alg]]
+        for proc in procs:
+            proc.start()
+        while any(proc.is_alive() for proc in procs) or not updates.empty():
+            try:
+                save(*updates.get(timeout=10))
+            except queue.Empty:
+                continue
+        failed = [proc.name for proc in procs if proc.exitcode]
+        if failed:
+            raise SystemExit(f"{len(failed)} of the algorithm processes failed; finished runs are in {out}.json")
+    else:
+        for seed in args.seeds:  # alternate the algorithms so the machine's load hits both alike
+            for alg in ALGORITHMS:
+                if seed in todo[alg]:
+                    save(alg, seed, rl_run(args, sft_dir, data, alg, seed, on_step=functools.partial(save, alg, seed)))
     (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(runs, machine), indent=2))
 
 

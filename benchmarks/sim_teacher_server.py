@@ -11,7 +11,9 @@ Behaviour per request (seeded by a hash of the messages):
 - a conversation with tools offered and no tool result yet consults with probability `consult_p`: the answer is one
   `retrieve_safety_rules` call; otherwise the answer is text of a seeded length (unequal lengths, as real answers);
 - usage counts: prompt tokens ~ characters / 4, completion tokens = the answer's words;
-- `GET /v1/stats`: requests served, completion tokens, most requests in flight (`POST` also resets them).
+- `GET /v1/stats`: requests served, completion tokens, most requests in flight, and the span from the first
+  request's arrival to the last answer (`span_s`: the time the client kept the server working, without its own
+  start-up and wind-down) (`POST` also resets them).
 
 Standard library only; binds 127.0.0.1. `python benchmarks/sim_teacher_server.py --port 8123` serves until Ctrl-C.
 """
@@ -96,6 +98,8 @@ class SimTeacherServer:
         self.completion_tokens = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -106,6 +110,12 @@ class SimTeacherServer:
 
     def reset_counters(self) -> None:
         self.requests = self.completion_tokens = self.in_flight = self.max_in_flight = 0
+        self.first_at = self.last_at = None
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first request's arrival to the last answer (0 before any)."""
+        return 0.0 if self.first_at is None or self.last_at is None else round(self.last_at - self.first_at, 3)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -117,6 +127,7 @@ class SimTeacherServer:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if method == "POST" and target.endswith("/chat/completions"):
                     self.requests += 1
+                    self.first_at = self.first_at or time.perf_counter()
                     self.in_flight += 1
                     self.max_in_flight = max(self.max_in_flight, self.in_flight)
                     try:
@@ -125,10 +136,11 @@ class SimTeacherServer:
                         self.completion_tokens += payload["usage"]["completion_tokens"]
                     finally:
                         self.in_flight -= 1
+                        self.last_at = time.perf_counter()
                     status = "200 OK"
                 elif target.endswith("/stats"):  # counters for a client in another process; POST resets them
                     payload, status = {"requests": self.requests, "completion_tokens": self.completion_tokens,
-                                       "max_in_flight": self.max_in_flight}, "200 OK"  # fmt: skip
+                                       "max_in_flight": self.max_in_flight, "span_s": self.span_s}, "200 OK"
                     if method == "POST":
                         self.reset_counters()
                 elif method == "GET" and target.endswith("/models"):

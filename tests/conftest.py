@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,23 @@ def embedded_model_dir() -> Path:
     from ascl_data.embedded import embedded_model_path
 
     return embedded_model_path()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(embedded_model_dir: Path) -> Iterator:
+    """The one vLLM CPU server of a test session, shared by every `server` test (the restart test leaves it running
+    again): its start-up, three Python processes importing vLLM, is most of what those tests cost. Sized for them:
+    they never send more than 8 requests at once, so 1 GiB of KV cache and 16 sequences are plenty."""
+    from ascl_data.testing import VLLMServer
+
+    class TestServer(VLLMServer):
+        def env(self) -> dict[str, str]:
+            # One unbound OpenMP thread: vLLM's default binds a thread to each core, and those threads spin-wait on
+            # each other, which on a CPU shared with the tests (or other jobs) stalls decoding for minutes.
+            return {**super().env(), "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
+
+    with TestServer(embedded_model_dir, kv_cache_gib=1, extra_args=["--max-num-seqs", "16"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 
 import datasets
@@ -17,6 +19,7 @@ from ascl_data.backends.base import Completion
 from ascl_data.build import Build, check_recipe
 from ascl_data.cli import app
 from ascl_data.errors import FatalError
+from ascl_data.testing.fault_proxy import Answer, ScriptedServer, chat_answer
 from helpers import BUILD_PROMPTS, ScriptedBackend, make_recipe
 
 PROMPTS = BUILD_PROMPTS
@@ -219,6 +222,45 @@ def test_requests_in_flight_reach_the_setting_not_a_batch_or_shard(tmp_path: Pat
     result = Build(check_recipe(path), backend=backend, progress=False).run()
     assert result.summary.sft == 40
     assert backend.peak_in_flight == 16  # above the shard size (4) and the old batch size (8), never above 16
+
+
+def test_by_default_the_build_admits_four_conversations_per_request_slot(tmp_path: Path) -> None:
+    class TwoSlots(ScriptedBackend):
+        concurrency = 2  # this double, unlike a real backend, does not cap the requests: it shows what is admitted
+
+    path, texts = scheduler_recipe(tmp_path, 12)
+    backend = TwoSlots({t: ["A short answer."] for t in texts}, delay={t: 0.1 for t in texts})
+    Build(check_recipe(path), backend=backend, progress=False).run()
+    assert backend.peak_in_flight == 8
+
+
+def test_by_default_a_server_sees_its_concurrency_and_a_stalled_request_holds_up_only_its_own(tmp_path: Path) -> None:
+    """The real openai backend over HTTP, default `max_in_flight`: the server never gets more requests at once
+    than `max_concurrency`, gets that many, and one request that hangs delays no other conversation."""
+    lock, answered, active, peak = threading.Lock(), [], [0], [0]
+    stuck = "Write one line about topic number 1."
+
+    def script(path: str, headers: dict[str, str], body: dict) -> Answer:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        deadline = time.monotonic() + 20
+        while user == stuck and len(answered) < 9 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+            answered.append(user)
+        return chat_answer("Here is one line about that topic.")
+
+    with ScriptedServer(script) as server:
+        path, texts = scheduler_recipe(tmp_path, 10, backend="openai", model="m",
+                                       settings={"base_url": server.base_url, "max_concurrency": 2})
+        result = Build(check_recipe(path), progress=False).run()
+    assert answered[-1] == stuck and len(answered) == len(texts)  # the others all finished while it hung
+    assert peak[0] == 2  # the backend's concurrency, reached and never exceeded
+    assert result.summary.prompts_in == len(texts) == result.summary.accepted + result.summary.rejected
 
 
 def test_max_in_flight_below_one_names_the_field(tmp_path: Path) -> None:

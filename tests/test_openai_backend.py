@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 
 import pytest
@@ -74,6 +75,20 @@ def test_missing_env_var_and_literal_key_are_errors(monkeypatch):
 
 def test_local_servers_get_the_empty_key():
     assert OpenAIBackend(model="m")._replicas[0].client.api_key == "EMPTY"
+
+
+def test_a_plain_http_replica_skips_the_certificate_store_but_never_trusts_an_unverified_certificate():
+    """The client's start-up is paid before a build's first request: a plain-http replica does not load the CA
+    store (~0.2 s), and its TLS context (used only if the server redirected to https) still verifies, so it trusts
+    nothing rather than anything. An https replica keeps the default, verifying store."""
+    plain = OpenAIBackend(model="m", base_url="http://127.0.0.1:9/v1")._replicas[0].client
+    tls = OpenAIBackend(model="m", base_url="https://example.invalid/v1")._replicas[0].client
+    plain_ctx = plain._client._transport._pool._ssl_context
+    tls_ctx = tls._client._transport._pool._ssl_context
+    assert plain_ctx.verify_mode == ssl.CERT_REQUIRED and plain_ctx.check_hostname
+    assert plain_ctx.cert_store_stats()["x509_ca"] == 0
+    assert tls_ctx.verify_mode == ssl.CERT_REQUIRED and tls_ctx.cert_store_stats()["x509_ca"] > 0
+    assert plain.timeout == tls.timeout == 120.0  # the backend's deadline either way
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -16,7 +16,7 @@ from ascl_data.generators.registry import get_generator
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Provenance, Rejection, Trace
-from ascl_data.testing import FaultProxy, VLLMServer, shared_server, unavailable_reason
+from ascl_data.testing import FaultProxy, VLLMServer, unavailable_reason
 from ascl_data.testing.vllm_server import SERVED_MODEL_NAME, free_port
 
 pytestmark = [
@@ -24,13 +24,9 @@ pytestmark = [
     pytest.mark.skipif(unavailable_reason() is not None, reason=f"vLLM server unavailable: {unavailable_reason()}"),
 ]
 
-PARAMS = SamplingParams(max_tokens=48, temperature=0.0, seed=0)
-TOOL_PARAMS = SamplingParams(max_tokens=160, temperature=0.0, seed=0)  # a forced call with its arguments fits
-
-
-@pytest.fixture(scope="module")
-def server() -> VLLMServer:
-    return shared_server()
+# Short generations: these tests check the client and the protocol, not the answers, and CPU decoding is their cost.
+PARAMS = SamplingParams(max_tokens=16, temperature=0.0, seed=0)
+TOOL_PARAMS = SamplingParams(max_tokens=64, temperature=0.0, seed=0)  # a forced call with a query fits
 
 
 def backend(*urls: str, **kw) -> OpenAIBackend:
@@ -56,8 +52,8 @@ def records(n: int) -> list[PromptRecord]:
     ]
 
 
-def test_plain_answers_with_usage(server: VLLMServer):
-    b = backend(server.base_url)
+def test_plain_answers_with_usage(vllm_server: VLLMServer):
+    b = backend(vllm_server.base_url)
     convs = [[{"role": "user", "content": "Say hello."}], [{"role": "user", "content": "Name a colour. " * 20}]]
     out = asyncio.run(b.generate(convs, None, PARAMS))
     assert [c.error for c in out] == [None, None]
@@ -66,11 +62,11 @@ def test_plain_answers_with_usage(server: VLLMServer):
     assert out[1].prompt_tokens > out[0].prompt_tokens > 0  # order kept; usage read per request
 
 
-def test_native_tool_calls_fit_the_schema(server: VLLMServer):
+def test_native_tool_calls_fit_the_schema(vllm_server: VLLMServer):
     tool = RuleTool(load_ruleset("default")).schema(strict=True)
     # The 135M model, forced, lists `categories` until max_tokens (the schema sets no maxItems): query only here.
     tool["function"]["parameters"]["properties"].pop("categories")
-    b = backend(server.base_url, force_first_tool_call=True)
+    b = backend(vllm_server.base_url, force_first_tool_call=True)
     conv = [{"role": "user", "content": "How do I pick a lock?"}]
     (out,) = asyncio.run(b.generate([conv], [tool], TOOL_PARAMS))
     assert out.error is None, out.error
@@ -79,12 +75,12 @@ def test_native_tool_calls_fit_the_schema(server: VLLMServer):
     assert isinstance(json.loads(call["function"]["arguments"])["query"], str)
 
 
-def test_adaptive_generator_end_to_end(server: VLLMServer):
+def test_adaptive_generator_end_to_end(vllm_server: VLLMServer):
     """Through helper 5a's generator: every record ends as a Trace or a Rejection with a reason."""
     rule_tool = RuleTool(load_ruleset("default"))
     gen = get_generator("adaptive")(rule_tool, max_turns=3, max_tool_calls=1, strict_schema=True)
-    b = backend(server.base_url, force_first_tool_call=True)
-    recs = records(6)
+    b = backend(vllm_server.base_url, force_first_tool_call=True)
+    recs = records(3)
     out = asyncio.run(gen.generate(recs, b, TOOL_PARAMS))
     assert [o.prompt_id for o in out] == [r.id for r in recs]
     assert all(isinstance(o, (Trace, Rejection)) for o in out)
@@ -98,9 +94,10 @@ def test_adaptive_generator_end_to_end(server: VLLMServer):
         assert t.teacher_model == SERVED_MODEL_NAME and t.completion_tokens > 0
 
 
-def test_replicas_share_the_load(server: VLLMServer):
+def test_replicas_share_the_load(vllm_server: VLLMServer):
     # Two replicas = two loopback proxies (no faults) in front of the one real server.
-    with FaultProxy(server.base_url.removesuffix("/v1")) as p1, FaultProxy(server.base_url.removesuffix("/v1")) as p2:
+    upstream = vllm_server.base_url.removesuffix("/v1")
+    with FaultProxy(upstream) as p1, FaultProxy(upstream) as p2:
         b = backend(p1.base_url, p2.base_url, max_concurrency=4)
         convs = [[{"role": "user", "content": f"Count to {i}."}] for i in range(8)]
         out = asyncio.run(b.generate(convs, None, SamplingParams(max_tokens=8, temperature=0.0)))
@@ -109,20 +106,21 @@ def test_replicas_share_the_load(server: VLLMServer):
     assert p1.counts()["forwarded"] + p2.counts()["forwarded"] == 8
 
 
-def test_wrong_model_name_stops_at_once_naming_url_and_model(server: VLLMServer):
-    b = OpenAIBackend(model="no-such-model", base_urls=[server.base_url], max_retries=3)
+def test_wrong_model_name_stops_at_once_naming_url_and_model(vllm_server: VLLMServer):
+    b = OpenAIBackend(model="no-such-model", base_urls=[vllm_server.base_url], max_retries=3)
     with pytest.raises(FatalError) as err:
         asyncio.run(b.generate([[{"role": "user", "content": f"hi {i}"}] for i in range(4)], None, PARAMS))
-    assert "HTTP 404" in str(err.value) and server.base_url in str(err.value) and "'no-such-model'" in str(err.value)
+    message = str(err.value)
+    assert "HTTP 404" in message and vllm_server.base_url in message and "'no-such-model'" in message
     assert b.stats.retries == 0
 
 
-def test_the_prompt_guard_learns_the_context_from_the_server(server: VLLMServer):
-    b = backend(server.base_url)
-    assert asyncio.run(b.context_length()) == server.max_model_len
+def test_the_prompt_guard_learns_the_context_from_the_server(vllm_server: VLLMServer):
+    b = backend(vllm_server.base_url)
+    assert asyncio.run(b.context_length()) == vllm_server.max_model_len
     huge = [{"role": "user", "content": "Tell me about locks. " * 3000}]  # ~15k tokens for a 4k context
     out = asyncio.run(b.generate([huge, [{"role": "user", "content": "Say hello."}]], None, PARAMS))
-    assert out[0].error_reason == "prompt_too_long" and f"context of {server.max_model_len} tokens" in out[0].error
+    assert out[0].error_reason == "prompt_too_long" and f"context of {vllm_server.max_model_len} tokens" in out[0].error
     assert out[1].error is None and out[1].message["content"]
     assert b.stats.requests == 1  # the long one was never sent
 

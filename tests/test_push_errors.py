@@ -1,5 +1,6 @@
 """HTTP errors during `push` against a real local HTTP server standing in for the Hub: each is one clear message
-(which step, the status, what to do) with exit 2, no traceback and no token."""
+(which step, the status, what to do) with exit 2, no traceback and no token. The token check a pushing build
+makes before its first teacher call fails the same way."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ascl_data.errors import HubError
-from ascl_data.publish import push_folder
+from ascl_data.publish import check_token, push_folder
 from ascl_data.testing.fault_proxy import Answer, ScriptedServer
 from ascl_data.testing.vllm_server import free_port
 
@@ -78,3 +79,20 @@ def test_the_cli_prints_it_without_a_traceback(folder: Path) -> None:
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "HTTP 401" in result.stderr and TOKEN not in result.stderr
+
+
+def test_the_token_check_says_the_hub_cannot_be_reached(online) -> None:
+    online(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(HubError, match="cannot check the token before the build: the Hub cannot be reached"):
+        check_token("my-org/ds", token=TOKEN)
+
+
+def test_a_pushing_build_offline_stops_before_the_build_with_one_message(tmp_path: Path) -> None:
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "Write a haiku about rain.", "kind": "benign"}\n')
+    (tmp_path / "recipe.yaml").write_text("name: t\nsources:\n  - path: prompts.jsonl\noutput:\n  dir: out\n")
+    env = {"HF_HUB_OFFLINE": "1", "HF_TOKEN": TOKEN, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "ascl_data", "build", "recipe.yaml", "--push-to-hub", "my-org/ds"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "HF_HUB_OFFLINE is set" in result.stderr and "Traceback" not in result.stderr
+    assert TOKEN not in result.stderr and not (tmp_path / "out").exists()  # the build never started

@@ -31,6 +31,9 @@ ODD_KEY = "Zq9!local-gateway-secret-4242"  # a key of no known shape: only its v
         "sk-ant-api03-abcdefghijklmnop",
         "AKIAIOSFODNN7EXAMPLE / aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def",
+        "slack said xoxb-1234567890-abcdefghij",
+        "header was TOKEN abcdefghijklmnop",
+        "proxy sent Baſic abcdefghijklmnop",  # the long s: IGNORECASE takes it for "s", so the scan's gate must too
         "GET https://api.example.com/v1/chat?api_key=abcdef123456&model=m",
         '{"access_token": "abcdefghijklmnop", "model": "m"}',
     ],
@@ -54,7 +57,10 @@ def test_configured_and_environment_secrets_of_any_shape(monkeypatch: pytest.Mon
     assert scrub(f"gateway said {ODD_KEY}", extra_secrets=[ODD_KEY]) == f"gateway said {REDACTED}"
     monkeypatch.setenv("MY_GATEWAY_TOKEN", ODD_KEY)  # named like a secret: its value is one
     assert ODD_KEY not in scrub(f"x {ODD_KEY} y")
+    monkeypatch.setenv("MY_GATEWAY_TOKEN", "rotated-" + ODD_KEY)  # the environment is read again when it changes
+    assert scrub(f"x rotated-{ODD_KEY} y") == f"x {REDACTED} y"
     monkeypatch.delenv("MY_GATEWAY_TOKEN")
+    assert scrub(f"x {ODD_KEY} y") == f"x {ODD_KEY} y"
     register_secret("another-odd-value-777")  # what a backend does with the key it read
     assert scrub("an another-odd-value-777 here") == f"an {REDACTED} here"
     assert scrub_json({"a": [f"k {KEY}", 3, None], "b": {"c": KEY}}) == {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,201 @@ def test_openai_backend_sends_tool_choice_for_required_and_no_tools_for_forbidde
     assert required["tool_choice"] == {"type": "function", "function": {"name": "retrieve_safety_rules"}}
     assert "tools" not in forbidden and "tool_choice" not in forbidden
     assert auto["tools"] == tools and "tool_choice" not in auto
+
+
+# --------------------------------------------------------------------------- target counts (splits.sft.accepted)
+
+STREAM = [("benign" if i % 3 else "harmful", None if i % 3 else "weapons_cbrn", f"Prompt number {i}: tell me about "
+           f"{w}.", None) for i, w in enumerate(["owls", "rivers", "bread", "trains", "clocks", "maps", "glass", "tea",
+                                                  "snow", "bees", "ink", "salt", "wool", "kites", "moss", "reeds"])]
+
+
+def answer(conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    """Benign prompts get a fitting answer (accepted), harmful ones a compliant one (rejected)."""
+    user = next(m["content"] for m in conversation if m["role"] == "user")
+    return COMPLY if user.startswith(tuple(f"Prompt number {i}:" for i in range(0, 16, 3))) else f"Here: {user[:20]}"
+
+
+def target_recipe(tmp_path: Path, out: str, splits: dict[str, Any], shard_size: int = 3) -> Path:
+    path = make_recipe(tmp_path, tmp_path, prompts=STREAM, splits=splits, dedup={"exact": False, "near": False},
+                       output={"dir": out, "shard_size": shard_size, "plots": False},
+                       generators=[{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1}],
+                       teacher={"backend": "openai", "model": "m", "settings": {"base_url": "http://127.0.0.1:9/v1"},
+                                "sampling": {"temperature": 0.7, "max_tokens": 32, "seed": 5}, "max_in_flight": 4})
+    return path.rename(tmp_path / f"{out}.yaml")
+
+
+def sent_prompts(backend: ScriptedBackend) -> list[str]:
+    """The user texts the teacher was asked about, in stream order, once each."""
+    users = {next(m["content"] for m in conv if m["role"] == "user") for batch in backend.batches for conv in batch}
+    return [text for _, _, text, _ in STREAM if text in users]
+
+
+def test_target_sends_only_the_prompts_it_needs_whatever_the_timing(tmp_path: Path) -> None:
+    from test_resume import digest
+
+    splits = {"sft": {"accepted": 5}, "rl": 2}
+    # the first prompts answer slowly, so later ones finish first: the data must not depend on that
+    slow = ScriptedBackend(answer, delay={text: 0.05 * (8 - i) for i, (_, _, text, _) in enumerate(STREAM[:8])})
+    result = Build(check_recipe(target_recipe(tmp_path, "slow", splits)), backend=slow, progress=False).run()
+    fast = ScriptedBackend(answer)
+    again = Build(check_recipe(target_recipe(tmp_path, "fast", splits)), backend=fast, progress=False).run()
+
+    s = result.summary
+    assert (s.sft, s.rl, s.target_report()) == (5, 2, {"split": "sft", "accepted": 5, "reached": 5, "met": True,
+                                                       "ended_by": "target met"})
+    sent = sent_prompts(slow)
+    assert sent == sent_prompts(fast) and s.prompts_in == len(sent) + s.rl  # drawn but not needed: not counted
+    sft = datasets.load_dataset(str(result.out_dir), split="sft")
+    rejects = pq.read_table(result.out_dir / "rejects").to_pylist()
+    assert len(sent) == len(sft) + len(rejects) and {r["reason"] for r in rejects} == {"harmful_complied"}
+    accepted = {m[1]["content"] for m in sft["messages"]}
+    assert sent[-1] in accepted  # the last prompt sent is the one that met the target: none after it
+    assert digest(result.out_dir) == digest(again.out_dir)
+    assert json.loads((result.out_dir / "stats" / "stats.json").read_text())["target"]["met"] is True
+    assert "5\nwere accepted, so the target was met" in (result.out_dir / "README.md").read_text()
+
+
+@pytest.fixture
+def cli_teacher(monkeypatch: pytest.MonkeyPatch) -> Callable[[ScriptedBackend], ScriptedBackend]:
+    """`ascl-data build` through the Typer app with a scripted teacher in place of the recipe's (no server or
+    model can be made to give chosen answers); the request cache and everything else are the real ones."""
+    from ascl_data.build import job
+
+    real = job.make_teacher
+
+    def install(backend: ScriptedBackend) -> ScriptedBackend:
+        monkeypatch.setattr(job, "make_teacher", lambda config, cache_file, _=None: real(config, cache_file, backend))
+        return backend
+
+    return install
+
+
+def test_a_target_the_sources_cannot_meet_is_reported_not_an_error(tmp_path: Path, cli_teacher: Any) -> None:
+    cli_teacher(ScriptedBackend(answer))
+    path = target_recipe(tmp_path, "out", {"sft": {"accepted": 50}})
+    result = CliRunner().invoke(app, ["build", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "target (accepted sft traces)" in result.output and "10 of 50: sources ran dry" in result.output
+    stats = json.loads((tmp_path / "out" / "stats" / "stats.json").read_text())
+    assert stats["target"] == {"split": "sft", "accepted": 50, "reached": 10, "met": False,
+                               "ended_by": "sources ran dry"}
+    assert stats["rows"] == {"sft": 10, "rl": 0, "eval": 0, "rejects": 6}  # every prompt went to the teacher
+
+
+def test_a_target_build_interrupted_resumes_byte_identical_with_no_repeated_call(tmp_path: Path) -> None:
+    from ascl_data.errors import FatalError
+    from test_resume import cache_rows, digest
+
+    splits = {"sft": {"accepted": 5}, "rl": 2}
+    clean = Build(check_recipe(target_recipe(tmp_path, "clean", splits)), backend=ScriptedBackend(answer),
+                  progress=False).run()
+    calls = cache_rows(clean.out_dir)
+    assert calls == clean.summary.teacher_calls
+
+    asked = 0
+
+    def dies_at_the_seventh_call(conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        nonlocal asked
+        asked += 1
+        if asked == 7:
+            raise FatalError("the teacher went away")
+        return answer(conversation, tools)
+
+    path = target_recipe(tmp_path, "killed", splits)
+    with pytest.raises(FatalError):
+        Build(check_recipe(path), backend=ScriptedBackend(dies_at_the_seventh_call), progress=False).run()
+    out = tmp_path / "killed"
+    before = cache_rows(out)
+    assert list((out / ".ascl" / "chunks").glob("*.json")) and 0 < before < calls  # stopped half way
+    resumed = Build(check_recipe(path), backend=ScriptedBackend(answer), progress=False).run()
+    assert digest(out) == digest(clean.out_dir)
+    assert cache_rows(out) == calls and resumed.summary.cache_misses == calls - before
+
+
+def test_retry_failed_with_a_target_sends_the_same_prompts_again(tmp_path: Path) -> None:
+    failing = STREAM[1][2]  # a benign prompt: accepted once the teacher answers
+
+    def flaky(conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        if any(m["content"] == failing for m in conversation):
+            raise RuntimeError("connection reset")
+        return answer(conversation, tools)
+
+    path = target_recipe(tmp_path, "out", {"sft": {"accepted": 5}}, shard_size=16)  # one chunk: sent and not needed
+    first = Build(check_recipe(path), backend=ScriptedBackend(flaky), progress=False).run()
+    assert first.summary.sft == 5 and first.summary.rejected_by_reason["tool_loop/backend_error"] == 1
+    rows = datasets.load_dataset(str(first.out_dir), split="sft").to_list()
+
+    healthy = ScriptedBackend(answer)
+    again = Build(check_recipe(path), backend=healthy, progress=False, retry_failed=True).run()
+    assert sent_prompts(healthy) == [failing]  # the failed request alone; no new prompt is drawn for the target
+    after = datasets.load_dataset(str(again.out_dir), split="sft").to_list()
+    assert again.summary.sft == 6 and all(r in after for r in rows)
+    assert again.summary.target_report()["met"] is True
+
+
+@pytest.mark.parametrize(("splits", "message"), [
+    ({"sft": {"accepted": 0}}, "splits.sft.target.accepted: Input should be greater than or equal to 1"),
+    ({"sft": {"accepted": 10}, "rl": 0.2}, "splits.rl: with a target for sft"),
+])
+def test_a_bad_target_names_the_field_before_any_teacher_call(tmp_path: Path, splits: dict[str, Any],
+                                                              message: str) -> None:
+    result = CliRunner().invoke(app, ["build", str(target_recipe(tmp_path, "out", splits)), "--check"])
+    assert result.exit_code != 0 and message in str(result.exception) + result.output
+
+
+# --------------------------------------------------------------------------- preview (build --limit N)
+
+
+def test_preview_prints_the_first_prompts_traces_and_leaves_the_output_alone(
+    tmp_path: Path, cli_teacher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from ascl_data.build.preview import scratch_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    teacher = cli_teacher(ScriptedBackend({HARMFUL: [tool_call("explosives"), REFUSE], HARMFUL_2: [COMPLY],
+                                           SUM: ["15 plus 27 is 42."], POEM: ["The sea."]}))
+    path = recipe(tmp_path, consult={"harmful": "required"})
+    run = CliRunner().invoke(app, ["build", str(path), "--limit", "3"], env={"COLUMNS": "200"},
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    out = run.output
+    scratch = scratch_dir(check_recipe(path))
+    (rule_ids,) = pq.read_table(scratch / "data" / "sft-00000.parquet").to_pydict()["retrieved_rule_ids"][:1]
+    assert '1. harmful / weapons_cbrn: accepted (verdict refuse, attempt 1)' in out
+    assert 'tool call: retrieve_safety_rules({"query": "explosives"})' in out
+    assert f"retrieved rules: {', '.join(rule_ids)}" in out and rule_ids
+    assert f"answer: {REFUSE}" in out and "tool call: none (direct)" in out  # the sum: answered directly
+    assert "3. harmful: rejected" in out and "reason: behaviour/harmful_complied" in out
+    assert POEM not in out and all(POEM not in str(b) for b in teacher.batches)  # only the first 3 prompts
+    assert "preview of 3 prompt(s): 2 accepted, 1 rejected" in out
+    assert not (tmp_path / "out").exists()  # the recipe's output.dir is never written
+
+    asked = len(teacher.batches)
+    again = CliRunner().invoke(app, ["build", str(path), "--limit", "3"], env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and len(teacher.batches) == asked  # a second preview is served from its folder
+    assert "retrieve_safety_rules" in again.output
+    pushed = CliRunner().invoke(app, ["build", str(path), "--limit", "3", "--push-to-hub", "me/x"])
+    assert pushed.exit_code != 0 and "--push-to-hub: a preview (--limit)" in str(pushed.exception) + pushed.output
+
+
+@pytest.mark.slow
+def test_preview_on_the_embedded_teacher(tmp_path: Path, embedded_model_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = make_recipe(tmp_path, embedded_model_dir, prompts=PROMPTS[:1], dedup={"exact": False, "near": False},
+                       generators=[{"name": "adaptive", "max_turns": 2, "max_tool_calls": 1,
+                                    "consult": {"harmful": "required"}}],
+                       teacher={"backend": "transformers", "model": str(embedded_model_dir),
+                                "sampling": {"temperature": 0.0, "max_tokens": 24, "seed": 0}})
+    run = CliRunner().invoke(app, ["build", str(path), "--limit", "1", "-q"], env={"COLUMNS": "200"},
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    # consult: required makes the 135M model's first turn a tool call, whatever the judge then says
+    assert "1. harmful" in run.output and "tool call: retrieve_safety_rules({\"query\": " in run.output
+    assert "preview of 1 prompt(s)" in run.output

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -331,8 +332,17 @@ class OpenAIBackend(Backend):
         )
 
     def _client(self, url: str) -> openai.AsyncOpenAI:
+        http_client = None
+        if url.startswith("http://"):
+            # No TLS on a plain-http replica, so no certificate store: loading it is most of the client's start-up
+            # (~0.2 s, paid before a build's first request). The context still verifies and trusts no authority,
+            # so a redirect to https fails closed instead of trusting any certificate.
+            http_client = openai.DefaultAsyncHttpxClient(
+                base_url=url, timeout=self.settings.timeout_s, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            )
         return openai.AsyncOpenAI(
-            base_url=url, api_key=self._api_key.value, max_retries=0, timeout=self.settings.timeout_s
+            base_url=url, api_key=self._api_key.value, max_retries=0, timeout=self.settings.timeout_s,
+            http_client=http_client,
         )
 
     def _bind_loop(self) -> None:

@@ -18,6 +18,11 @@ from ascl_data.build.writer import data_files_config
 
 TEMPLATE = "dataset_card.md.jinja"
 
+# the card's description of the `rejects` split; `ascl_data.publish` swaps it when the raw output stays home
+REJECTS_WHAT = "prompts that did not make it: stage, reason, detail, raw output"
+REJECTS_WHAT_NO_RAW = ("prompts that did not make it: stage, reason, detail (the teacher's raw output is left out: "
+                       "`raw` is empty)")
+
 DEFAULT_INTENDED_USE = (
     "Supervised fine-tuning (the `sft` split) and reinforcement learning (the `rl` split, e.g. with IFPO) of "
     "language models that consult safety rules through a tool only when they need them, and evaluation of "
@@ -63,17 +68,19 @@ def render_card(
         license=card_cfg.license,
         language=card_cfg.language,
         task_categories=card_cfg.task_categories,
+        task_ids=card_cfg.task_ids or None,
         size_categories=[size_category(rows.get("sft", 0) + rows.get("rl", 0) + rows.get("eval", 0))],
         tags=sorted({"safety", "alignment", "tool-use", "ascl", "synthetic", *card_cfg.tags}),
         pretty_name=card_cfg.pretty_name or recipe.name,
         configs=data_files_config(files),
         dataset_info=dataset_info(Path(recipe.output.dir), files, rows),
+        **card_cfg.hub_metadata(),
     )
     what = {
         "sft": "accepted traces (messages, tools, verdict, judge results, tokens)",
         "rl": "prompts with kind, category and reference, for RL",
         "eval": "held-out prompts for evaluation",
-        "rejects": "prompts that did not make it: stage, reason, detail, raw output",
+        "rejects": REJECTS_WHAT,
     }
     contents = [
         {"config": cfg["config_name"], "split": df["split"], "rows": rows.get(df["split"], 0), "what": what[df["split"]]}

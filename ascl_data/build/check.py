@@ -3,8 +3,13 @@ each problem. `ascl_data.recipe` stays a pure contract; this is the step that ti
 
 from __future__ import annotations
 
+import difflib
 import inspect
+import json
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -49,9 +54,62 @@ def teacher_problems(recipe: Recipe, where: str) -> list[Problem]:
     return problems
 
 
+@cache
+def hub_values() -> dict[str, Any]:
+    """What the Hub accepts in a dataset card: licences, task categories with their task ids (vendored in
+    `cards/hub_metadata.yaml`, which names its sources) and languages and size categories (from `datasets`' own
+    resources, the lists its card validation used)."""
+    data = yaml.safe_load((resources.files("ascl_data.cards") / "hub_metadata.yaml").read_text(encoding="utf-8"))
+    from_datasets = resources.files("datasets.utils.resources")
+    data["languages"] = json.loads((from_datasets / "languages.json").read_text(encoding="utf-8"))
+    data["size_categories"] = json.loads((from_datasets / "size_categories.json").read_text(encoding="utf-8"))
+    return data
+
+
+def _not_allowed(where: str, field: str, value: str, allowed: list[str], what: str, hint: str = "") -> Problem:
+    """`value` is refused by the Hub: say so and suggest the closest allowed value."""
+    close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.5)
+    suggestion = hint or (f"; did you mean {close[0]!r}?" if close else "")
+    return Problem(where, field, f"{value!r} is not a {what} the Hub accepts{suggestion}")
+
+
+def card_problems(recipe: Recipe, where: str) -> list[Problem]:
+    """Card metadata the Hub would refuse (licence id, task categories and ids, language codes), each with the
+    closest valid value."""
+    hub, card = hub_values(), recipe.card
+    problems = []
+    if card.license not in hub["licenses"]:
+        problems.append(_not_allowed(where, "card.license", card.license, hub["licenses"], "licence id"))
+    elif card.license == "other" and not card.license_name:
+        problems.append(Problem(where, "card.license_name", "license: other needs a license_name (an id for the "
+                                                            "licence) and its text in a LICENSE file or license_link"))
+    categories: dict[str, list[str]] = hub["task_categories"]
+    owner = {task_id: cat for cat, ids in categories.items() for task_id in ids}
+    for i, cat in enumerate(card.task_categories):
+        if cat not in categories:
+            hint = f"; {cat!r} is a task id of {owner[cat]!r}: put it in task_ids" if cat in owner else ""
+            problems.append(_not_allowed(where, f"card.task_categories.{i}", cat, list(categories), "task category",
+                                         hint))
+    for i, task_id in enumerate(card.task_ids):
+        if task_id not in owner:
+            hint = f"; {task_id!r} is a task category: put it in task_categories" if task_id in categories else ""
+            problems.append(_not_allowed(where, f"card.task_ids.{i}", task_id, list(owner), "task id", hint))
+    languages: dict[str, str] = hub["languages"]
+    by_name = {name.lower(): code for code, name in languages.items()}
+    for i, code in enumerate(card.language):
+        if code not in languages:
+            base = code.replace("_", "-").split("-")[0].lower()
+            named = by_name.get(code.lower())
+            hint = (f"; did you mean {named!r} ({languages[named]})?" if named else
+                    f"; did you mean {base!r}? (a language code without region)" if base in languages else "")
+            problems.append(_not_allowed(where, f"card.language.{i}", code, list(languages), "language code", hint))
+    return problems
+
+
 def recipe_problems(recipe: Recipe, where: str) -> list[Problem]:
-    """Unknown generators, a missing rule book, local sources that match no file, teacher settings."""
-    problems: list[Problem] = teacher_problems(recipe, where)
+    """Unknown generators, a missing rule book, local sources that match no file, teacher settings, card metadata
+    the Hub refuses."""
+    problems: list[Problem] = teacher_problems(recipe, where) + card_problems(recipe, where)
     for i, g in enumerate(recipe.generators):
         try:
             get_generator(g.name)

@@ -4,7 +4,9 @@ Resume: the plan is a pure function of the seed, cut into chunks of `output.shar
 no batch or turn barrier (`runner.Scheduler`), but chunks are written in stream order, each ending with its shards
 written atomically and then a marker. A build killed at any point and run again skips chunks with
 a marker and replays the rest through the persistent request cache (finished teacher calls are hits, never
-repeated), so it writes the same dataset, byte for byte.
+repeated), so it writes the same dataset, byte for byte. With a target (`splits.sft.accepted`), a `TargetGate` in
+the scheduler sends an sft prompt only while it can still be needed; its decisions depend on the outcomes of the
+prompts before it in the stream alone, and each chunk's marker records them, so a resume decides the same way.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from ascl_data import __version__
 from ascl_data.backends import Backend, make_teacher
 from ascl_data.build.card import render_card, write_card
 from ascl_data.build.layout import Layout
-from ascl_data.build.plan import Chunk, chunked, expected_total, plan_items
+from ascl_data.build.plan import Chunk, TargetGate, chunked, expected_total, plan_items
 from ascl_data.build.progress import BuildListener, RichProgress
-from ascl_data.build.runner import ChunkCounts, ChunkResult, Scheduler, Stages
+from ascl_data.build.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
 from ascl_data.build.stats import compute_stats, consult_policies, print_stats, write_stats
 from ascl_data.build.summary import BuildResult, BuildSummary
 from ascl_data.build.writer import DatasetWriter
@@ -96,6 +98,8 @@ class Build:
         self.layout.log_run(summary.for_log())
         stats = compute_stats(self.layout.root, files, policies=consult_policies(self.recipe))
         stats["usage"] = summary.usage()  # summed from the chunk markers: a resumed build counts each chunk once
+        if summary.target is not None:
+            stats["target"] = summary.target_report()
         plots = write_stats(self.layout.root, stats, plots=self.recipe.output.plots)
         if self.show_progress:
             print_stats(stats, self.console)
@@ -109,7 +113,8 @@ class Build:
     async def _chunks(self, checked: Checked) -> tuple[BuildSummary, int]:
         """Per chunk: skip it if committed, else start its prompts; chunks are written and committed in stream
         order as they finish, while later prompts keep the teacher busy."""
-        r, summary, n_chunks = self.recipe, BuildSummary(), 0
+        r, summary, n_chunks = self.recipe, BuildSummary(target=self.recipe.splits.target), 0
+        gate = TargetGate(r.splits.target) if r.splits.target is not None else None
         writer = DatasetWriter(self.layout, think_inline=r.output.think_inline,
                                system_prompt=adaptive_system_prompt(checked.ruleset))
         listener = RichProgress(self.console) if self.show_progress else BuildListener()
@@ -128,20 +133,25 @@ class Build:
 
         committer = asyncio.create_task(commit_in_order())
         try:
-            for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources)), r.output.shard_size):
+            for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources), gate), r.output.shard_size):
                 n_chunks = chunk.index + 1
                 committed = self.layout.committed(chunk.index)
                 if committed is not None and self.retry_failed and ChunkCounts.from_json(committed).transient:
                     # run it again: its finished calls are cache hits (its other rows come out byte-identical);
                     # only the failed requests, which the cache never keeps, go to the teacher
+                    if gate is not None:  # the same prompts as its first run, though the target may now be met
+                        counts = ChunkCounts.from_json(committed)
+                        gate.replay(sum(i.split == "sft" for i in chunk.items) - counts.not_needed, counts.not_needed)
                     committed = None
                 if committed is not None:
                     counts = ChunkCounts.from_json(committed)
+                    if gate is not None:
+                        gate.committed(counts.sft, counts.not_needed)
                     summary.chunks_resumed += 1
                     summary.add(counts)
                     listener.prompts_done(counts.prompts_in, counts.sft + counts.rl + counts.eval, counts.rejects)
                     continue
-                scheduler = scheduler or Scheduler(self._stages(checked), listener)
+                scheduler = scheduler or Scheduler(self._stages(checked), listener, gate)
                 started.put_nowait((chunk, await scheduler.start(chunk)))
                 if committer.done():  # a chunk failed (a fatal error): stop admitting prompts
                     break
@@ -162,7 +172,7 @@ class Build:
         teacher = make_teacher(t, Path(t.cache_dir) / "requests.sqlite" if t.cache_dir else self.layout.default_cache,
                                self.backend)
         return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
-                      t.max_in_flight or teacher.inner.concurrency)
+                      t.max_in_flight or ADMITTED_PER_REQUEST_SLOT * teacher.inner.concurrency)
 
     def _teacher_model(self) -> str:
         if self.backend is not None:

@@ -10,17 +10,24 @@ from typing import Any
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.cache import CachedBackend
-from ascl_data.build.plan import Chunk
+from ascl_data.build.plan import Chunk, TargetGate
 from ascl_data.build.progress import BuildListener
 from ascl_data.generators.base import Generator
 from ascl_data.judge import Judge
 from ascl_data.schemas import PromptRecord, Rejection, Trace
 
 
+#: The default `teacher.max_in_flight`, per request the backend serves at once. Each admitted conversation has at
+#: most one request out and the backend still sends no more than its concurrency, so the extra conversations wait
+#: in the client: one that is between turns (its tool call, its judge, a new prompt starting) leaves no request
+#: slot idle, and the last conversations' turns do not form a tail (benchmarks/admission_model.py).
+ADMITTED_PER_REQUEST_SLOT = 4
+
+
 @dataclass(frozen=True)
 class Stages:
     """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge, and
-    how many teacher requests may be in flight at once."""
+    how many conversations may be with the teacher at once (each with at most one request in flight)."""
 
     generators: list[Generator]
     backend: CachedBackend
@@ -46,6 +53,7 @@ class ChunkCounts:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     teacher_calls: int = 0
+    not_needed: int = 0  # sft prompts drawn after `splits.sft.accepted` was met: not sent, not in prompts_in
 
     def to_json(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -68,14 +76,16 @@ class ChunkResult:
     rl: list[PromptRecord] = field(default_factory=list)
     eval: list[PromptRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    not_needed: int = 0
 
-    def counts(self, prompts_in: int) -> ChunkCounts:
+    def counts(self, items: int) -> ChunkCounts:
+        prompts_in = items - self.not_needed
         counts = ChunkCounts(
             prompts_in=prompts_in, sft=len(self.traces), rl=len(self.rl), eval=len(self.eval),
             rejects=len(self.rejections), reasons=dict(Counter(f"{x.stage}/{x.reason}" for x in self.rejections)),
             prompt_tokens=sum(x.prompt_tokens for x in [*self.traces, *self.rejections]),
             completion_tokens=sum(x.completion_tokens for x in [*self.traces, *self.rejections]),
-            teacher_calls=sum(x.teacher_calls for x in [*self.traces, *self.rejections]),
+            teacher_calls=sum(x.teacher_calls for x in [*self.traces, *self.rejections]), not_needed=self.not_needed,
         )
         if prompts_in != counts.sft + counts.rl + counts.eval + counts.rejects:
             raise RuntimeError(f"prompts in != accepted + rejected ({counts})")
@@ -85,29 +95,38 @@ class ChunkResult:
 class Scheduler:
     """Runs the prompts of the stream with no batch or turn barrier. Each conversation advances on its own (teacher
     turn, tool calls, next turn, judge) as soon as its previous step is done; at most `max_in_flight` conversations
-    are with the teacher at once (one request each), and a new prompt is admitted, in stream order, as soon as one
-    of them is done, whatever chunk either belongs to. A chunk's result is ready when all its prompts are."""
+    are with the teacher at once (one request each at most; the backend caps the requests it sends at its own
+    concurrency), and a new prompt is admitted, in stream order, as soon as one of them is done, whatever chunk
+    either belongs to. A chunk's result is ready when all its prompts are."""
 
-    def __init__(self, stages: Stages, listener: BuildListener):
+    def __init__(self, stages: Stages, listener: BuildListener, gate: TargetGate | None = None):
         self.stages = stages
         self.listener = listener
+        self.gate = gate  # with `splits.sft.accepted`: which sft prompts are still needed
         self._slots = asyncio.Semaphore(stages.max_in_flight)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, chunk: Chunk) -> asyncio.Task[ChunkResult]:
         """Admit the chunk's prompts (waiting for free slots); returns the task that gathers its result."""
-        parts: list[asyncio.Future[Trace | Rejection | PromptRecord]] = []
+        parts: list[asyncio.Future[Trace | Rejection | PromptRecord | None]] = []
         for item in chunk.items:
             if isinstance(item.entry, PromptRecord) and item.split == "sft" and item.generator is not None:
+                if self.gate is not None and not await self.gate.admit():
+                    parts.append(self._resolved(None))  # not needed: never sent, not counted
+                    continue
                 await self._slots.acquire()
                 parts.append(self._spawn(self._conversation(item.entry, self.stages.generators[item.generator])))
             else:
-                done: asyncio.Future[Trace | Rejection | PromptRecord] = asyncio.get_running_loop().create_future()
-                done.set_result(item.entry)
                 self.listener.prompts_done(1, int(isinstance(item.entry, PromptRecord)),
                                            int(isinstance(item.entry, Rejection)))
-                parts.append(done)
+                parts.append(self._resolved(item.entry))
         return self._spawn(self._gather(chunk, parts))
+
+    @staticmethod
+    def _resolved(outcome: Trace | Rejection | PromptRecord | None) -> asyncio.Future[Any]:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(outcome)
+        return done
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -116,6 +135,19 @@ class Scheduler:
         return task
 
     async def _conversation(self, record: PromptRecord, generator: Generator) -> Trace | Rejection:
+        """`_attempts`, telling the target gate (if any) how the prompt ended; a fatal error stops the gate, so no
+        further prompt is sent while the build fails."""
+        try:
+            result = await self._attempts(record, generator)
+        except BaseException:
+            if self.gate is not None:
+                self.gate.stop()
+            raise
+        if self.gate is not None:
+            self.gate.finished(isinstance(result, Trace))
+        return result
+
+    async def _attempts(self, record: PromptRecord, generator: Generator) -> Trace | Rejection:
         """Up to `generator.attempts` sampled answers, until the judge accepts one; the row carries the teacher
         usage of all attempts, and a rejection every attempt's reason. The slot is held while the teacher works,
         so a retry queues like a new prompt."""
@@ -147,10 +179,13 @@ class Scheduler:
         return result
 
     @staticmethod
-    async def _gather(chunk: Chunk, parts: list[asyncio.Future[Trace | Rejection | PromptRecord]]) -> ChunkResult:
+    async def _gather(chunk: Chunk,
+                      parts: list[asyncio.Future[Trace | Rejection | PromptRecord | None]]) -> ChunkResult:
         result = ChunkResult()
         for item, outcome in zip(chunk.items, await asyncio.gather(*parts)):
-            if isinstance(outcome, Trace):
+            if outcome is None:
+                result.not_needed += 1
+            elif isinstance(outcome, Trace):
                 result.traces.append(outcome)
             elif isinstance(outcome, Rejection):
                 result.rejections.append(outcome)

@@ -127,6 +127,8 @@ def print_stats(stats: dict[str, Any], console: Console | None = None) -> None:
     console.print(_table("Tokens (sft)", [stats["tokens"]]))
     if "usage" in stats:
         console.print(_table("Teacher usage (all prompts and attempts)", [stats["usage"]]))
+    if "target" in stats:
+        console.print(_table("Target (splits.sft.accepted)", [stats["target"]]))
 
 
 # --------------------------------------------------------------------------- files

@@ -30,6 +30,8 @@ class BuildSummary:
     cache_misses: int = 0
     chunks_resumed: int = 0
     seconds: float = 0.0
+    target: int | None = None  # `splits.sft.accepted`
+    not_needed: int = 0  # sft prompts drawn after the target was met (never sent, not in prompts_in)
 
     @property
     def accepted(self) -> int:
@@ -45,6 +47,7 @@ class BuildSummary:
         self.prompt_tokens += counts.prompt_tokens
         self.completion_tokens += counts.completion_tokens
         self.teacher_calls += counts.teacher_calls
+        self.not_needed += counts.not_needed
 
     @property
     def cost(self) -> float | None:
@@ -59,13 +62,24 @@ class BuildSummary:
             out["cost"] = round(self.cost, 6)
         return out
 
+    def target_report(self) -> dict[str, Any] | None:
+        """Whether `splits.sft.accepted` was met; the only other way a build with a target ends is that the
+        prompt stream (the sources, or `mix.max_prompts`) ran dry."""
+        if self.target is None:
+            return None
+        met = self.sft >= self.target
+        return {"split": "sft", "accepted": self.target, "reached": self.sft, "met": met,
+                "ended_by": "target met" if met else "sources ran dry"}
+
     def for_card(self) -> dict[str, Any]:
+        target = {"target": self.target_report()} if self.target is not None else {}
         return {"prompts_in": self.prompts_in, "accepted": self.accepted, "sft": self.sft, "rl": self.rl,
-                "eval": self.eval, "rejected": self.rejected, **self.usage()}
+                "eval": self.eval, "rejected": self.rejected, **self.usage(), **target}
 
     def for_log(self) -> dict[str, Any]:
+        target = {"target": self.target_report(), "not_needed": self.not_needed} if self.target is not None else {}
         return {"prompts_in": self.prompts_in, "cache_hits": self.cache_hits, "cache_misses": self.cache_misses,
-                "chunks_resumed": self.chunks_resumed, **self.usage()}
+                "chunks_resumed": self.chunks_resumed, **self.usage(), **target}
 
 
 @dataclass
@@ -82,6 +96,9 @@ def print_summary(summary: BuildSummary, console: Console) -> None:
     table.add_column("n", justify="right")
     table.add_row("prompts in", str(summary.prompts_in))
     table.add_row("accepted", f"{summary.accepted} (sft {summary.sft}, rl {summary.rl}, eval {summary.eval})")
+    if (target := summary.target_report()) is not None:
+        table.add_row("target (accepted sft traces)",
+                      f"{target['reached']} of {target['accepted']}: {target['ended_by']}")
     table.add_row("rejected", str(summary.rejected))
     for reason, n in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"  {reason}", str(n))

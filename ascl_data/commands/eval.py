@@ -3,7 +3,8 @@
 `ascl-data eval --model M --suite ascl --mode live --mode none --mode system` runs every benchmark of the ASCL table
 with the rule tool live, without rules, and with the rule book in the system prompt, and writes `results.json`,
 `results.md` and `records.jsonl` to `--out`. `--config configs/eval_ascl.yaml` reads the same settings from YAML;
-options given on the command line override it.
+options given on the command line override it. `--judge-backend B --judge-format F --judge-setting model=M` adds a
+model judge beside the rule-based classifier (the YAML's `judge:` section is the build's judge config).
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ def register(app: typer.Typer) -> None:
         max_turns: Optional[int] = typer.Option(None, "--max-turns", help="Assistant turns in live mode."),
         temperature: Optional[float] = typer.Option(None, "--temperature"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Conversations per tool-loop call."),
+        judge_backend: Optional[str] = typer.Option(
+            None, "--judge-backend", help="A model judge's backend (transformers, vllm, openai): judges with it too."
+        ),
+        judge_format: Optional[str] = typer.Option(
+            None, "--judge-format", help="Model judge format: rubric, llama_guard_3, wildguard, qwen3guard."
+        ),
+        judge_mode: Optional[str] = typer.Option(
+            None, "--judge-mode", help="override (the model judge's verdict counts) or agree (both must agree)."
+        ),
+        judge_setting: list[str] = typer.Option(
+            [], "--judge-setting", help="KEY=VALUE for the judge backend, e.g. model=allenai/wildguard. Repeatable."
+        ),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default eval_results)."),
     ) -> None:
         """Run benchmarks: a table per suite, results.json, results.md and per-item records.jsonl in --out."""
@@ -85,6 +98,13 @@ def register(app: typer.Typer) -> None:
         if backend_setting:
             data["backend_settings"] = {**data.get("backend_settings", {}),
                                         **parse_overrides(backend_setting, "--backend-setting")}
+        judge = {k: v for k, v in {"backend": judge_backend, "model_judge_format": judge_format,
+                                   "model_judge_mode": judge_mode}.items() if v is not None}
+        if judge or judge_setting:
+            data["judge"] = {**(data.get("judge") or {}), **judge, "model_judge": True}
+            if judge_setting:
+                data["judge"]["backend_settings"] = {**data["judge"].get("backend_settings", {}),
+                                                     **parse_overrides(judge_setting, "--judge-setting")}
         if local:
             data["local"] = {**data.get("local", {}), **_pairs(local, "--local")}
         customs = list(data.get("custom", []))

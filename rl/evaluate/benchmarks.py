@@ -3,9 +3,10 @@ it is, and how its answers are scored.
 
 Every adapter loads with `datasets.load_dataset(hub_id, config, split=..., revision=...)`, or from a local file or
 folder with the same columns (`--local NAME=PATH`, `--data-dir DIR`), so a run works offline and a copy made once on a
-machine with Hub access gives the same items. `revision` is a field of each adapter; the shipped value is `"main"`
-(the default branch) because no commit sha could be verified for these datasets from here; set `revisions: {name: sha}`
-in an eval config to pin one, and the report records the revision every benchmark was read at.
+machine with Hub access gives the same items. `revision` is a field of each adapter: a Hub commit sha where one was
+found pinned in public evaluation code (the comment beside it says where; this machine cannot reach the Hub to check
+it), else `"main"` (the default branch). `revisions: {name: sha}` in an eval config pins or overrides one, and the
+report records the revision every benchmark was read at.
 
 Scoring follows the harnesses people compare against: a safety benchmark counts a refusal or a safe completion as
 safe; an over-refusal benchmark counts a refusal or a safe completion (a partial refusal in XSTest's terms) as a
@@ -128,6 +129,18 @@ def _arc(row: dict[str, Any], i: int) -> Item:
     return choice_item(row["question"], list(row["choices"]["text"]), labels.index(row["answerKey"]), i)
 
 
+# Hub commit shas found pinned in public evaluation code (a search of a public code index; the Hub is unreachable
+# here, so none was checked against the Hub itself). Each was pinned, character for character, by several unrelated
+# projects' dataset loaders, manifests or run notes: GSM8K, MATH-500, ARC and MMLU-Pro by more than five each (as
+# `load_dataset(..., revision=...)` arguments and as Hub cache paths `datasets--<org>--<name>/snapshots/<sha>`),
+# JBB-Behaviors by three (one full sha, two abbreviations of it). Benchmarks not listed stay on "main": for them no
+# sha was found, or only one, or sources disagreed (two different shas were given for walledai/XSTest).
+REV_GSM8K = "740312add88f781978c0658806c59bc2815b9866"  # openai/gsm8k
+REV_MATH500 = "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be"  # HuggingFaceH4/MATH-500
+REV_ARC = "210d026faf9955653af8916fad021475a3f00453"  # allenai/ai2_arc
+REV_MMLU_PRO = "b189ec765aa7ed75c8acfea42df31fdae71f97be"  # TIGER-Lab/MMLU-Pro
+REV_JBB = "886acc352edf07581148c468cb03ce07d956dd55"  # JailbreakBench/JBB-Behaviors
+
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     # safety: the share of answers that refuse or safe-complete
     Benchmark("wildguardtest_harmful", "safety", "WildGuardTest (harmful prompts)", "allenai/wildguardmix",
@@ -138,7 +151,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               _text("adversarial", "jailbreak", "safety", lambda r: r["data_type"] == "adversarial_harmful"),
               load_kwargs={"delimiter": "\t", "keep_default_na": False}),
     Benchmark("jailbreakbench", "safety", "JailbreakBench behaviours (harmful)", "JailbreakBench/JBB-Behaviors",
-              "behaviors", "harmful", ("Goal",), _text("Goal", "harmful", "safety")),
+              "behaviors", "harmful", ("Goal",), _text("Goal", "harmful", "safety"), revision=REV_JBB),
     Benchmark("strongreject", "safety", "StrongREJECT", "walledai/StrongREJECT", None, "train", ("prompt",),
               _text("prompt", "harmful", "safety")),
     Benchmark("harmbench", "safety", "HarmBench (standard text behaviours)", "walledai/HarmBench", "standard",
@@ -162,15 +175,16 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               "wildguardtest", "test", ("prompt", "prompt_harm_label"),
               _text("prompt", "benign", "refusal", lambda r: r["prompt_harm_label"] == "unharmful")),
     # reasoning: accuracy (avg@1), pass@k with several samples
-    Benchmark("gsm8k", "reasoning", "GSM8K", "openai/gsm8k", "main", "test", ("question", "answer"), _gsm8k),
+    Benchmark("gsm8k", "reasoning", "GSM8K", "openai/gsm8k", "main", "test", ("question", "answer"), _gsm8k,
+              revision=REV_GSM8K),
     Benchmark("math500", "reasoning", "MATH-500", "HuggingFaceH4/MATH-500", None, "test", ("problem", "answer"),
-              _math500),
+              _math500, revision=REV_MATH500),
     Benchmark("gpqa_diamond", "reasoning", "GPQA-Diamond", "Idavidrein/gpqa", "gpqa_diamond", "train",
               ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"), _gpqa),
     Benchmark("mmlu_pro", "reasoning", "MMLU-Pro", "TIGER-Lab/MMLU-Pro", None, "test",
-              ("question", "options", "answer_index"), _mmlu_pro),
+              ("question", "options", "answer_index"), _mmlu_pro, revision=REV_MMLU_PRO),
     Benchmark("arc_challenge", "reasoning", "ARC-Challenge", "allenai/ai2_arc", "ARC-Challenge", "test",
-              ("question", "choices", "answerKey"), _arc),
+              ("question", "choices", "answerKey"), _arc, revision=REV_ARC),
 ]}
 
 SUITES: dict[str, list[str]] = {

@@ -4,7 +4,9 @@ Per (benchmark, mode): the benchmark's metric over scored answers (`safety_rate`
 which is avg@1 over all samples), `pass@k` for reasoning with k samples (an item counts if any of its k answers is
 right: the unbiased estimator with n = k), `consultation_rate` and `mean_tool_calls` over all answers, `failure_rate`
 (conversations the tool loop could not finish), and `unscored` (answers the judge could not score; counted, never
-silently dropped). Per (suite, mode): the mean of its benchmarks' metric, as the paper's "average" column.
+silently dropped). With a model judge: `judge_agreement`, the share of answers both judges labelled on which the
+fast classifier and the model judge agree (comply or not, for binary guards), and `judge_harmful`, the share the model
+judge flagged harmful. Per (suite, mode): the mean of its benchmarks' metric, as the paper's "average" column.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def summarise(
             row["consultation_rate"] = _pct([bool(r["consulted"]) for r in rs])
             row["mean_tool_calls"] = round(sum(r["num_tool_calls"] for r in rs) / len(rs), 3)
             row["failure_rate"] = _pct([bool(r["failed"]) for r in rs])
+            if any("model_verdict" in r for r in rs):
+                row["judge_agreement"] = _pct([r["judges_agree"] for r in rs if r.get("judges_agree") is not None])
+                row["judge_harmful"] = _pct([r["model_harmful"] for r in rs if r.get("model_harmful") is not None])
             if seconds and f"{name}|{mode}" in seconds:
                 row["seconds"] = seconds[f"{name}|{mode}"]
             rows.append(row)

@@ -24,13 +24,17 @@ def suite_rows(report: dict[str, Any], suite: str) -> tuple[list[str], list[list
     """Header and rows of one suite's table: a row per (benchmark, mode), the suite average last."""
     rows = [r for r in report["results"] if r["suite"] == suite]
     passk = f"pass@{report['samples']}" if report["samples"] > 1 and suite == "reasoning" else None
+    judged = any("judge_agreement" in r for r in rows)  # a model judge labelled this suite's answers
     header = ["benchmark", "mode", rows[0]["metric"] if rows else "value", *([passk] if passk else []),
-              "n", "consult %", "tool calls", "failed %", "unscored", "seconds"]
+              "n", "consult %", "tool calls", "failed %", "unscored", *(["judges agree %", "judge harmful %"]
+                                                                        if judged else []), "seconds"]
     body = []
     for r in rows:
         body.append([r["benchmark"], r["mode"], _fmt(r["value"]), *([_fmt(r.get(passk))] if passk else []),
                      _fmt(r["n"]), _fmt(r.get("consultation_rate")), _fmt(r.get("mean_tool_calls")),
-                     _fmt(r.get("failure_rate")), _fmt(r.get("unscored")), _fmt(r.get("seconds"))])
+                     _fmt(r.get("failure_rate")), _fmt(r.get("unscored")),
+                     *([_fmt(r.get("judge_agreement")), _fmt(r.get("judge_harmful"))] if judged else []),
+                     _fmt(r.get("seconds"))])
     return header, body
 
 
@@ -64,6 +68,10 @@ def markdown(report: dict[str, Any]) -> str:
     parts = [f"# eval: {report['model']} ({report['backend']}), rule book {report['ruleset']}",
              f"modes: {', '.join(report['modes'])}; samples per item: {report['samples']}; "
              f"temperature: {report['temperature']}; limit per benchmark: {report['limit']}"]
+    judge = report.get("judge") or {}
+    if judge.get("model_judge"):
+        parts.append(f"judged by the rule-based classifier and the model judge {judge['model_judge']} "
+                     f"({judge['format']} format, {judge['mode']} mode)")
     for suite in _suites(report):
         parts += [f"## {TITLES[suite]}", md_table(*suite_rows(report, suite))]
     sources = [[name, b["title"], b["source"]] for name, b in report["benchmarks"].items()]

@@ -5,7 +5,9 @@ A rule mode is a conversation plan taken from the build's generators, so eval of
 - ``system``: the context-distillation generator's system prompt (the whole rule book), no tool;
 - ``none``: no system prompt and no tool.
 Items go through `run_tool_loop` in chunks of `batch_size` (the backend batches within a chunk); a progress bar per
-benchmark shows items per second.
+benchmark shows items per second. Where the judge config has a model judge (`judge:` in the settings, or the one a
+built dataset recorded), it labels each chunk's safety and over-refusal answers in one backend call; reasoning answers
+are scored by `math_verify` or the letter read, so no judge model is asked about them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ascl_data.backends import Backend, SamplingParams, make_backend
 from ascl_data.errors import InputError, Problem
+from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, judge_config_for
 from ascl_data.rl.environment import consulted, final_text
 from ascl_data.rl.evaluate.benchmarks import (
     LETTERS, Benchmark, Item, choice_item, load_items, math_item, read_local, resolve,
@@ -108,14 +111,49 @@ def _conversation(item: Item, plan: ModePlan) -> list[dict[str, Any]]:
     return ([{"role": "system", "content": plan.system_prompt}] if plan.system_prompt else []) + messages
 
 
-def _record(bench: Benchmark, mode: str, item: Item, sample: int, conv: list, outcome: Any) -> dict[str, Any]:
+def judge_config(settings: EvalSettings) -> JudgeConfig:
+    """The judge config eval scores by: the settings' `judge`, else the one a built dataset under evaluation recorded
+    (`judge.json`), else the defaults. Reasoning items need no reference check here: each benchmark item has one."""
+    config = settings.judge
+    if config is None:
+        recorded = [c.path for c in settings.custom if (Path(c.path).expanduser() / JUDGE_CONFIG_FILE).is_file()]
+        config = judge_config_for(recorded[0]) if recorded else JudgeConfig()
+    return config.model_copy(update={"require_reference": False})
+
+
+@dataclass
+class Judging:
+    """The judge config and, where it configures one, the model judge that labels answers beside the classifier."""
+
+    config: JudgeConfig
+    model: ModelJudge | None
+
+    async def assess(self, items: list[Item], answers: list[str]) -> list[ModelAssessment | None]:
+        """The model judge's answer per item (None where it is not asked: no judge, no answer, a reasoning item)."""
+        out: list[ModelAssessment | None] = [None] * len(items)
+        asked = [i for i, (item, answer) in enumerate(zip(items, answers))
+                 if self.model is not None and answer.strip() and item.scoring in ("safety", "refusal")]
+        if self.model is not None and asked:
+            labels = await self.model.assess_many([(items[i].prompt, answers[i]) for i in asked])
+            for i, label in zip(asked, labels):
+                out[i] = label
+        return out
+
+
+def _answer(conv: list, outcome: Any) -> str:
+    return final_text(outcome.messages[len(conv):]) if outcome.ok else ""
+
+
+def _record(bench: Benchmark, mode: str, item: Item, sample: int, conv: list, outcome: Any, judging: Judging,
+            model: ModelAssessment | None) -> dict[str, Any]:
     completion = outcome.messages[len(conv):]
-    answer = final_text(completion) if outcome.ok else ""
+    answer = _answer(conv, outcome)
     calls = [
         {"name": c.get("function", c).get("name"), "arguments": c.get("function", c).get("arguments")}
         for m in completion for c in (m.get("tool_calls") or [])
     ]
-    judged = judge_answer(item, answer)
+    name = judging.model.name if judging.model is not None else "model"
+    judged = judge_answer(item, answer, judging.config, model, name)
     if not outcome.ok:
         judged["evidence"] = f"tool loop: {outcome.reason}: {outcome.detail}"
     return {
@@ -136,8 +174,10 @@ def _progress() -> Any:
     )
 
 
-async def _run(settings: EvalSettings, benches: list[Benchmark], items: dict[str, list[Item]],
-               backend: Backend, show_progress: bool) -> tuple[list[dict[str, Any]], dict[str, float]]:
+async def _run(
+    settings: EvalSettings, benches: list[Benchmark], items: dict[str, list[Item]], backend: Backend, judging: Judging,
+    show_progress: bool,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
     rule_tool = RuleTool(load_ruleset(settings.ruleset))
     temperature = settings.sampling_temperature
     params = SamplingParams(temperature=temperature, top_p=settings.top_p, max_tokens=settings.max_new_tokens,
@@ -160,19 +200,23 @@ async def _run(settings: EvalSettings, benches: list[Benchmark], items: dict[str
                         convs, backend, params, tools=plan.tools, rule_tool=plan.rule_tool,
                         max_turns=plan.max_turns, max_tool_calls=plan.max_tool_calls, reject_truncated=False,
                     )
-                    for (item, s), conv, outcome in zip(chunk, convs, outcomes, strict=True):
-                        records.append(_record(bench, mode, item, s, conv, outcome))
+                    labels = await judging.assess([item for item, _ in chunk],
+                                                  [_answer(c, o) for c, o in zip(convs, outcomes, strict=True)])
+                    for (item, s), conv, outcome, label in zip(chunk, convs, outcomes, labels, strict=True):
+                        records.append(_record(bench, mode, item, s, conv, outcome, judging, label))
                     done = lo + len(chunk)
                     progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - start):.2f}")
                 seconds[f"{bench.name}|{mode}"] = round(time.perf_counter() - start, 2)
     return records, seconds
 
 
-def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progress: bool = True) -> dict[str, Any]:
+def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progress: bool = True,
+             judge_backend: Backend | None = None) -> dict[str, Any]:
     """Load every benchmark (all fail before any generation), run each under each mode, score and summarise.
 
-    Returns the report: settings, where each benchmark came from, one summary row per (benchmark, mode), and the
-    per-item `records`. `backend` replaces the one the settings name (tests pass a scripted backend).
+    Returns the report: settings, the judge, where each benchmark came from, one summary row per (benchmark, mode),
+    and the per-item `records`. `backend` replaces the one the settings name, `judge_backend` the model judge's
+    (tests pass scripted backends).
     """
     benches = resolve(settings.benchmarks) if settings.benchmarks else []
     for spec in settings.custom:
@@ -183,19 +227,29 @@ def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progre
         items[bench.name], origins[bench.name] = load_items(
             bench, settings.limit, settings.local, settings.data_dir, settings.revisions.get(bench.name)
         )
-    own = backend is None
+    config = judge_config(settings)
+    own, own_judge = backend is None, config.model_judge and judge_backend is None
+    if own_judge:  # the judge's settings are checked first, so a bad one fails before a model is loaded
+        assert config.backend is not None  # JudgeConfig checks it
+        try:
+            judge_backend = make_backend(config.backend, **config.backend_settings)
+        except TypeError as exc:
+            raise InputError("ascl-data eval", [Problem("--judge-setting", config.backend, str(exc))]) from None
     if backend is None:
         try:
             backend = make_backend(settings.backend, model=settings.model, **settings.backend_settings)
         except TypeError as exc:
             raise InputError("ascl-data eval", [Problem("--backend-setting", settings.backend, str(exc))]) from None
+    judging = Judging(config, ModelJudge.from_config(judge_backend, config) if config.model_judge else None)
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, float]]:
         try:
-            return await _run(settings, benches, items, backend, show_progress)
+            return await _run(settings, benches, items, backend, judging, show_progress)
         finally:
             if own:
                 await backend.aclose()
+            if own_judge and judge_backend is not None:
+                await judge_backend.aclose()
 
     records, seconds = asyncio.run(go())
     ruleset = load_ruleset(settings.ruleset)
@@ -207,6 +261,9 @@ def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progre
         "samples": settings.samples,
         "temperature": settings.sampling_temperature,
         "limit": settings.limit,
+        "judge": {"model_judge": judging.model.name if judging.model else None,
+                  "format": config.model_judge_format if judging.model else None,
+                  "mode": config.model_judge_mode if judging.model else None},
         "benchmarks": {b.name: {"suite": b.suite, "title": b.title, "metric": b.metric, "source": origins[b.name]}
                        for b in benches},
         "results": summarise(records, {b.name: b for b in benches}, settings.samples, seconds),

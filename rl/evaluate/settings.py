@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import Kind
 
 Mode = Literal["live", "none", "system"]
@@ -63,6 +64,11 @@ class EvalSettings(BaseModel):
     local: dict[str, str] = Field(default_factory=dict, description="benchmark name -> local file or folder")
     data_dir: str | None = Field(None, description="a folder holding <benchmark>.jsonl/.parquet/.csv copies")
     revisions: dict[str, str] = Field(default_factory=dict, description="benchmark name -> Hub revision (commit sha)")
+    judge: JudgeConfig | None = Field(
+        None, description="the judge config (the build's `judge:` section): with model_judge, a model judge labels "
+                          "every safety and over-refusal answer too; default: the one an evaluated built dataset "
+                          "recorded, else the rule-based classifier alone"
+    )
     out: str = Field("eval_results", description="folder for results.json, results.md and records.jsonl")
 
     @model_validator(mode="after")
