@@ -1,23 +1,30 @@
-"""The embedded teacher's seed adapter: SmolLM2-135M taught the shape of an ASCL trace by a LoRA trained once.
+"""The embedded teacher's seed adapter: SmolLM2-135M taught the shape of an ASCL trace by a LoRA shipped as data.
 
 Why: the bare 135M model calls the rule tool when the consult policy makes it, but after reading the rules it
 copies the `<tool_response>` block, complies, or runs past max_tokens, so the quickstart held no consulted trace
-(benchmarks/README.md, "Quickstart yield"). A LoRA trained on the hand-written seed traces shipped in
+(benchmarks/README.md, "Quickstart yield"). A LoRA trained on the hand-written seed traces in
 `ascl_data/data/seed_traces.jsonl` (consulted refusals of harmful and jailbreak prompts that cite the retrieved rule,
 short direct answers to benign, borderline and reasoning prompts; none of them a quickstart prompt) teaches the
 format, not the knowledge: the rules still come from the real rule tool at build time.
 
-How it fits a few CPU minutes: the seed conversations are rendered exactly as the build renders them (the
+Shipped, not trained at setup: training costs minutes of CPU, more than the quickstart's budget, so it ran once
+(`python -m ascl_data.embedded_adapter`, the one way to remake it) and only its LoRA factors ship, as
+`data/seed_adapter.safetensors` (A and B per module, half precision when that leaves the greedy answers on the seeds
+unchanged) with `data/seed_adapter.json` (what it was trained on and how). At run time `adapted_model_path` merges
+them into the converted model with plain torch (W += scale * B @ A; peft is needed only to train) and caches the
+merged model next to the converted one, keyed by the adapter file's sha256.
+
+How training fits a few CPU minutes: the seed conversations are rendered exactly as the build renders them (the
 adaptive system prompt, the rule tool's schema, its real results), the head they share (system prompt and tool
 schema) is run once, the lower layers once per seed with no gradient, and only the top `layers` layers carry LoRA
-and are trained, on the assistant tokens alone (the head's keys and values stay those of the base model). The
-merged model is saved next to the converted one under `cache_home()/models`, keyed by the seed file, the rule
-book and the settings, made atomically on first use like the GGUF conversion. Training is seeded and runs with
-a fixed thread count, so the same inputs give the same weights.
+and are trained, on the assistant tokens alone (the head's keys and values stay those of the base model). Training
+is seeded and runs with a fixed thread count, so the same inputs give the same weights.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import random
 import shutil
@@ -28,19 +35,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ascl_data.embedded import EMBEDDED_MODEL_NAME, cache_home, embedded_model_path
+from ascl_data.embedded import EMBEDDED_MODEL_NAME, GGUF_FILE, cache_home, embedded_model_path, gguf_dir
 from ascl_data.errors import InputError, Problem, validation_problems
 
 SEED_FILE = "seed_traces.jsonl"
+ADAPTER_FILE = "seed_adapter.safetensors"  # its manifest: the same name with .json
 RULESET = "default"  # the rule book the seed answers cite; the quickstart's
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+RETRAIN = "remake it with `python -m ascl_data.embedded_adapter` or reinstall ascl-data"
 
 
 @dataclass(frozen=True)
 class AdapterSettings:
-    """How the adapter is trained. Part of the cache key: a change trains a new adapter."""
+    """How the adapter is trained (recorded in its manifest)."""
 
     layers: int = 6  # top decoder layers that carry LoRA (the rest stay frozen and run once per seed)
     rank: int = 16
@@ -70,8 +79,37 @@ class Seed(BaseModel):
         return self
 
 
+def data_file(name: str) -> Path:
+    return Path(str(resources.files("ascl_data") / "data" / name))
+
+
 def seed_file() -> Path:
-    return Path(str(resources.files("ascl_data") / "data" / SEED_FILE))
+    return data_file(SEED_FILE)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def training_inputs() -> dict[str, str]:
+    """What the shipped adapter was trained on: the seed file, the base model's GGUF, the rule book (its results
+    are in the traces) and the system prompt. A test compares them with the manifest, so editing any of them
+    without retraining fails."""
+    from ascl_data.prompts import adaptive_system_prompt
+    from ascl_data.rulebook import load_ruleset
+
+    ruleset = load_ruleset(RULESET)
+    return {
+        "seed_traces_sha256": sha256_file(seed_file()),
+        "gguf_file": GGUF_FILE,
+        "gguf_sha256": sha256_file(gguf_dir() / GGUF_FILE),
+        "ruleset": f"{ruleset.name}@{ruleset.version}#{ruleset.fingerprint()}",
+        "system_prompt_sha256": hashlib.sha256(adaptive_system_prompt(ruleset).encode()).hexdigest(),
+    }
 
 
 def load_seeds(path: Path | None = None) -> list[Seed]:
@@ -133,28 +171,101 @@ def tokenize_with_mask(tokenizer: Any, messages: list[dict[str, Any]], tools: li
     return ids, mask
 
 
-def adapter_key(settings: AdapterSettings = AdapterSettings(), seeds: Path | None = None) -> str:
-    """What the adapter depends on: the seed file's bytes, the rule book (its results are in the traces), the
-    settings and the system prompt."""
-    from ascl_data.prompts import ADAPTIVE_SYSTEM_PROMPT
-    from ascl_data.rulebook import load_ruleset
+def load_adapter(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The LoRA factors in `path` and its manifest (`path` with .json). A missing or corrupt file, or a factor
+    without its pair, is an `InputError` naming the file and the tensor."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
-    ruleset = load_ruleset(RULESET)
-    h = xxhash.xxh64()
-    h.update((seeds or seed_file()).read_bytes())
-    h.update(f"{ruleset.name}@{ruleset.version}|{ADAPTIVE_SYSTEM_PROMPT}|{json.dumps(asdict(settings))}".encode())
-    return h.hexdigest()
+    manifest_path = path.with_suffix(".json")
+    problems: list[Problem] = []
+    tensors: dict[str, Any] = {}
+    manifest: dict[str, Any] = {}
+    try:
+        tensors = load_file(path)
+    except FileNotFoundError:
+        problems.append(Problem(str(path), "", f"missing; {RETRAIN}"))
+    except (SafetensorError, OSError) as exc:
+        problems.append(Problem(str(path), "", f"not a readable safetensors file ({exc}); {RETRAIN}"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest.get("scale"), (int, float)):
+            problems.append(Problem(str(manifest_path), "scale", "missing or not a number"))
+    except FileNotFoundError:
+        problems.append(Problem(str(manifest_path), "", f"missing; {RETRAIN}"))
+    except (ValueError, AttributeError) as exc:
+        problems.append(Problem(str(manifest_path), "", f"not a JSON object ({exc})"))
+    modules = {name.rsplit(".lora_", 1)[0] for name in tensors}
+    for module in sorted(modules):
+        a, b = tensors.get(f"{module}.lora_A"), tensors.get(f"{module}.lora_B")
+        if a is None or b is None:
+            problems.append(Problem(str(path), module, "needs both lora_A and lora_B"))
+        elif a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
+            problems.append(Problem(str(path), module, f"lora_A {tuple(a.shape)} and lora_B {tuple(b.shape)} do not "
+                                                       "multiply (rank x in, out x rank)"))
+    if not problems and not modules:
+        problems.append(Problem(str(path), "", "holds no LoRA factors"))
+    if problems:
+        raise InputError("seed adapter", problems)
+    return tensors, manifest
 
 
-def adapted_model_path(settings: AdapterSettings = AdapterSettings()) -> Path:
-    """The embedded model with the seed adapter merged in, trained on first use (atomically) and cached."""
-    target = cache_home() / "models" / f"{EMBEDDED_MODEL_NAME}-seed-{adapter_key(settings)}"
+def merge_lora(weights: dict[str, Any], tensors: dict[str, Any], scale: float, where: str = "seed adapter") -> None:
+    """W += scale * B @ A for every adapted module, in place, computed in float32: what peft's merge does, without
+    peft. A module the weights lack or whose shape differs is an `InputError`."""
+    import torch
+
+    problems = []
+    for name in sorted(n for n in tensors if n.endswith(".lora_A")):
+        module = name.removesuffix(".lora_A")
+        weight = weights.get(f"{module}.weight")
+        a, b = tensors[name].float(), tensors[f"{module}.lora_B"].float()
+        if weight is None or weight.shape != (b.shape[0], a.shape[1]):
+            found = "absent" if weight is None else f"shaped {tuple(weight.shape)}"
+            problems.append(Problem(where, module, f"the base model's {module}.weight is {found}, the adapter "
+                                                   f"needs {(b.shape[0], a.shape[1])}"))
+            continue
+        with torch.no_grad():
+            weight.copy_((weight.float() + scale * (b @ a)).to(weight.dtype))
+    if problems:
+        raise InputError("seed adapter", problems)
+
+
+def merge_adapter_files(base: Path, tensors: dict[str, Any], scale: float, out: Path, where: str) -> None:
+    """Write `base` (a Hugging Face folder of safetensors) to `out` with the LoRA `tensors` merged into it."""
+    from safetensors.torch import load_file, save_file
+
+    pending = dict(tensors)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in sorted(base.iterdir()):
+        if item.suffix != ".safetensors":
+            shutil.copy2(item, out / item.name)
+            continue
+        weights = load_file(item)
+        here = {n: t for n, t in pending.items() if f"{n.rsplit('.lora_', 1)[0]}.weight" in weights}
+        merge_lora(weights, here, scale, where)
+        for name in here:
+            del pending[name]
+        save_file(weights, out / item.name, metadata={"format": "pt"})
+    merge_lora({}, pending, scale, where)  # factors no shard had a weight for: named in an error
+
+
+def adapted_model_path(adapter: Path | None = None) -> Path:
+    """The embedded model with the shipped seed adapter merged in, made on first use (atomically) and cached under
+    `cache_home()/models`, keyed by the adapter file's sha256."""
+    adapter = adapter or data_file(ADAPTER_FILE)
+    try:
+        key = sha256_file(adapter)
+    except FileNotFoundError:
+        raise InputError("seed adapter", [Problem(str(adapter), "", f"missing; {RETRAIN}")]) from None
+    target = cache_home() / "models" / f"{EMBEDDED_MODEL_NAME}-seed-{key[:16]}"
     if (target / "config.json").is_file():
         return target
+    tensors, manifest = load_adapter(adapter)  # a corrupt adapter fails before the model conversion
     base = embedded_model_path()
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
-        train_adapter(base, tmp, settings)
+        merge_adapter_files(base, tensors, float(manifest["scale"]), tmp, str(adapter))
         try:
             tmp.rename(target)
         except OSError:  # another process finished first
@@ -165,9 +276,10 @@ def adapted_model_path(settings: AdapterSettings = AdapterSettings()) -> Path:
     return target
 
 
-def train_adapter(base: Path, out: Path, settings: AdapterSettings = AdapterSettings(), seeds: list[Seed] | None = None) -> dict[str, Any]:
-    """Train the LoRA on the seed traces (see the module docstring), merge it and save the model to `out`.
-    Returns the training log (seeds, tokens, loss per epoch)."""
+def train_adapter(base: Path, settings: AdapterSettings = AdapterSettings(),
+                  seeds: list[Seed] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train the LoRA on the seed traces (see the module docstring). Returns its factors (`lora_tensors`, float32)
+    and the training log (seeds, tokens, loss per epoch, seconds)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -176,7 +288,7 @@ def train_adapter(base: Path, out: Path, settings: AdapterSettings = AdapterSett
     from ascl_data.rule_tool import RuleTool
     from ascl_data.rulebook import load_ruleset
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -217,7 +329,7 @@ def train_adapter(base: Path, out: Path, settings: AdapterSettings = AdapterSett
                 model.model.layers, model.model.norm = layers, norm
 
         lora = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
-                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                          target_modules=list(TARGET_MODULES),
                           layers_to_transform=list(range(first, n_layers)), task_type="CAUSAL_LM")
         peft_model = get_peft_model(model, lora)
         model.model.layers = torch.nn.ModuleList(list(layers)[first:])  # run the top layers only (layer_idx kept)
@@ -245,14 +357,100 @@ def train_adapter(base: Path, out: Path, settings: AdapterSettings = AdapterSett
                 log["loss"].append(round(total / log["trained_tokens"], 4))
         finally:
             model.model.layers = layers
-        log["seconds"] = round(time.perf_counter() - start, 1)
-        merged = peft_model.merge_and_unload()
-        merged.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        (out / "seed_adapter.json").write_text(json.dumps({"settings": asdict(settings), **log}, indent=2) + "\n")
-        return log
+        log["seconds"] = round(time.perf_counter() - began, 1)
+        return lora_tensors(peft_model), log
     finally:
         torch.set_num_threads(threads)
+
+
+def save_adapter(tensors: dict[str, Any], path: Path, manifest: dict[str, Any], dtype: str) -> None:
+    """Write the LoRA factors, rounded to `dtype`, to `path` and the manifest beside it (`path` with .json)."""
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({n: t.to(getattr(torch, dtype)).contiguous() for n, t in sorted(tensors.items())}, path)
+    path.with_suffix(".json").write_text(json.dumps({**manifest, "dtype": dtype}, indent=2) + "\n", encoding="utf-8")
+
+
+def greedy_check(base: Path, tensors: dict[str, Any], scale: float, dtypes: tuple[str, ...] = ("float16", "bfloat16"),
+                 seeds: list[Seed] | None = None, max_tokens: int = 96) -> dict[str, int]:
+    """Whether storing the factors in a half-precision `dtype` changes what the merged model says: the greedy
+    answer to every assistant turn of every seed (its conversation before the turn as the prompt, up to
+    `max_tokens`, the quickstart's budget) of the model merged with the float32 factors, then, per `dtype`, how many
+    of those answers the model merged with the rounded factors gives too (teacher-forced: the same argmax at every
+    step is the same greedy answer). Returns {"turns": n, dtype: unchanged answers, ...}."""
+    import os
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ascl_data.chat_format import to_hf_convention
+    from ascl_data.prompts import adaptive_system_prompt
+    from ascl_data.rule_tool import RuleTool
+    from ascl_data.rulebook import load_ruleset
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    ruleset = load_ruleset(RULESET)
+    rule_tool, system = RuleTool(ruleset), adaptive_system_prompt(ruleset)
+    prompts: list[tuple[bool, list[int]]] = []
+    for seed in seeds or load_seeds():
+        messages, tools = seed_messages(seed, rule_tool, system)
+        hf = to_hf_convention(messages)
+        for i, message in enumerate(hf):
+            if message["role"] == "assistant":
+                text = tokenizer.apply_chat_template(hf[:i], tools=tools, add_generation_prompt=True, tokenize=False)
+                prompts.append((tools is None, tokenizer(text, add_special_tokens=False)["input_ids"]))
+    heads = {g: os.path.commonprefix([ids for h, ids in prompts if h == g]) for g, _ in prompts}
+    heads = {g: head[: len(head) - 1] for g, head in heads.items()}  # one short: every tail is non-empty
+
+    def merged(dtype: str) -> Any:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+        rounded = {n: t.to(getattr(torch, dtype)) for n, t in tensors.items()}
+        merge_lora(model.state_dict(), rounded, scale)
+        return model
+
+    def head_caches(model: Any) -> dict[bool, Any]:
+        return {g: model(input_ids=torch.tensor([head]), use_cache=True).cache for g, head in heads.items()}
+
+    answers = []
+    result = {"turns": len(prompts)}
+    with torch.no_grad():
+        model = merged("float32")
+        caches = head_caches(model)
+        for group, ids in prompts:
+            cache, tail, answer = caches[group], ids[len(heads[group]):], []
+            logits = model(input_ids=torch.tensor([tail]), cache=cache, use_cache=True).logits[0, -1]
+            while len(answer) < max_tokens:
+                answer.append(int(logits.argmax()))
+                if answer[-1] in stops:
+                    break
+                logits = model(input_ids=torch.tensor([answer[-1:]]), cache=cache, use_cache=True).logits[0, -1]
+            _truncate(cache, len(heads[group]))
+            answers.append(answer)
+        for dtype in dtypes:
+            model = merged(dtype)
+            caches = head_caches(model)
+            same = 0
+            for (group, ids), answer in zip(prompts, answers):
+                tail = ids[len(heads[group]):]
+                forced = torch.tensor([tail + answer[:-1]])
+                logits = model(input_ids=forced, cache=caches[group], use_cache=True).logits[0]
+                _truncate(caches[group], len(heads[group]))
+                same += logits[len(tail) - 1 :].argmax(-1).tolist() == answer
+            result[dtype] = same
+    return result
+
+
+def lora_tensors(peft_model: Any) -> dict[str, Any]:
+    """A peft model's LoRA factors by the module they adapt: `model.layers.24.self_attn.q_proj.lora_A` (rank x in)
+    and `...lora_B` (out x rank), float32."""
+    out = {}
+    for name, param in peft_model.named_parameters():
+        if ".lora_A." in name or ".lora_B." in name:
+            module, _, rest = name.removeprefix("base_model.model.").partition(".lora_")
+            out[f"{module}.lora_{rest.split('.')[0]}"] = param.detach().float().contiguous().clone()
+    return out
 
 
 def _common_prefix(examples: list[tuple[list[int], list[bool]]]) -> tuple[int, ...]:
@@ -272,3 +470,27 @@ def _truncate(cache: Any, length: int) -> None:
     for layer in cache.layers:
         if layer.get_seq_length() > length:
             layer.keys, layer.values = layer.keys[..., :length, :].detach(), layer.values[..., :length, :].detach()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Remake the shipped adapter: train it on the seeds, pick the smallest storage dtype that leaves the greedy
+    answers unchanged, and write `seed_adapter.safetensors` and its manifest (into ascl_data/data by default)."""
+    ap = argparse.ArgumentParser(prog="python -m ascl_data.embedded_adapter", description=main.__doc__)
+    ap.add_argument("--out", type=Path, default=data_file(ADAPTER_FILE).parent, help="folder to write the two files to")
+    args = ap.parse_args(argv)
+    settings = AdapterSettings()
+    base = embedded_model_path()
+    tensors, log = train_adapter(base, settings)
+    scale = settings.alpha / settings.rank
+    check = greedy_check(base, tensors, scale)
+    dtype = next((d for d in ("float16", "bfloat16") if check[d] == check["turns"]), "float32")
+    manifest = {**training_inputs(), "settings": asdict(settings), "target_modules": list(TARGET_MODULES),
+                "scale": scale, "greedy_check": check, **log}
+    path = args.out / ADAPTER_FILE
+    save_adapter(tensors, path, manifest, dtype)
+    print(f"{path} ({path.stat().st_size} bytes, {dtype}; greedy answers unchanged: {check}); loss {log['loss']}, "
+          f"{log['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

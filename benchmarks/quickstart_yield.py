@@ -4,9 +4,9 @@
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/quickstart_yield.py --variants a,b         # the bare model
 
 command1  `ascl-data build configs/quickstart.yaml` as a new user runs it, from a fresh state: an empty
-     ASCL_DATA_HOME (so the GGUF conversion and the seed adapter's training are in the time) and no build folder;
-     wall and CPU time, the load average before and after, the adapter's training log, and the accepted traces by
-     kind and mode (consulted or direct) with the rejection reasons, read from the build folder.
+     ASCL_DATA_HOME (so the GGUF conversion and the merge of the shipped seed adapter are in the time) and no build
+     folder; wall and CPU time, the load average before and after, which adapter was merged (its manifest), and the
+     accepted traces by kind and mode (consulted or direct) with the rejection reasons, read from the build folder.
 Variants a and b run the bare model (`seed_adapter=False`), each through the real adaptive generator, tool loop,
 rule tool and judge of configs/quickstart.yaml:
   a  as today: the teacher decides (`auto`), one greedy attempt per prompt;
@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from ascl_data.backends.base import Completion, SamplingParams  # noqa: E402
 from ascl_data.build.layout import Layout  # noqa: E402
+from ascl_data.embedded_adapter import ADAPTER_FILE, data_file, sha256_file  # noqa: E402
 from ascl_data.backends.consult_policy import parse_completion, render_prompt  # noqa: E402
 from ascl_data.backends.transformers_backend import TransformersBackend  # noqa: E402
 from ascl_data.generators import get_generator  # noqa: E402
@@ -244,8 +245,9 @@ def command1(recipe_path: Path) -> dict[str, Any]:
                           text=True)
     wall = time.perf_counter() - start
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    adapter_log = next(iter(home.glob("models/*-seed-*/seed_adapter.json")), None)
+    merged = [p.name for p in home.glob("models/*-seed-*") if (p / "config.json").is_file()]
     shutil.rmtree(home, ignore_errors=True)
+    manifest = json.loads(data_file(ADAPTER_FILE).with_suffix(".json").read_text())
     sft = pl.concat([pl.read_parquet(p) for p in layout.shards("sft")]) if layout.shards("sft") else None
     rejects = pl.concat([pl.read_parquet(p) for p in layout.shards("rejects")]) if layout.shards("rejects") else None
     per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: {"accepted": 0, "consulted": 0, "direct": 0, "rejected": Counter()})
@@ -262,7 +264,8 @@ def command1(recipe_path: Path) -> dict[str, Any]:
         "returncode": proc.returncode, "wall_s": round(wall, 1),
         "cpu_s": round(cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 1),
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-        "adapter": json.loads(adapter_log.read_text()) if adapter_log else None,
+        "adapter": {"merged_model": merged, "dtype": manifest["dtype"], "sha256": sha256_file(data_file(ADAPTER_FILE)),
+                    "training_loss": manifest["loss"], "greedy_check": manifest["greedy_check"]},
         "per_kind": {k: {**v, "rejected": dict(v["rejected"])} for k, v in sorted(per_kind.items())},
         "accepted": sum(v["accepted"] for v in per_kind.values()),
         "consulted_accepted": sum(v["consulted"] for v in per_kind.values()),

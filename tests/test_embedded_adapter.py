@@ -1,4 +1,5 @@
-"""The embedded teacher's seed adapter: its seed traces, how they are tokenized, and the top-layer LoRA training.
+"""The embedded teacher's seed adapter: its seed traces, how they are tokenized, the top-layer LoRA training, the
+shipped factors and their plain-torch merge.
 
 Training runs on the tiny random Llama on SmolLM2's tokenizer (`tiny_model_dir`), so these tests take seconds; the
 real adapter's effect on the quickstart is measured in benchmarks/quickstart_yield.py.
@@ -14,14 +15,25 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from ascl_data.backends.transformers_backend import EMBEDDED, _resolve_model
+from ascl_data.embedded import EMBEDDED_MODEL_NAME, embedded_model_path
 from ascl_data.embedded_adapter import (
+    ADAPTER_FILE,
+    TARGET_MODULES,
     AdapterSettings,
-    adapter_key,
+    adapted_model_path,
+    data_file,
+    greedy_check,
+    load_adapter,
     load_seeds,
-    seed_file,
+    lora_tensors,
+    merge_adapter_files,
+    save_adapter,
     seed_messages,
+    sha256_file,
     tokenize_with_mask,
     train_adapter,
+    training_inputs,
 )
 from ascl_data.errors import InputError
 from ascl_data.prompts import adaptive_system_prompt
@@ -87,15 +99,6 @@ def test_trained_tokens_are_the_assistant_turns_as_a_backend_sees_them(smollm_to
     assert '"rules": [{"id": "' in smollm_tokenizer.decode(ids) and "<tool_response>" not in learned
 
 
-def test_the_adapter_key_follows_the_seed_file(tmp_path: Path) -> None:
-    copy = tmp_path / "seeds.jsonl"
-    copy.write_bytes(seed_file().read_bytes())
-    assert adapter_key(seeds=copy) == adapter_key()
-    copy.write_bytes(seed_file().read_bytes() + b"\n")
-    assert adapter_key(seeds=copy) != adapter_key()
-    assert adapter_key(AdapterSettings(epochs=1)) != adapter_key()
-
-
 def _tiny_seeds() -> list:
     seeds = load_seeds()
     return [next(s for s in seeds if s.kind == kind) for kind in ("harmful", "benign", "reasoning", "jailbreak")]
@@ -107,7 +110,7 @@ def test_top_layer_training_starts_from_the_full_models_loss(tiny_model_dir: Pat
     first loss as the whole model on the whole sequence, and training lowers it."""
     seeds = _tiny_seeds()
     settings = AdapterSettings(layers=1, rank=4, alpha=8, lr=5e-3, epochs=3, batch=len(seeds))
-    log = train_adapter(tiny_model_dir, tmp_path / "a", settings, seeds=seeds)
+    _, log = train_adapter(tiny_model_dir, settings, seeds=seeds)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     system = adaptive_system_prompt(rule_tool.ruleset)
     total, count = 0.0, 0
@@ -123,15 +126,109 @@ def test_top_layer_training_starts_from_the_full_models_loss(tiny_model_dir: Pat
     assert log["loss"][-1] < log["loss"][0]
 
 
-def test_training_is_deterministic_and_touches_only_the_top_layers(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_training_is_deterministic_and_adapts_only_the_top_layers(tiny_model_dir: Path) -> None:
     seeds = _tiny_seeds()[:2]
     settings = AdapterSettings(layers=1, rank=4, alpha=8, epochs=1)
-    train_adapter(tiny_model_dir, tmp_path / "a", settings, seeds=seeds)
-    train_adapter(tiny_model_dir, tmp_path / "b", settings, seeds=seeds)
-    base, a, b = (AutoModelForCausalLM.from_pretrained(p).state_dict() for p in (tiny_model_dir, tmp_path / "a", tmp_path / "b"))
-    assert set(a) == set(base)  # merged: a plain model, no LoRA tensors left
-    for name in base:
+    a, log = train_adapter(tiny_model_dir, settings, seeds=seeds)
+    b, _ = train_adapter(tiny_model_dir, settings, seeds=seeds)
+    part = {m: "self_attn" if m in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp" for m in TARGET_MODULES}
+    assert sorted(a) == sorted(f"model.layers.1.{part[m]}.{m}.lora_{x}" for m in TARGET_MODULES for x in "AB")
+    for name in a:
         assert torch.equal(a[name], b[name]), name
-        top = name.startswith("model.layers.1.") and name.endswith("proj.weight")
-        assert torch.equal(a[name], base[name]) != top, name
-    assert json.loads((tmp_path / "a" / "seed_adapter.json").read_text())["seeds"] == 2
+    assert log["seeds"] == 2 and any(t.abs().sum() > 0 for n, t in a.items() if n.endswith("lora_B"))
+
+
+# --------------------------------------------------------------------------- the shipped adapter
+
+
+def test_the_shipped_adapter_was_trained_on_what_ships() -> None:
+    """The manifest records the sha256 of the seed file (and of the base GGUF, the rule book, the system prompt) it
+    was trained on: editing any of them without retraining (`python -m ascl_data.embedded_adapter`) fails here."""
+    manifest = json.loads(data_file(ADAPTER_FILE).with_suffix(".json").read_text())
+    assert manifest["seed_traces_sha256"] == sha256_file(data_file("seed_traces.jsonl"))
+    assert {k: manifest[k] for k in training_inputs()} == training_inputs()
+
+
+def test_the_shipped_adapter_is_small_half_precision_lora_factors() -> None:
+    """Only A and B of the top 6 layers' projections ship, in the dtype the manifest chose because it left every
+    greedy answer on the seeds unchanged."""
+    path = data_file(ADAPTER_FILE)
+    tensors, manifest = load_adapter(path)
+    assert path.stat().st_size < 4_000_000
+    assert manifest["greedy_check"][manifest["dtype"]] == manifest["greedy_check"]["turns"]
+    assert {str(t.dtype) for t in tensors.values()} == {f"torch.{manifest['dtype']}"}
+    layers = {int(n.split(".")[2]) for n in tensors}
+    assert layers == set(range(30 - manifest["settings"]["layers"], 30)) and len(tensors) == 2 * 7 * len(layers)
+    assert manifest["scale"] == manifest["settings"]["alpha"] / manifest["settings"]["rank"]
+
+
+def test_plain_torch_merge_equals_peft_merge(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The run-time merge (no peft) gives the weights peft's `merge_and_unload` gives, through the saved files."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(1)
+    config = LoraConfig(r=4, lora_alpha=12, target_modules=list(TARGET_MODULES), layers_to_transform=[1],
+                        init_lora_weights=False)  # random B too: a merge of zeros would prove nothing
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
+    save_adapter(lora_tensors(peft_model), tmp_path / ADAPTER_FILE, {"scale": 12 / 4}, "float32")
+    tensors, manifest = load_adapter(tmp_path / ADAPTER_FILE)
+    merge_adapter_files(tiny_model_dir, tensors, manifest["scale"], tmp_path / "merged", "test")
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").state_dict()
+    theirs = peft_model.merge_and_unload().state_dict()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-6)
+        assert torch.equal(ours[name], base[name]) != (name.startswith("model.layers.1.") and "proj" in name), name
+
+
+def test_greedy_check_counts_unchanged_answers(tiny_model_dir: Path) -> None:
+    """Teacher-forcing the float32 model's own greedy answers reproduces all of them (the check is exact), and
+    factors rounded to bfloat16 can only keep or change answers, never add turns."""
+    seeds = _tiny_seeds()[:2]
+    tensors, _ = train_adapter(tiny_model_dir, AdapterSettings(layers=1, rank=4, alpha=8, epochs=1), seeds=seeds)
+    check = greedy_check(tiny_model_dir, tensors, 2.0, dtypes=("float32", "bfloat16"), seeds=seeds, max_tokens=6)
+    turns = sum(1 + (s.query is not None) for s in seeds)
+    assert check["turns"] == turns and check["float32"] == turns and 0 <= check["bfloat16"] <= turns
+
+
+def test_seed_adapter_false_gives_the_bare_model_and_true_the_merged_one() -> None:
+    """`teacher.settings.seed_adapter: false` runs the converted GGUF as it is; the default runs it with the shipped
+    factors merged (W + scale * B @ A in the top layers, nothing else changed), cached by the adapter's sha256."""
+    from safetensors.torch import load_file
+
+    assert _resolve_model(EMBEDDED, seed_adapter=False) == str(embedded_model_path())
+    merged = Path(_resolve_model(EMBEDDED, seed_adapter=True))
+    assert merged == adapted_model_path()
+    assert merged.name == f"{EMBEDDED_MODEL_NAME}-seed-{sha256_file(data_file(ADAPTER_FILE))[:16]}"
+    tensors, manifest = load_adapter(data_file(ADAPTER_FILE))
+    base, ours = load_file(embedded_model_path() / "model.safetensors"), load_file(merged / "model.safetensors")
+    assert set(base) == set(ours)
+    changed = {n for n in base if not torch.equal(base[n], ours[n])}
+    assert changed == {n.replace(".lora_A", ".weight") for n in tensors if n.endswith(".lora_A")}
+    name = sorted(changed)[0]
+    module = name.removesuffix(".weight")
+    delta = manifest["scale"] * tensors[f"{module}.lora_B"].float() @ tensors[f"{module}.lora_A"].float()
+    torch.testing.assert_close(ours[name], base[name] + delta)
+
+
+def test_a_missing_or_corrupt_adapter_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named by file (and tensor), with how to remake it; raised before any model conversion."""
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("ASCL_DATA_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "gone" / ADAPTER_FILE
+    with pytest.raises(InputError, match=rf"{missing}: missing; remake it with `python -m ascl_data.embedded_adapter`"):
+        adapted_model_path(missing)
+    corrupt = tmp_path / ADAPTER_FILE
+    corrupt.write_bytes(b"\x00not a safetensors file")
+    corrupt.with_suffix(".json").write_text('{"scale": 2.0}')
+    with pytest.raises(InputError, match=rf"{corrupt}: not a readable safetensors file"):
+        adapted_model_path(corrupt)
+    save_file({"model.layers.29.mlp.up_proj.lora_A": torch.zeros(4, 8)}, corrupt)
+    corrupt.with_suffix(".json").write_text("{oops")
+    with pytest.raises(InputError) as err:
+        adapted_model_path(corrupt)
+    assert "model.layers.29.mlp.up_proj: needs both lora_A and lora_B" in str(err.value)
+    assert f"{corrupt.with_suffix('.json')}: not a JSON object" in str(err.value)
+    assert not (tmp_path / "home" / "models").exists()

@@ -38,9 +38,9 @@ def _resolve_model(model: str | Path | None, seed_adapter: bool) -> str:
 
 
 class TransformersBackend(Backend):
-    """`TransformersBackend()` runs the embedded SmolLM2 with its seed adapter merged in (`ascl_data.embedded_adapter`;
-    `seed_adapter=False`, in a recipe `teacher.settings.seed_adapter: false`, runs the bare model); `model=` takes any
-    local folder or Hub id."""
+    """`TransformersBackend()` runs the embedded SmolLM2 with the shipped seed adapter merged in
+    (`ascl_data.embedded_adapter`; `seed_adapter=False`, in a recipe `teacher.settings.seed_adapter: false`, runs the
+    bare model); `model=` takes any local folder or Hub id."""
 
     name = "transformers"
 
@@ -64,8 +64,8 @@ class TransformersBackend(Backend):
             torch.set_num_threads(num_threads)  # process-wide: on a shared CPU, fewer threads than cores is faster
         embedded = model is None or str(model) == EMBEDDED
         path = _resolve_model(model, seed_adapter)
-        # the adapted model is named by its folder (`SmolLM2-135M-Instruct-seed-<key>`): traces and the request
-        # cache tell it from the bare model and from an adapter trained on other seeds
+        # the adapted model is named by its folder (`SmolLM2-135M-Instruct-seed-<adapter sha256>`): traces and the
+        # request cache tell it from the bare model and from any other adapter
         self.model = Path(path).name if embedded else str(model)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
