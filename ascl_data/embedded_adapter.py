@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -379,8 +380,6 @@ def greedy_check(base: Path, tensors: dict[str, Any], scale: float, dtypes: tupl
     `max_tokens`, the quickstart's budget) of the model merged with the float32 factors, then, per `dtype`, how many
     of those answers the model merged with the rounded factors gives too (teacher-forced: the same argmax at every
     step is the same greedy answer). Returns {"turns": n, dtype: unchanged answers, ...}."""
-    import os
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

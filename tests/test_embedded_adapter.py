@@ -185,8 +185,11 @@ def test_plain_torch_merge_equals_peft_merge(tiny_model_dir: Path, tmp_path: Pat
 def test_greedy_check_counts_unchanged_answers(tiny_model_dir: Path) -> None:
     """Teacher-forcing the float32 model's own greedy answers reproduces all of them (the check is exact), and
     factors rounded to bfloat16 can only keep or change answers, never add turns."""
+    from peft import LoraConfig, get_peft_model
+
     seeds = _tiny_seeds()[:2]
-    tensors, _ = train_adapter(tiny_model_dir, AdapterSettings(layers=1, rank=4, alpha=8, epochs=1), seeds=seeds)
+    config = LoraConfig(r=4, target_modules=list(TARGET_MODULES), layers_to_transform=[1], init_lora_weights=False)
+    tensors = lora_tensors(get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config))
     check = greedy_check(tiny_model_dir, tensors, 2.0, dtypes=("float32", "bfloat16"), seeds=seeds, max_tokens=6)
     turns = sum(1 + (s.query is not None) for s in seeds)
     assert check["turns"] == turns and check["float32"] == turns and 0 <= check["bfloat16"] <= turns
