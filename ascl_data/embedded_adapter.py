@@ -98,8 +98,8 @@ def sha256_file(path: Path) -> str:
 
 def training_inputs() -> dict[str, str]:
     """What the shipped adapter was trained on: the seed file, the base model's GGUF, the rule book (its results
-    are in the traces) and the system prompt. A test compares them with the manifest, so editing any of them
-    without retraining fails."""
+    are in the traces) and the system prompt, recorded in its manifest. A test fails when the seeds or the GGUF no
+    longer match it."""
     from ascl_data.prompts import adaptive_system_prompt
     from ascl_data.rulebook import load_ruleset
 
