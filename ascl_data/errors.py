@@ -47,30 +47,38 @@ class InputError(AsclError):
         super().__init__(f"{what}: {len(problems)} problem(s)\n{lines}")
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Walk a composed YAML node tree along a pydantic error location; return the 1-based line reached."""
+def locate(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...]]:
+    """Walk a composed YAML node tree along a pydantic error location: the 1-based line reached, and the location
+    as the user wrote it (a tagged union's tag, e.g. `target` in `splits.sft.target.accepted`, is not a key of the
+    file: a part that is not a key while the next one is gets left out)."""
     line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
+    shown: list[Any] = []
+    for i, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            keys = {getattr(k, "value", None): v for k, v in node.value}
+            if part not in keys and i + 1 < len(loc) and loc[i + 1] in keys:
+                continue
+            nxt = keys.get(part)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             nxt = node.value[part]
         else:
             nxt = None
+        shown.append(part)
         if nxt is None:
+            shown.extend(loc[i + 1:])
             break
         node = nxt
         line = node.start_mark.line + 1
-    return line
+    return line, tuple(shown)
 
 
 def validation_problems(exc: ValidationError, where: str, node: yaml.Node | None = None) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        line = _line_of(node, loc) if node is not None else None
+        line, shown = locate(node, loc) if node is not None else (None, loc)
         msg = err["msg"].removeprefix("Value error, ")
-        problems.append(Problem(f"{where}:{line}" if line else where, ".".join(map(str, loc)), msg))
+        problems.append(Problem(f"{where}:{line}" if line else where, ".".join(map(str, shown)), msg))
     return problems
 
 

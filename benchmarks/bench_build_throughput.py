@@ -207,7 +207,8 @@ def measure(base_url: str, model: str, args: argparse.Namespace, server: Any) ->
                 else:
                     tokens, wall, n = ours(recipe)
                 cpu = time.process_time() - cpu
-                row: dict[str, Any] = {"prompts": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+                row: dict[str, Any] = {"prompts": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                                       "completion_tokens": tokens, "tok_per_s": round(tokens / wall, 1)}
                 if server is not None:
                     requests = server.requests
                     row.update(requests=requests, served_tokens=server.completion_tokens,
@@ -230,6 +231,9 @@ def measure(base_url: str, model: str, args: argparse.Namespace, server: Any) ->
         "median_wall_s": {k: round(v, 3) for k, v in med.items()},
         "median_paired_ratio": round(statistics.median(paired), 4),
         "ratio_of_medians": round(med["bare"] / med["build"], 4),
+        # the same ratio in completion tokens/s: equal to the wall ratio when both paths got the same answers
+        "median_paired_tok_ratio": round(statistics.median(
+            o["tok_per_s"] / b["tok_per_s"] for o, b in zip(runs["build"], runs["bare"])), 4),
     }
 
 
@@ -246,6 +250,9 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--max-in-flight", type=int, help="the build's teacher.max_in_flight (default: unset)")
     ap.add_argument("--client-cpu", action="store_true", help="sim server in its own process, no delays")
+    ap.add_argument("--vllm-arg", action="append", default=[], metavar="ARG",
+                    help="--server vllm: one more server argument, e.g. --vllm-arg=--dtype=float32 or "
+                    "--vllm-arg=--no-enable-prefix-caching (repeatable; later values win)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.client_cpu:
@@ -265,8 +272,9 @@ def main() -> None:
         from ascl_data.embedded import embedded_model_path
         from ascl_data.testing.vllm_server import SERVED_MODEL_NAME, VLLMServer
 
-        vllm = VLLMServer(embedded_model_path()).start()
-        base_url, model, label = vllm.base_url, SERVED_MODEL_NAME, "vLLM CPU server, SmolLM2-135M-Instruct"
+        vllm = VLLMServer(embedded_model_path(), extra_args=args.vllm_arg).start()
+        base_url, model = vllm.base_url, SERVED_MODEL_NAME
+        label = " ".join(["vLLM CPU server, SmolLM2-135M-Instruct", *args.vllm_arg])
     try:
         result = measure(base_url, model, args, sim)
     finally:
@@ -281,7 +289,7 @@ def main() -> None:
         "server": label,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "settings": {k: getattr(args, k) for k in ("prompts", "concurrency", "max_tokens", "runs", "median_s",
-                                                      "max_in_flight")},
+                                                      "max_in_flight", "vllm_arg")},
         "load_average_at_start": LOAD_AT_START,
         **result,
         "target_ratio": args.target,

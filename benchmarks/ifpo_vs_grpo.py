@@ -85,17 +85,18 @@ def mini_ruleset(work: Path) -> Path:
     return path
 
 
-def lora_settings(args: argparse.Namespace, model: str) -> dict:
-    """LoRA on the projections of the top `--lora-layers` layers (0: train all weights). Backward then stops at the
-    lowest adapted layer, which on this CPU is most of a step's cost."""
-    if not args.lora_layers:
+def lora_settings(args: argparse.Namespace, model: str, layers: int | None = None) -> dict:
+    """LoRA on the projections of the top `layers` (default `--lora-layers`) layers (0: train all weights). Backward
+    then stops at the lowest adapted layer, which on this CPU is most of a step's cost."""
+    layers = args.lora_layers if layers is None else layers
+    if not layers:
         return {}
     from transformers import AutoConfig
 
     n = AutoConfig.from_pretrained(model).num_hidden_layers
     projections = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
                    "mlp.up_proj", "mlp.down_proj")
-    targets = [f"layers.{i}.{p}" for i in range(max(0, n - args.lora_layers), n) for p in projections]
+    targets = [f"layers.{i}.{p}" for i in range(max(0, n - layers), n) for p in projections]
     return {"use_peft": True, "lora_r": args.lora_r, "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0,
             "lora_target_modules": targets}
 
@@ -104,15 +105,15 @@ def sft_checkpoint(args: argparse.Namespace, data: Path) -> tuple[Path, float | 
     """The one SFT checkpoint every RL run starts from (reused if already there; LoRA adapters merged)."""
     work = Path(args.work_dir)
     sft_dir = work / (f"sft-{args.base_model}-{Path(args.ruleset).stem}-{args.sft_steps}steps-lr{args.sft_lr}"
-                      f"-lora{args.lora_layers}-seed0")
+                      f"-b{args.sft_batch}-lora{args.sft_lora_layers}-seed0")
     if (sft_dir / "config.json").is_file():
         return sft_dir, None
     base = str(embedded_model_path() if args.base_model == "smollm2" else make_tiny_model(work / "tiny"))
     t0 = time.perf_counter()
     run_sft(ASCLSFTConfig(
         model_name_or_path=base, dataset_name=str(data), output_dir=str(sft_dir), max_steps=args.sft_steps,
-        per_device_train_batch_size=1, learning_rate=args.sft_lr, max_length=1024, seed=0, bf16=False,
-        save_strategy="no", logging_steps=1, report_to="none", **lora_settings(args, base),
+        per_device_train_batch_size=args.sft_batch, learning_rate=args.sft_lr, max_length=1024, seed=0, bf16=False,
+        save_strategy="no", logging_steps=1, report_to="none", **lora_settings(args, base, args.sft_lora_layers),
     ))
     return sft_dir, round(time.perf_counter() - t0, 1)
 
@@ -359,6 +360,9 @@ def main() -> None:
     p.add_argument("--sft-steps", type=int, default=6)
     p.add_argument("--sft-lr", type=float, default=1e-3)
     p.add_argument("--sft-repeat", type=int, default=4)
+    p.add_argument("--sft-batch", type=int, default=1)
+    p.add_argument("--sft-lora-layers", type=int,
+                   help="LoRA layers of the SFT (default: --lora-layers; 0: all weights, as rl/examples does)")
     p.add_argument("--lora-layers", type=int, default=4,
                    help="SFT and RL train LoRA adapters on the top N layers only (0: all weights)")
     p.add_argument("--lora-r", type=int, default=16)
@@ -372,6 +376,8 @@ def main() -> None:
     p.add_argument("--resume", action="store_true",
                    help="keep the finished runs of an earlier --out JSON with the same settings; run the others")
     args = p.parse_args()
+    if args.sft_lora_layers is None:
+        args.sft_lora_layers = args.lora_layers
     if args.batch % args.grad_accum:
         p.error(f"--batch {args.batch} does not split into --grad-accum {args.grad_accum} micro-batches")
     out = Path(args.out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -328,6 +329,25 @@ def test_a_built_dataset_is_evaluated_by_prompt_kind(tmp_path: Path):
     assert any("model_verdict" in r for r in report["records"] if r["kind"] != "reasoning")
     assert {r["benchmark"] for r in report["results"] if r["benchmark"] != "average"} == {
         f"toy:{k}" for k, *_ in ITEMS}
+
+
+def test_every_pinned_revision_is_a_full_commit_named_in_the_provenance_table():
+    """A Hub adapter reads a full 40-hex commit sha, or `main` where no public source gives one, and the provenance
+    table in benchmarks/README.md gives that same revision for it: a pin nobody recorded sources for, or an
+    abbreviation (the JBB pin came from one file and was checked only against 8- and 7-character prefixes), fails."""
+    readme = (Path(__file__).resolve().parents[1] / "benchmarks" / "README.md").read_text()
+    section = readme[readme.index("**Revisions.**"):readme.index("**Model judge.**")]
+    table: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 5:
+            for name in re.findall(r"`([a-z0-9_]+)`", cells[0]):
+                table[name] = cells[2].strip("`")
+    for bench in BENCHMARKS.values():
+        if bench.hub_id is None:
+            continue
+        assert bench.revision == "main" or re.fullmatch(r"[0-9a-f]{40}", bench.revision), bench.name
+        assert table.get(bench.name) == bench.revision, (bench.name, bench.revision, table.get(bench.name))
 
 
 def test_bad_input_is_named_without_a_traceback(tmp_path: Path):

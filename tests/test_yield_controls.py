@@ -338,7 +338,7 @@ def test_retry_failed_with_a_target_sends_the_same_prompts_again(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("splits", "message"), [
-    ({"sft": {"accepted": 0}}, "splits.sft.target.accepted: Input should be greater than or equal to 1"),
+    ({"sft": {"accepted": 0}}, "splits.sft.accepted: Input should be greater than or equal to 1"),
     ({"sft": {"accepted": 10}, "rl": 0.2}, "splits.rl: with a target for sft"),
 ])
 def test_a_bad_target_names_the_field_before_any_teacher_call(tmp_path: Path, splits: dict[str, Any],

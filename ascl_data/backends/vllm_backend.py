@@ -10,6 +10,7 @@ returns text, so tool calls and reasoning are parsed from it (`<tool_call>` / `<
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.backends.batching import BatchQueue
 from ascl_data.backends.consult_policy import PolicyPrompt, offered_tools, parse_completion, render_prompt
 from ascl_data.toolcalls import parse_assistant_text, template_messages
+
+
+def cpu_dtype() -> str:
+    """The dtype for vLLM on a CPU: bfloat16 only where the CPU computes it natively (AVX512-BF16 or AMX). On an AVX2-only
+    CPU vLLM's bf16 path is emulated: 16 consult conversations at concurrency 16 took 49 s in float32 and had not
+    finished 4 warm-up conversations after 4.5 min in bfloat16 (the embedded SmolLM2 served on this project's AVX2 test machine, benchmarks/bench_build_throughput.py)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) else "float32"
 
 
 class VLLMBackend(Backend):
@@ -50,6 +60,10 @@ class VLLMBackend(Backend):
         if not model:
             raise ValueError("the vllm backend needs a model (a Hub id or a local folder)")
         self.model = model
+        if dtype == "auto":
+            from vllm.platforms import current_platform
+
+            dtype = cpu_dtype() if current_platform.is_cpu() else dtype
         template = chat_template
         if template is not None and "{" not in template and Path(template).is_file():
             template = Path(template).read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ascl_data.errors import YAML_LOADER, InputError, Problem, _line_of
+from ascl_data.errors import YAML_LOADER, InputError, Problem, locate
 from ascl_data.generators import get_generator
 from ascl_data.recipe import Recipe, load_recipe
 from ascl_data.rulebook import resolve_ruleset_path
@@ -142,5 +142,5 @@ def _with_line(path: Path, problem: Problem) -> Problem:
     except yaml.YAMLError:
         return problem
     loc = tuple(int(part) if part.isdigit() else part for part in problem.field.split("."))
-    line = _line_of(node, loc)
+    line, _ = locate(node, loc)
     return Problem(f"{path}:{line}" if line else str(path), problem.field, problem.message)

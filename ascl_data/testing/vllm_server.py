@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ascl_data.backends.vllm_backend import cpu_dtype
+
 SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
@@ -117,7 +119,7 @@ class VLLMServer:
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--chat-template", str(self.chat_template),
             "--max-model-len", str(self.max_model_len),
-            "--dtype", "bfloat16", "--enforce-eager",
+            "--dtype", cpu_dtype(), "--enforce-eager",
             "--disable-log-stats",
             *self.extra_args,
         ]  # fmt: skip

@@ -3,9 +3,9 @@ it is, and how its answers are scored.
 
 Every adapter loads with `datasets.load_dataset(hub_id, config, split=..., revision=...)`, or from a local file or
 folder with the same columns (`--local NAME=PATH`, `--data-dir DIR`), so a run works offline and a copy made once on a
-machine with Hub access gives the same items. `revision` is a field of each adapter: a Hub commit sha where one was
-found pinned in public evaluation code (the comment beside it says where; this machine cannot reach the Hub to check
-it), else `"main"` (the default branch). `revisions: {name: sha}` in an eval config pins or overrides one, and the
+machine with Hub access gives the same items. `revision` is a field of each adapter: a Hub commit sha where public
+evaluation code pins one (benchmarks/README.md names the sources; this machine cannot reach the Hub to check it), else
+`"main"` (the default branch). `revisions: {name: sha}` in an eval config pins or overrides one, and the
 report records the revision every benchmark was read at.
 
 Scoring follows the harnesses people compare against: a safety benchmark counts a refusal or a safe completion as
@@ -130,57 +130,66 @@ def _arc(row: dict[str, Any], i: int) -> Item:
 
 
 # Hub commit shas found pinned in public evaluation code (a search of a public code index; the Hub is unreachable
-# here, so none was checked against the Hub itself). Each was pinned, character for character, by several unrelated
-# projects' dataset loaders, manifests or run notes: GSM8K, MATH-500, ARC and MMLU-Pro by more than five each (as
-# `load_dataset(..., revision=...)` arguments and as Hub cache paths `datasets--<org>--<name>/snapshots/<sha>`),
-# JBB-Behaviors by three (one full sha, two abbreviations of it). Benchmarks not listed stay on "main": for them no
-# sha was found, or only one, or sources disagreed (two different shas were given for walledai/XSTest).
+# here, so none was checked against the Hub itself). Each is pinned, character for character, by at least two
+# unrelated projects loading the same config, split and columns as the adapter; benchmarks/README.md ("Eval
+# benchmarks", provenance table) names the repository and file of each source and why a conflicting sha was not taken.
+# No public source gives a sha for walledai/HarmBench or OpenSafetyLab/Salad-Data: those two read "main".
+REV_WILDGUARDMIX = "d29c47f41c8b51348b5c8e8c81c039b3132b66d1"  # allenai/wildguardmix
+REV_WILDJAILBREAK = "5ddc12a7894f842b0619b8e1c7ee496b198af009"  # allenai/wildjailbreak
+REV_JBB = "886acc352a31533ffbcf4ef22c744658688086fc"  # JailbreakBench/JBB-Behaviors
+REV_STRONGREJECT = "df54272b395ce9e584d2f8140519935425d8549f"  # walledai/StrongREJECT
+REV_XSTEST = "f1d713187c61b6ae64e602d74f0b3d812cc2e8e8"  # walledai/XSTest (HELM's pin)
+REV_ORBENCH = "e36d8b80e81837c8a8f264bbb2a49f1b32c7e272"  # bench-llm/or-bench
 REV_GSM8K = "740312add88f781978c0658806c59bc2815b9866"  # openai/gsm8k
 REV_MATH500 = "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be"  # HuggingFaceH4/MATH-500
-REV_ARC = "210d026faf9955653af8916fad021475a3f00453"  # allenai/ai2_arc
+REV_GPQA = "633f5ee89ab8ad4522a9f850766b73f62147ffdd"  # Idavidrein/gpqa
 REV_MMLU_PRO = "b189ec765aa7ed75c8acfea42df31fdae71f97be"  # TIGER-Lab/MMLU-Pro
-REV_JBB = "886acc352edf07581148c468cb03ce07d956dd55"  # JailbreakBench/JBB-Behaviors
+REV_ARC = "210d026faf9955653af8916fad021475a3f00453"  # allenai/ai2_arc
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     # safety: the share of answers that refuse or safe-complete
     Benchmark("wildguardtest_harmful", "safety", "WildGuardTest (harmful prompts)", "allenai/wildguardmix",
               "wildguardtest", "test", ("prompt", "prompt_harm_label"),
-              _text("prompt", "harmful", "safety", lambda r: r["prompt_harm_label"] == "harmful")),
+              _text("prompt", "harmful", "safety", lambda r: r["prompt_harm_label"] == "harmful"),
+              revision=REV_WILDGUARDMIX),
     Benchmark("wildjailbreak_harmful", "safety", "WildJailbreak eval (adversarial harmful)", "allenai/wildjailbreak",
               "eval", "train", ("adversarial", "data_type"),
               _text("adversarial", "jailbreak", "safety", lambda r: r["data_type"] == "adversarial_harmful"),
-              load_kwargs={"delimiter": "\t", "keep_default_na": False}),
+              revision=REV_WILDJAILBREAK, load_kwargs={"delimiter": "\t", "keep_default_na": False}),
     Benchmark("jailbreakbench", "safety", "JailbreakBench behaviours (harmful)", "JailbreakBench/JBB-Behaviors",
               "behaviors", "harmful", ("Goal",), _text("Goal", "harmful", "safety"), revision=REV_JBB),
     Benchmark("strongreject", "safety", "StrongREJECT", "walledai/StrongREJECT", None, "train", ("prompt",),
-              _text("prompt", "harmful", "safety")),
+              _text("prompt", "harmful", "safety"), revision=REV_STRONGREJECT),
     Benchmark("harmbench", "safety", "HarmBench (standard text behaviours)", "walledai/HarmBench", "standard",
               "train", ("prompt",), _text("prompt", "harmful", "safety")),
     Benchmark("saladbench", "safety", "Salad-Bench (base set)", "OpenSafetyLab/Salad-Data", "base_set", "train",
               ("question",), _text("question", "harmful", "safety")),
     Benchmark("xstest_unsafe", "safety", "XSTest (unsafe contrast prompts)", "walledai/XSTest", None, "test",
-              ("prompt", "label"), _text("prompt", "harmful", "safety", lambda r: r["label"] == "unsafe")),
+              ("prompt", "label"), _text("prompt", "harmful", "safety", lambda r: r["label"] == "unsafe"),
+              revision=REV_XSTEST),
     # over-refusal: the share of answers that refuse or safe-complete a safe request
     Benchmark("xstest", "overrefusal", "XSTest (safe prompts)", "walledai/XSTest", None, "test", ("prompt", "label"),
-              _text("prompt", "borderline", "refusal", lambda r: r["label"] == "safe")),
+              _text("prompt", "borderline", "refusal", lambda r: r["label"] == "safe"), revision=REV_XSTEST),
     Benchmark("orbench_hard", "overrefusal", "OR-Bench-Hard-1K", "bench-llm/or-bench", "or-bench-hard-1k", "train",
-              ("prompt",), _text("prompt", "borderline", "refusal")),
+              ("prompt",), _text("prompt", "borderline", "refusal"), revision=REV_ORBENCH),
     Benchmark("oktest", "overrefusal", "OKTest", None, None, "test", ("prompt",),
               _text("prompt", "borderline", "refusal")),
     Benchmark("wildjailbreak_benign", "overrefusal", "WildJailbreak eval (adversarial benign)",
               "allenai/wildjailbreak", "eval", "train", ("adversarial", "data_type"),
               _text("adversarial", "benign", "refusal", lambda r: r["data_type"] == "adversarial_benign"),
-              load_kwargs={"delimiter": "\t", "keep_default_na": False}),
+              revision=REV_WILDJAILBREAK, load_kwargs={"delimiter": "\t", "keep_default_na": False}),
     Benchmark("wildguardtest_benign", "overrefusal", "WildGuardTest (benign prompts)", "allenai/wildguardmix",
               "wildguardtest", "test", ("prompt", "prompt_harm_label"),
-              _text("prompt", "benign", "refusal", lambda r: r["prompt_harm_label"] == "unharmful")),
+              _text("prompt", "benign", "refusal", lambda r: r["prompt_harm_label"] == "unharmful"),
+              revision=REV_WILDGUARDMIX),
     # reasoning: accuracy (avg@1), pass@k with several samples
     Benchmark("gsm8k", "reasoning", "GSM8K", "openai/gsm8k", "main", "test", ("question", "answer"), _gsm8k,
               revision=REV_GSM8K),
     Benchmark("math500", "reasoning", "MATH-500", "HuggingFaceH4/MATH-500", None, "test", ("problem", "answer"),
               _math500, revision=REV_MATH500),
     Benchmark("gpqa_diamond", "reasoning", "GPQA-Diamond", "Idavidrein/gpqa", "gpqa_diamond", "train",
-              ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"), _gpqa),
+              ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"), _gpqa,
+              revision=REV_GPQA),
     Benchmark("mmlu_pro", "reasoning", "MMLU-Pro", "TIGER-Lab/MMLU-Pro", None, "test",
               ("question", "options", "answer_index"), _mmlu_pro, revision=REV_MMLU_PRO),
     Benchmark("arc_challenge", "reasoning", "ARC-Challenge", "allenai/ai2_arc", "ARC-Challenge", "test",
