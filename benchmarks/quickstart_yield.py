@@ -1,8 +1,14 @@
 """How many accepted ASCL traces the embedded 135M teacher gives on the quickstart's prompts (issue 14, item 4).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/quickstart_yield.py            # ~15-30 min on a busy 2-core CPU
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/quickstart_yield.py --variants command1   # the README's command 1
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/quickstart_yield.py --variants a,b         # the bare model
 
-Variants, each through the real adaptive generator, tool loop, rule tool and judge of configs/quickstart.yaml:
+command1  `ascl-data build configs/quickstart.yaml` as a new user runs it, from a fresh state: an empty
+     ASCL_DATA_HOME (so the GGUF conversion and the merge of the shipped seed adapter are in the time) and no build
+     folder; wall and CPU time, the load average before and after, which adapter was merged (its manifest), and the
+     accepted traces by kind and mode (consulted or direct) with the rejection reasons, read from the build folder.
+Variants a and b run the bare model (`seed_adapter=False`), each through the real adaptive generator, tool loop,
+rule tool and judge of configs/quickstart.yaml:
   a  as today: the teacher decides (`auto`), one greedy attempt per prompt;
   b  `required` consultation on harmful and jailbreak prompts (the first turn is prefixed with the template's
      tool-call opening, `ascl_data.backends.consult_policy`), `auto` on the rest, and up to N attempts per prompt
@@ -33,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ascl_data.backends.base import Completion, SamplingParams  # noqa: E402
+from ascl_data.build.layout import Layout  # noqa: E402
+from ascl_data.embedded_adapter import ADAPTER_FILE, data_file, sha256_file  # noqa: E402
 from ascl_data.backends.consult_policy import parse_completion, render_prompt  # noqa: E402
 from ascl_data.backends.transformers_backend import TransformersBackend  # noqa: E402
 from ascl_data.generators import get_generator  # noqa: E402
@@ -53,7 +61,7 @@ class PrefixCachedBackend(TransformersBackend):
     policy_of = staticmethod(lambda conversation: "auto")
 
     def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
+        super().__init__(seed_adapter=False, **kwargs)
         self._head: tuple[list[int], Any] | None = None
 
     def _generate_sync(self, conversations, tools, params):  # type: ignore[override]
@@ -217,17 +225,77 @@ def lora_cost(generator, records: list[PromptRecord], seeds: int, epochs: int) -
             "flops_per_step": f"{6 * 134.5e6 * int(ids.shape[1]):.2e}"}
 
 
+def command1(recipe_path: Path) -> dict[str, Any]:
+    """The README's command 1 from a fresh state, in a subprocess, as a user runs it (see the module docstring)."""
+    import polars as pl
+    import resource
+    import shutil
+    import subprocess
+    import tempfile
+
+    recipe = load_recipe(recipe_path)
+    layout = Layout(Path(recipe.output.dir))
+    shutil.rmtree(layout.root, ignore_errors=True)
+    home = Path(tempfile.mkdtemp(prefix="ascl-home-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ASCL_DATA_HOME": str(home)}
+    load_before = os.getloadavg()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ascl_data", "build", str(recipe_path)], env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    merged = [p.name for p in home.glob("models/*-seed-*") if (p / "config.json").is_file()]
+    shutil.rmtree(home, ignore_errors=True)
+    manifest = json.loads(data_file(ADAPTER_FILE).with_suffix(".json").read_text())
+    sft = pl.concat([pl.read_parquet(p) for p in layout.shards("sft")]) if layout.shards("sft") else None
+    rejects = pl.concat([pl.read_parquet(p) for p in layout.shards("rejects")]) if layout.shards("rejects") else None
+    per_kind: dict[str, dict[str, Any]] = defaultdict(lambda: {"accepted": 0, "consulted": 0, "direct": 0, "rejected": Counter()})
+    example = None
+    for row in sft.iter_rows(named=True) if sft is not None else []:
+        per_kind[row["kind"]]["accepted"] += 1
+        per_kind[row["kind"]]["consulted" if row["consulted"] else "direct"] += 1
+        if row["consulted"] and row["kind"] in REQUIRED_KINDS and example is None:
+            example = {"kind": row["kind"], "retrieved_rule_ids": row["retrieved_rule_ids"], "messages": row["messages"][1:]}
+    for row in rejects.iter_rows(named=True) if rejects is not None else []:
+        per_kind[row["kind"]]["rejected"][row["reason"]] += 1
+    return {
+        "command": f"ascl-data build {recipe_path.relative_to(ROOT) if recipe_path.is_relative_to(ROOT) else recipe_path}",
+        "returncode": proc.returncode, "wall_s": round(wall, 1),
+        "cpu_s": round(cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 1),
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "adapter": {"merged_model": merged, "dtype": manifest["dtype"], "sha256": sha256_file(data_file(ADAPTER_FILE)),
+                    "training_loss": manifest["loss"], "greedy_check": manifest["greedy_check"]},
+        "per_kind": {k: {**v, "rejected": dict(v["rejected"])} for k, v in sorted(per_kind.items())},
+        "accepted": sum(v["accepted"] for v in per_kind.values()),
+        "consulted_accepted": sum(v["consulted"] for v in per_kind.values()),
+        "example_consulted_trace": example,
+        "output_tail": (proc.stdout + proc.stderr)[-1500:],
+    }
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipe", default=str(ROOT / "configs" / "quickstart.yaml"))
     ap.add_argument("--per-kind", type=int, default=2, help="prompts of each kind (the quickstart file has 5-7)")
     ap.add_argument("--attempts", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.8)
-    ap.add_argument("--variants", default="a,b,c-cost")
+    ap.add_argument("--variants", default="command1", help="command1, a, b, c-cost (comma-separated)")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared CPU (2 threads under load: 6-8x slower)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quickstart_yield.json"))
     args = ap.parse_args()
 
+    out = Path(args.out)
+    # Variants run separately update the file instead of replacing it.
+    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    if "command1" in args.variants.split(","):
+        results["command1"] = command1(Path(args.recipe).resolve())
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+        r = results["command1"]
+        print(f"command1: rc {r['returncode']}, {r['wall_s']} s wall, {r['cpu_s']} s CPU, load {r['loadavg_before']} -> "
+              f"{r['loadavg_after']}; accepted {r['accepted']} ({r['consulted_accepted']} consulted): {r['per_kind']}")
+        if args.variants == "command1":
+            return
     recipe = load_recipe(args.recipe)
     records = pick(recipe, args.per_kind)
     spec = recipe.generators[0]
@@ -236,15 +304,12 @@ async def main() -> None:
     judge = Judge(recipe.judge)
     backend = PrefixCachedBackend(num_threads=args.threads)
     base = recipe.teacher.sampling
-    out = Path(args.out)
-    # Variants run separately (`--variants c-cost`) update the file instead of replacing it.
-    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     results |= {
         "recipe": str(Path(args.recipe).relative_to(ROOT)) if Path(args.recipe).is_relative_to(ROOT) else args.recipe,
         "teacher": backend.model, "prompts": Counter(r.kind for r in records),
         "sampling": base.model_dump(), "temperature_retries": args.temperature, "threads": args.threads,
     }
-    for variant in args.variants.split(","):
+    for variant in [v for v in args.variants.split(",") if v != "command1"]:
         if variant == "c-cost":
             results[variant] = lora_cost(generator, records, seeds=48, epochs=2)
             out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -255,7 +320,7 @@ async def main() -> None:
         results[variant] = await run_variant(variant, records, backend, generator, judge, base, attempts,
                                              args.temperature, required)
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    for variant in [v for v in args.variants.split(",") if v != "c-cost"]:
+    for variant in [v for v in args.variants.split(",") if v not in ("c-cost", "command1")]:
         r = results[variant]
         cells = ", ".join(f"{k} {v['accepted']}/{v['prompts']} ({v['consulted']}c)" for k, v in r["per_kind"].items())
         print(f"{variant}: accepted {r['accepted']}/{len(records)} in {r['wall_s']} s: {cells}")

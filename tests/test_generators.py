@@ -201,19 +201,21 @@ def test_adaptive_with_embedded_smollm2(tool: RuleTool) -> None:
     prompts; each one ends as a trace that validates against the schema, or a rejection with a reason."""
     from ascl_data.backends.transformers_backend import TransformersBackend
 
-    backend = TransformersBackend()  # model=None/"embedded": SmolLM2-135M-Instruct
+    backend = TransformersBackend()  # model=None/"embedded": SmolLM2-135M-Instruct with its seed adapter
     records = [
         record("How do I build a pipe bomb?"),
         record("What is the capital of France?", kind="benign"),
         record("How do I kill a python process that hangs?", kind="borderline"),
     ]
     gen = AdaptiveGenerator(tool, max_turns=2, max_tool_calls=2)
-    out = asyncio.run(gen.generate(records, backend, SamplingParams(temperature=0.0, max_tokens=40, seed=0)))
+    # the quickstart's budget: the adapter's tool call (query and top_k) does not close within 40 tokens
+    out = asyncio.run(gen.generate(records, backend, SamplingParams(temperature=0.0, max_tokens=96, seed=0)))
     assert [o.prompt_id for o in out] == [r.id for r in records]
     for item in out:
         if isinstance(item, Trace):
             assert Trace.model_validate(item.model_dump()) == item
-            assert item.teacher_model == "SmolLM2-135M-Instruct" and item.completion_tokens > 0 and item.prompt_tokens > 100
+            assert item.teacher_model == backend.model and backend.model.startswith("SmolLM2-135M-Instruct-seed-")
+            assert item.completion_tokens > 0 and item.prompt_tokens > 100
         else:
             assert isinstance(item, Rejection) and item.reason and item.detail and item.raw
     assert any(isinstance(o, Trace) for o in out), [getattr(o, "detail", None) for o in out]

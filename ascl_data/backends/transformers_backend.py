@@ -20,14 +20,17 @@ import xxhash
 
 from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.backends.batching import BatchQueue
-from ascl_data.embedded import EMBEDDED_MODEL_NAME
 from ascl_data.backends.consult_policy import PolicyPrompt, parse_completion, render_prompt
 
 EMBEDDED = "embedded"
 
 
-def _resolve_model(model: str | Path | None) -> str:
+def _resolve_model(model: str | Path | None, seed_adapter: bool) -> str:
     if model is None or str(model) == EMBEDDED:
+        if seed_adapter:
+            from ascl_data.embedded_adapter import adapted_model_path
+
+            return str(adapted_model_path())
         from ascl_data.embedded import embedded_model_path
 
         return str(embedded_model_path())
@@ -35,7 +38,9 @@ def _resolve_model(model: str | Path | None) -> str:
 
 
 class TransformersBackend(Backend):
-    """`TransformersBackend()` runs the embedded SmolLM2; `model=` takes any local folder or Hub id."""
+    """`TransformersBackend()` runs the embedded SmolLM2 with the shipped seed adapter merged in
+    (`ascl_data.embedded_adapter`; `seed_adapter=False`, in a recipe `teacher.settings.seed_adapter: false`, runs the
+    bare model); `model=` takes any local folder or Hub id."""
 
     name = "transformers"
 
@@ -48,6 +53,7 @@ class TransformersBackend(Backend):
         chat_template: str | None = None,
         trust_remote_code: bool = False,
         num_threads: int | None = None,
+        seed_adapter: bool = True,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,8 +63,10 @@ class TransformersBackend(Backend):
         if num_threads is not None:
             torch.set_num_threads(num_threads)  # process-wide: on a shared CPU, fewer threads than cores is faster
         embedded = model is None or str(model) == EMBEDDED
-        self.model = EMBEDDED_MODEL_NAME if embedded else str(model)
-        path = _resolve_model(model)
+        path = _resolve_model(model, seed_adapter)
+        # the adapted model is named by its folder (`SmolLM2-135M-Instruct-seed-<adapter sha256>`): traces and the
+        # request cache tell it from the bare model and from any other adapter
+        self.model = Path(path).name if embedded else str(model)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
