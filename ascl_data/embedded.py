@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -46,9 +47,8 @@ def embedded_model_path() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = gguf_dir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
+
+    def convert(tmp: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
         tokenizer.chat_template = tool_chat_template()
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
@@ -59,6 +59,17 @@ def embedded_model_path() -> Path:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+
+    return write_atomically(target, convert)
+
+
+def write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
+    """`write` fills a scratch folder beside `target`, which is then renamed into place: a crash never leaves a
+    half-written model, and of two processes making the same one, the first to finish wins."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        write(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first

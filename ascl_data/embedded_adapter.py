@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -38,7 +37,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ascl_data.embedded import EMBEDDED_MODEL_NAME, GGUF_FILE, cache_home, embedded_model_path, gguf_dir
+from ascl_data.embedded import (EMBEDDED_MODEL_NAME, GGUF_FILE, cache_home, embedded_model_path, gguf_dir,
+                                 write_atomically)
 from ascl_data.errors import InputError, Problem, validation_problems
 
 SEED_FILE = "seed_traces.jsonl"
@@ -264,17 +264,8 @@ def adapted_model_path(adapter: Path | None = None) -> Path:
         return target
     tensors, manifest = load_adapter(adapter)  # a corrupt adapter fails before the model conversion
     base = embedded_model_path()
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        merge_adapter_files(base, tensors, float(manifest["scale"]), tmp, str(adapter))
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return write_atomically(target, lambda tmp: merge_adapter_files(base, tensors, float(manifest["scale"]), tmp,
+                                                                    str(adapter)))
 
 
 def train_adapter(base: Path, settings: AdapterSettings = AdapterSettings(),
