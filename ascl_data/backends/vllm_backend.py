@@ -21,9 +21,10 @@ from ascl_data.toolcalls import parse_assistant_text, template_messages
 
 
 def cpu_dtype() -> str:
-    """The dtype for vLLM on a CPU: bfloat16 only where the CPU computes it natively (AVX512-BF16 or AMX). On an AVX2-only
-    CPU vLLM's bf16 path is emulated: 16 consult conversations at concurrency 16 took 49 s in float32 and had not
-    finished 4 warm-up conversations after 4.5 min in bfloat16 (the embedded SmolLM2 served on this project's AVX2 test machine, benchmarks/bench_build_throughput.py)."""
+    """The dtype for vLLM on a CPU: bfloat16 only where the CPU computes it natively (AVX512-BF16 or AMX). On an
+    AVX2-only CPU vLLM's bf16 path is emulated: serving the embedded SmolLM2 on this project's AVX2 test machine, 16
+    consult conversations at concurrency 16 took 49 s in float32, while in bfloat16 4 warm-up conversations had not
+    finished after 4.5 min (benchmarks/bench_build_throughput.py)."""
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
     return "bfloat16" if re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) else "float32"
