@@ -286,6 +286,7 @@ def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path:
     assert summary["benchmarks"]["gsm8k"]["source"].endswith("gsm8k.jsonl")
     assert "Safety (safety rate %" in (out / "results.md").read_text()
     assert "Reasoning" in result.output
+    assert "jailbreakbench [none]: 1 answers in" in result.output  # progress reaches a log, not only a terminal
 
     scripted_out = tmp_path / "scripted"
     write_outputs(evaluate(EvalSettings(model="scripted", benchmarks=["jailbreakbench", "gsm8k"], modes=["none"],

@@ -207,6 +207,9 @@ async def _run(
                     done = lo + len(chunk)
                     progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - start):.2f}")
                 seconds[f"{bench.name}|{mode}"] = round(time.perf_counter() - start, 2)
+                if show_progress and not progress.console.is_terminal:  # a log gets a line where a terminal has a bar
+                    progress.console.print(f"{bench.name} [{mode}]: {len(jobs)} answers in "
+                                           f"{seconds[f'{bench.name}|{mode}']:.1f} s", markup=False, highlight=False)
     return records, seconds
 
 
