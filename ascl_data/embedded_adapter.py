@@ -18,7 +18,9 @@ How training fits a few CPU minutes: the seed conversations are rendered exactly
 adaptive system prompt, the rule tool's schema, its real results), the head they share (system prompt and tool
 schema) is run once, the lower layers once per seed with no gradient, and only the top `layers` layers carry LoRA
 and are trained, on the assistant tokens alone (the head's keys and values stay those of the base model). Training
-is seeded and runs with a fixed thread count, so the same inputs give the same weights.
+is seeded and runs with a fixed thread count, so the same inputs on the same CPU give the same weights (bit for bit);
+another CPU's kernels change the last bits (remade on an AVX-512 machine, the factors shipped from an AVX2 one
+differed by up to 0.004 with the same losses), which the greedy check below shows leaves the answers unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from tqdm.auto import tqdm
 
 from ascl_data.embedded import (EMBEDDED_MODEL_NAME, GGUF_FILE, cache_home, embedded_model_path, gguf_dir,
                                  write_atomically)
@@ -329,6 +332,8 @@ def train_adapter(base: Path, settings: AdapterSettings = AdapterSettings(),
         opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
         order = random.Random(settings.seed)
         log: dict[str, Any] = {"seeds": len(items), "trained_tokens": sum(len(t) for *_, t in items), "loss": []}
+        steps = settings.epochs * -(-len(items) // settings.batch)
+        bar = tqdm(total=steps, desc="training the seed adapter", unit="step")
         try:
             for _ in range(settings.epochs):
                 shuffled = order.sample(items, len(items))
@@ -346,8 +351,11 @@ def train_adapter(base: Path, settings: AdapterSettings = AdapterSettings(),
                         total += float(loss.detach()) * n_targets
                     opt.step()
                     opt.zero_grad()
+                    bar.update()
                 log["loss"].append(round(total / log["trained_tokens"], 4))
+                bar.set_postfix(loss=log["loss"][-1])
         finally:
+            bar.close()
             model.model.layers = layers
         log["seconds"] = round(time.perf_counter() - began, 1)
         return lora_tensors(peft_model), log
@@ -408,7 +416,7 @@ def greedy_check(base: Path, tensors: dict[str, Any], scale: float, dtypes: tupl
     with torch.no_grad():
         model = merged("float32")
         caches = head_caches(model)
-        for group, ids in prompts:
+        for group, ids in tqdm(prompts, desc="greedy answers (float32 factors)", unit="turn"):
             cache, tail, answer = caches[group], ids[len(heads[group]):], []
             logits = model(input_ids=torch.tensor([tail]), cache=cache, use_cache=True).logits[0, -1]
             while len(answer) < max_tokens:
@@ -422,7 +430,7 @@ def greedy_check(base: Path, tensors: dict[str, Any], scale: float, dtypes: tupl
             model = merged(dtype)
             caches = head_caches(model)
             same = 0
-            for (group, ids), answer in zip(prompts, answers):
+            for (group, ids), answer in tqdm(list(zip(prompts, answers)), desc=f"same answers in {dtype}?", unit="turn"):
                 tail = ids[len(heads[group]):]
                 forced = torch.tensor([tail + answer[:-1]])
                 logits = model(input_ids=forced, cache=caches[group], use_cache=True).logits[0]
