@@ -217,13 +217,9 @@ def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algori
         report(rl_run(args, sft_dir, data, algorithm, seed, on_step=report))
 
 
-def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
-           on_step: Callable[[dict], None]) -> dict:
-    """One RL run (IFPO with the default `IFPOOptions`); its per-step series, also handed to `on_step` after every
-    step so that a run stopped halfway keeps its steps. The trained model is not saved: only the series matter."""
-    from transformers import TrainerCallback
-
-    config = IFPOConfig(
+def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int) -> IFPOConfig:
+    """The trainer settings of one RL run (also what `rl_step_profile.py` times)."""
+    return IFPOConfig(
         model_name_or_path=str(sft_dir), dataset_name=str(data),
         output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
         max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
@@ -232,6 +228,15 @@ def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, 
         beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
         **lora_settings(args, str(sft_dir)),
     )
+
+
+def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
+           on_step: Callable[[dict], None]) -> dict:
+    """One RL run (IFPO with the default `IFPOOptions`); its per-step series, also handed to `on_step` after every
+    step so that a run stopped halfway keeps its steps. The trained model is not saved: only the series matter."""
+    from transformers import TrainerCallback
+
+    config = rl_config(args, sft_dir, data, algorithm, seed)
     t = time.perf_counter()
 
     class EachStep(TrainerCallback):
