@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -217,8 +218,9 @@ def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algori
         report(rl_run(args, sft_dir, data, algorithm, seed, on_step=report))
 
 
-def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int) -> IFPOConfig:
-    """The trainer settings of one RL run (also what `rl_step_profile.py` times)."""
+def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
+              **overrides: Any) -> IFPOConfig:
+    """The trainer settings of one RL run (also what `rl_step_profile.py` times, with its `overrides`)."""
     return IFPOConfig(
         model_name_or_path=str(sft_dir), dataset_name=str(data),
         output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
@@ -226,7 +228,7 @@ def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: st
         gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
         max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
         beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
-        **lora_settings(args, str(sft_dir)),
+        **lora_settings(args, str(sft_dir)), **overrides,
     )
 
 

@@ -11,14 +11,18 @@ timed by wrapping the trainer's methods on the instance, so nothing in the packa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
+import types
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
+from trl import GRPOTrainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ifpo_vs_grpo as exp  # noqa: E402
@@ -70,24 +74,37 @@ def instrument(trainer: Any) -> dict[str, Any]:
     return record
 
 
-def plain_generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], new_tokens: int, use_cache: bool) -> dict:
-    """`model.generate` on the same left-padded prompts, exactly `new_tokens` sampled tokens each."""
+def plain_generate(model: Any, pad: int, prompt_ids: list[list[int]], new_tokens: int) -> float:
+    """Seconds of `model.generate` (KV cache) on the same left-padded prompts, exactly `new_tokens` sampled each."""
     width = max(len(p) for p in prompt_ids)
-    pad = tokenizer.pad_token_id
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompt_ids])
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids])
-    was_training = model.training
-    model.eval()
     with torch.no_grad():
         t = time.perf_counter()
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                       do_sample=True, use_cache=use_cache, pad_token_id=pad)
-        dt = time.perf_counter() - t
+                       do_sample=True, use_cache=True, pad_token_id=pad)
+        return time.perf_counter() - t
+
+
+def baseline(model: Any, pad: int, prompt_ids: list[list[int]], new_tokens: int) -> dict:
+    """Prefill (1 new token) and decode cost of a plain generate, with the LoRA adapters on (unmerged, as in the
+    rollouts) and off: ms per decode step of the whole batch, and per generated token."""
+    was_training = model.training
+    model.eval()
+    out = {"rollouts": len(prompt_ids), "prompt_tokens": max(len(p) for p in prompt_ids), "new_tokens": new_tokens}
+    variants = [("lora_unmerged", None)]
+    if hasattr(model, "disable_adapter"):
+        variants.append(("adapters_off", model.disable_adapter))
+    for name, ctx in variants:
+        with ctx() if ctx else contextlib.nullcontext():
+            prefill = plain_generate(model, pad, prompt_ids, 1)
+            total = plain_generate(model, pad, prompt_ids, new_tokens)
+        step = (total - prefill) / (new_tokens - 1)
+        out[name] = {"prefill_seconds": round(prefill, 2), "seconds": round(total, 2),
+                     "ms_per_decode_step": round(1000 * step, 1),
+                     "ms_per_generated_token": round(1000 * step / len(prompt_ids), 2)}
     model.train(was_training)
-    return {"rollouts": len(prompt_ids), "prompt_tokens": width, "new_tokens_each": new_tokens,
-            "use_cache": use_cache, "seconds": round(dt, 2),
-            "ms_per_decode_step": round(1000 * dt / new_tokens, 1),
-            "ms_per_generated_token": round(1000 * dt / (new_tokens * len(prompt_ids)), 2)}
+    return out
 
 
 def main() -> None:
@@ -96,8 +113,10 @@ def main() -> None:
     p.add_argument("--work-dir", default="/tmp/ascl-rl-step-profile")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--algorithm", default="ifpo")
-    p.add_argument("--baseline-tokens", type=int, default=64, help="tokens per rollout of the plain generate")
-    p.add_argument("--no-cache-baseline", action="store_true", help="also time generate with use_cache=False")
+    p.add_argument("--baseline-tokens", type=int, default=64, help="tokens per rollout of the plain generate (0: none)")
+    p.add_argument("--stock", action="store_true",
+                   help="TRL's defaults, the set-up before issue 12's fixes: gradient checkpointing on, and the LM head "
+                   "scoring every position (prompt included) on CPU")
     p.add_argument("--out", default=None)
     for flag, default in (("--batch", 8), ("--grad-accum", 2), ("--generations", 4),
                           ("--max-completion-length", 320), ("--lora-layers", 4), ("--lora-r", 16)):
@@ -115,12 +134,17 @@ def main() -> None:
     data = write_toy_dataset(work / "data", load_ruleset(ruleset))
     args.ruleset, args.work_dir = ruleset, str(work)
     rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
-    config = exp.rl_config(args, Path(model), data, args.algorithm, seed=0)
+    config = exp.rl_config(args, Path(model), data, args.algorithm, seed=0,
+                           **({"gradient_checkpointing": True} if args.stock else {}))
 
+    load = os.getloadavg()
     t = time.perf_counter()
     torch.manual_seed(0)
     trainer = build_ifpo_trainer(config, train_dataset=rows)
     setup = time.perf_counter() - t
+    if args.stock:
+        trainer._get_per_token_logps_and_entropies = types.MethodType(
+            GRPOTrainer._get_per_token_logps_and_entropies, trainer)
     record = instrument(trainer)
     t = time.perf_counter()
     trainer.train()
@@ -131,27 +155,17 @@ def main() -> None:
         "model": model, "threads": torch.get_num_threads(), "setup_seconds": round(setup, 1),
         "train_seconds": round(step, 1), "steps": args.steps,
         "phases_seconds": {k: round(v, 2) for k, v in secs.items()},
-        "derived_seconds": {
-            "first-turn generate": round(secs["generate (all calls)"] - secs.get("post-tool", 0.0), 2),
-            "tool loop without its generate": None,
-            "rest of training_step (optimizer, logging, ...)": round(step - secs["training_step (all)"], 2),
-        },
+        "rest_of_step_seconds": round(step - secs["training_step (all)"], 2),
         "generate_calls": record["generate"],
-        "gradient_checkpointing": bool(config.gradient_checkpointing),
+        "stock_trl_setup": args.stock, "load_average_before": load,
         "log": [{k: h.get(k) for k in ("step_time", "completions/mean_length", "completions/clipped_ratio",
                                        "ifpo/consult_rate", "num_tokens")} for h in hist],
     }
-    gens = record["generate"]
-    if len(gens) > 1:
-        post = sum(g["seconds"] for g in gens[1:])
-        result["derived_seconds"]["tool loop without its generate"] = round(
-            secs["tool loop (incl. post-tool generate)"] - post, 2)
-    prompt_ids = record["first_prompt_ids"]
-    net = trainer.accelerator.unwrap_model(trainer.model)
-    baselines = [plain_generate(net, trainer.processing_class, prompt_ids, args.baseline_tokens, True)]
-    if args.no_cache_baseline:
-        baselines.append(plain_generate(net, trainer.processing_class, prompt_ids, args.baseline_tokens, False))
-    result["plain_generate"] = baselines
+    if args.baseline_tokens > 1:
+        net = trainer.accelerator.unwrap_model(trainer.model)
+        result["plain_generate"] = baseline(net, trainer.processing_class.pad_token_id, record["first_prompt_ids"],
+                                            args.baseline_tokens)
+    result["load_average_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -87,3 +87,31 @@ def test_lora_backward_stops_at_the_adapted_layers(tiny_model_dir, toy_data, smo
     grads = record_layer_grads(trainer.model.get_base_model().model.layers)
     trainer.train()
     assert grads == {0: {False}, 1: {True}}
+
+
+def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path, monkeypatch):
+    """TRL's fused LM head scores every position, prompt included, off Triton devices; on CPU that tripled the LM
+    head's work (49k vocabulary, forward and backward) for a 624-token prompt. The trainer scores only the labelled
+    (completion) positions, with the same log-probabilities and entropies."""
+    import trl.trainer.utils as trl_utils
+
+    trainer = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o",
+                                                            smollm_tokenizer)))
+    scored: list[int] = []
+    apply = trl_utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *a: scored.append(hidden.shape[0]) or apply(hidden, *a))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 1000, (3, 40), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[0, :7] = 0  # left padding of the prompt
+    mask[1, -5:] = 0  # a completion shorter than the longest
+    keep = 12
+    logps, entropy, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, compute_entropy=True)
+    assert scored == [int(mask[:, -keep:].sum())]
+    every_logps, every_entropy, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+        trainer, trainer.model, ids, mask, keep, compute_entropy=True)
+    assert scored[1] == 3 * 39  # stock TRL on CPU: every position
+    completion = mask[:, -keep:].bool()
+    torch.testing.assert_close(logps[completion], every_logps[completion])
+    torch.testing.assert_close(entropy[completion], every_entropy[completion])
