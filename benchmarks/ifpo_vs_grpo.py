@@ -210,7 +210,9 @@ def rl_rows(data: Path, kinds: list[str]):
 def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seeds: list[int],
                      updates) -> None:
     """`--parallel`: one algorithm's runs, seed after seed, in a process of its own; each step's series goes to the
-    parent through `updates` as (algorithm, seed, series)."""
+    parent through `updates` as (algorithm, seed, series). Each process takes its share of the cores: torch's
+    default (all of them, in each process) oversubscribes the CPU, and its threads then wait on each other."""
+    torch.set_num_threads(max(1, torch.get_num_threads() // len(ALGORITHMS)))
     for seed in seeds:
         def report(series: dict, seed: int = seed) -> None:
             updates.put((algorithm, seed, series))

@@ -146,14 +146,14 @@ def main() -> None:
         trainer._get_per_token_logps_and_entropies = types.MethodType(
             GRPOTrainer._get_per_token_logps_and_entropies, trainer)
     record = instrument(trainer)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     trainer.train()
-    step = time.perf_counter() - t
+    step, cpu = time.perf_counter() - t, time.process_time() - cpu
     secs = record["seconds"]
     hist = [h for h in trainer.state.log_history if "step_time" in h]
     result = {
         "model": model, "threads": torch.get_num_threads(), "setup_seconds": round(setup, 1),
-        "train_seconds": round(step, 1), "steps": args.steps,
+        "train_seconds": round(step, 1), "train_cpu_seconds": round(cpu, 1), "steps": args.steps,
         "phases_seconds": {k: round(v, 2) for k, v in secs.items()},
         "rest_of_step_seconds": round(step - secs["training_step (all)"], 2),
         "generate_calls": record["generate"],
