@@ -35,17 +35,20 @@ from ascl_data.rulebook import load_ruleset  # noqa: E402
 
 
 def instrument(trainer: Any) -> dict[str, Any]:
-    """Wrap the trainer's phase methods on the instance; returns the dict they fill (seconds, calls, tokens)."""
-    record: dict[str, Any] = {"seconds": defaultdict(float), "calls": defaultdict(int), "generate": []}
+    """Wrap the trainer's phase methods on the instance; returns the dict they fill (wall and CPU seconds, calls,
+    tokens). CPU seconds compare runs on a shared machine: wall seconds carry the other jobs' load."""
+    record: dict[str, Any] = {"seconds": defaultdict(float), "cpu_seconds": defaultdict(float),
+                              "calls": defaultdict(int), "generate": []}
 
     def timed(obj: Any, name: str, key: str, after=None) -> None:
         inner = getattr(obj, name)
 
         def wrapper(*a, **kw):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             out = inner(*a, **kw)
             dt = time.perf_counter() - t
             record["seconds"][key] += dt
+            record["cpu_seconds"][key] += time.process_time() - cpu
             record["calls"][key] += 1
             if after is not None:
                 after(a, out, dt)
@@ -155,6 +158,7 @@ def main() -> None:
         "model": model, "threads": torch.get_num_threads(), "setup_seconds": round(setup, 1),
         "train_seconds": round(step, 1), "train_cpu_seconds": round(cpu, 1), "steps": args.steps,
         "phases_seconds": {k: round(v, 2) for k, v in secs.items()},
+        "phases_cpu_seconds": {k: round(v, 2) for k, v in record["cpu_seconds"].items()},
         "rest_of_step_seconds": round(step - secs["training_step (all)"], 2),
         "generate_calls": record["generate"],
         "stock_trl_setup": args.stock, "load_average_before": load,
