@@ -15,11 +15,26 @@ rollout and both algorithms learnt to stop consulting. The cap is now 320.
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly), then, per seed, GRPO and IFPO in turn on the
 toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: the `mini` rule book (`compact` cut to
-the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there).
-Even so, on the shared 2-core CPU at load 20 one SFT step (900 tokens) takes about 220 s, so the defaults (6 SFT
-steps, 3 seeds x 2 algorithms x 5 RL steps of 8 rollouts) are hours there. On a GPU run it longer, e.g. `--steps
-200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast,
-nothing to learn). `--resume` keeps the finished runs of the JSON and runs the rest.
+the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there, now
+that the training configs leave gradient checkpointing off; TRL's default sent it through all 30 layers).
+
+One RL step of 8 rollouts on one core (`rl_step_profile.py`): from the all-weights SFT checkpoint (below; 2 of 8
+rollouts consult, longest 115 tokens) 84 CPU-s, against 165 with TRL's defaults (gradient checkpointing, and an LM head
+that scored the 624 prompt positions too); from the base model, whose rollouts run to the 320 cap, 123 s (generation
+75, loss forward 33, backward 15) against 219 s. Generation runs at a plain `model.generate`'s speed (~190 ms per
+decode step of the batch). The first attempt's 673 s per step also had two processes of two threads each on the two
+cores; `--parallel` now gives each process its share. So an hour of this CPU, two cores free, holds 3 seeds x 2
+algorithms x about 10-13 steps with `--parallel`; the load of other jobs cuts that.
+
+The SFT checkpoint must consult for the experiment to show anything: the default 6-step LoRA SFT does not learn the
+call (teacher-forced P(opening a rule-tool call) < 0.001 on every harmful prompt, as for the base model).
+`--sft-lora-layers 0 --sft-batch 2` (6 steps) gives 0.33-0.65 on harmful, 0.06-0.37 on benign prompts, but at
+temperature 1 half its call attempts are malformed JSON (plain text, format -0.5) and after a tool result it echoes
+`<tool_response>` instead of answering, so consulting earns no more than answering directly: more SFT is needed.
+
+On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the
+same pipeline on a 2-layer model (fast, nothing to learn). `--resume` keeps the finished runs of the JSON and runs the
+rest.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
     python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke

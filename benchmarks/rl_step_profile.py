@@ -3,7 +3,9 @@ tool loop, the rewards, the loss forward, backward and the rest, with the tokens
 plain `model.generate` with a KV cache on the same model, prompts and batch, for ms per generated token.
 
 The step is `ifpo_vs_grpo.py`'s (same `rl_config`), run for one optimizer step through `trainer.train()`; phases are
-timed by wrapping the trainer's methods on the instance, so nothing in the package changes.
+timed by wrapping the trainer's methods on the instance, so nothing in the package changes. `--stock` puts back
+TRL's defaults (gradient checkpointing; the LM head scoring the prompt positions on CPU) for a before/after pair; on a
+shared machine compare CPU seconds. Measured pairs: `benchmarks/results/rl_step_profile_cpu.json`.
 
     python benchmarks/rl_step_profile.py --model /tmp/ascl-ifpo-vs-grpo/sft-... --threads 1 --out /tmp/prof.json
 """
@@ -118,8 +120,8 @@ def main() -> None:
     p.add_argument("--algorithm", default="ifpo")
     p.add_argument("--baseline-tokens", type=int, default=64, help="tokens per rollout of the plain generate (0: none)")
     p.add_argument("--stock", action="store_true",
-                   help="TRL's defaults, the set-up before issue 12's fixes: gradient checkpointing on, and the LM head "
-                   "scoring every position (prompt included) on CPU")
+                   help="TRL's defaults, the set-up before issue 12's fixes: gradient checkpointing on, and the LM "
+                   "head scoring every position (prompt included) on CPU")
     p.add_argument("--out", default=None)
     for flag, default in (("--batch", 8), ("--grad-accum", 2), ("--generations", 4),
                           ("--max-completion-length", 320), ("--lora-layers", 4), ("--lora-r", 16)):
