@@ -18,10 +18,11 @@ toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: t
 the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there, now
 that the training configs leave gradient checkpointing off; TRL's default sent it through all 30 layers).
 
-One RL step of 8 rollouts on one core (`rl_step_profile.py`): from the all-weights SFT checkpoint (below; 2 of 8
-rollouts consult, longest 115 tokens) 84 CPU-s, against 165 with TRL's defaults (gradient checkpointing, and an LM head
-that scored the 624 prompt positions too); from the base model, whose rollouts run to the 320 cap, 123 s (generation
-75, loss forward 33, backward 15) against 219 s. Generation runs at a plain `model.generate`'s speed (~190 ms per
+One RL step of 8 rollouts on one core (`rl_step_profile.py`, `results/rl_step_profile_cpu.json`): from the
+all-weights SFT checkpoint (below; 2 of 8 rollouts consult, longest 115 tokens) 84-91 CPU-s (generation 51, loss
+forward 31, backward 7), against 165-182 with TRL's defaults (gradient checkpointing, and an LM head that scored the
+624 prompt positions too: backward 90); from the base model, whose rollouts run to the 320 cap, 123 s (generation 75,
+loss forward 33, backward 15) against 219 s. Generation runs at a plain `model.generate`'s speed (~190 ms per
 decode step of the batch). The first attempt's 673 s per step also had two processes of two threads each on the two
 cores; `--parallel` now gives each process its share. So an hour of this CPU, two cores free, holds 3 seeds x 2
 algorithms x about 10-13 steps with `--parallel`; the load of other jobs cuts that.
