@@ -15,11 +15,27 @@ rollout and both algorithms learnt to stop consulting. The cap is now 320.
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly), then, per seed, GRPO and IFPO in turn on the
 toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: the `mini` rule book (`compact` cut to
-the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there).
-Even so, on the shared 2-core CPU at load 20 one SFT step (900 tokens) takes about 220 s, so the defaults (6 SFT
-steps, 3 seeds x 2 algorithms x 5 RL steps of 8 rollouts) are hours there. On a GPU run it longer, e.g. `--steps
-200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the same pipeline on a 2-layer model (fast,
-nothing to learn). `--resume` keeps the finished runs of the JSON and runs the rest.
+the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there, now
+that the training configs leave gradient checkpointing off; TRL's default sent it through all 30 layers).
+
+One RL step of 8 rollouts on one core (`rl_step_profile.py`, `results/rl_step_profile_cpu.json`): from the
+all-weights SFT checkpoint (below; 2 of 8 rollouts consult, longest 115 tokens) 84-91 CPU-s (generation 51, loss
+forward 31, backward 7), against 165-182 with TRL's defaults (gradient checkpointing, and an LM head that scored the
+624 prompt positions too: backward 90); from the base model, whose rollouts run to the 320 cap, 123 s (generation 75,
+loss forward 33, backward 15) against 219 s. Generation runs at a plain `model.generate`'s speed (~190 ms per
+decode step of the batch). The first attempt's 673 s per step also had two processes of two threads each on the two
+cores; `--parallel` now gives each process its share. So an hour of this CPU, two cores free, holds 3 seeds x 2
+algorithms x about 10-13 steps with `--parallel`; the load of other jobs cuts that.
+
+The SFT checkpoint must consult for the experiment to show anything: the default 6-step LoRA SFT does not learn the
+call (teacher-forced P(opening a rule-tool call) < 0.001 on every harmful prompt, as for the base model).
+`--sft-lora-layers 0 --sft-batch 2` (6 steps) gives 0.33-0.65 on harmful, 0.06-0.37 on benign prompts, but at
+temperature 1 half its call attempts are malformed JSON (plain text, format -0.5) and after a tool result it echoes
+`<tool_response>` instead of answering, so consulting earns no more than answering directly: more SFT is needed.
+
+On a GPU run it longer, e.g. `--steps 200 --batch 32 --grad-accum 1 --lora-layers 0`. `--base-model tiny` runs the
+same pipeline on a 2-layer model (fast, nothing to learn). `--resume` keeps the finished runs of the JSON and runs the
+rest.
 
     python benchmarks/ifpo_vs_grpo.py                 # the recorded run (defaults below)
     python benchmarks/ifpo_vs_grpo.py --steps 2 --sft-steps 1 --batch 4 --grad-accum 1 --seeds 0 --out /tmp/smoke
@@ -38,6 +54,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -209,12 +226,28 @@ def rl_rows(data: Path, kinds: list[str]):
 def algorithm_worker(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seeds: list[int],
                      updates) -> None:
     """`--parallel`: one algorithm's runs, seed after seed, in a process of its own; each step's series goes to the
-    parent through `updates` as (algorithm, seed, series)."""
+    parent through `updates` as (algorithm, seed, series). Each process takes its share of the cores: torch's
+    default (all of them, in each process) oversubscribes the CPU, and its threads then wait on each other."""
+    torch.set_num_threads(max(1, torch.get_num_threads() // len(ALGORITHMS)))
     for seed in seeds:
         def report(series: dict, seed: int = seed) -> None:
             updates.put((algorithm, seed, series))
 
         report(rl_run(args, sft_dir, data, algorithm, seed, on_step=report))
+
+
+def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
+              **overrides: Any) -> IFPOConfig:
+    """The trainer settings of one RL run (also what `rl_step_profile.py` times, with its `overrides`)."""
+    return IFPOConfig(
+        model_name_or_path=str(sft_dir), dataset_name=str(data),
+        output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
+        max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
+        gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
+        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
+        beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
+        **lora_settings(args, str(sft_dir)), **overrides,
+    )
 
 
 def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, seed: int,
@@ -223,15 +256,7 @@ def rl_run(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: str, 
     step so that a run stopped halfway keeps its steps. The trained model is not saved: only the series matter."""
     from transformers import TrainerCallback
 
-    config = IFPOConfig(
-        model_name_or_path=str(sft_dir), dataset_name=str(data),
-        output_dir=str(Path(args.work_dir) / f"{algorithm}-{seed}"), algorithm=algorithm, ruleset=args.ruleset,
-        max_steps=args.steps, per_device_train_batch_size=args.batch // args.grad_accum,
-        gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
-        max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
-        beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
-        **lora_settings(args, str(sft_dir)),
-    )
+    config = rl_config(args, sft_dir, data, algorithm, seed)
     t = time.perf_counter()
 
     class EachStep(TrainerCallback):

@@ -1,6 +1,7 @@
 """`IFPOTrainer`: TRL's GRPOTrainer with IFPO advantages; the rule tool is live in the rollouts.
 
-TRL 1.16 has no advantage hook, so the trainer overrides three private methods (hence TRL is pinned to 1.16.x).
+TRL 1.16 has no advantage hook, so the trainer overrides three private methods (hence TRL is pinned to 1.16.x), and a
+fourth, `_get_per_token_logps_and_entropies`, so that on CPU the LM head scores the completion only, not the prompt.
 `_generate` and `_calculate_rewards` are wrapped only to keep what they return: the completions (whose assistant
 turns carry `tool_calls`, hence each rollout's mode) and the rewards of the whole gathered batch. After the parent's
 `_generate_and_score_completions`, the modes are gathered over processes (a group may span processes), the IFPO
@@ -19,9 +20,12 @@ trained on), ``ifpo/consult_frequency_ema`` in ``ema`` mode, and ``ifpo/reweight
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+import trl.trainer.utils as trl_utils
 from accelerate.utils import gather_object
 from datasets import Dataset
 from trl import GRPOTrainer
@@ -34,6 +38,20 @@ from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.rl.sft import train_and_save
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+
+
+@contextmanager
+def _score_completion_only_on_cpu() -> Iterator[None]:
+    """TRL 1.16's fused LM head projects only the labelled (completion) positions on Triton devices, and every
+    position elsewhere (fixed shapes for XLA-like backends). On CPU that is the prompt too: with a 624-token prompt
+    and a 49k vocabulary, three times the LM head's work in forward and backward. TRL decides by its
+    `_use_triton(device)`, so CPU is added to it while the loss forward runs; the kernels themselves read their own."""
+    use_triton = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: device.type == "cpu" or use_triton(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = use_triton
 
 
 class IFPOTrainer(GRPOTrainer):
@@ -60,6 +78,10 @@ class IFPOTrainer(GRPOTrainer):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._rollout_rewards = rewards_per_func  # gathered over processes, (N_global, n_funcs)
         return rewards_per_func
+
+    def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any) -> tuple:
+        with _score_completion_only_on_cpu():
+            return super()._get_per_token_logps_and_entropies(*args, **kwargs)
 
     # -- the IFPO step -------------------------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:

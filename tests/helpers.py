@@ -1,4 +1,4 @@
-"""Shared builders for the tests: the one scripted teacher, and recipe files for builds."""
+"""Shared builders for the tests: the one scripted teacher, recipe files for builds, a probe of backward's reach."""
 
 from __future__ import annotations
 
@@ -114,3 +114,21 @@ def make_recipe(tmp_path: Path, model_dir: Path, prompts: list[tuple] = BUILD_PR
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def record_layer_grads(layers: Any) -> dict[int, set[bool]]:
+    """Per decoder layer, whether its output required grad in each forward with grad enabled (training forwards, not
+    generation): a layer whose outputs never do is one backward does not run through."""
+    import torch
+
+    seen: dict[int, set[bool]] = {i: set() for i in range(len(layers))}
+
+    def hook(i: int) -> Callable:
+        def record(_module: Any, _args: Any, out: Any) -> None:
+            if torch.is_grad_enabled():
+                seen[i].add((out[0] if isinstance(out, tuple) else out).requires_grad)
+        return record
+
+    for i, layer in enumerate(layers):
+        layer.register_forward_hook(hook(i))
+    return seen

@@ -20,6 +20,7 @@ from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+from helpers import record_layer_grads
 from test_rl_pipeline import ifpo_settings
 
 pytestmark = pytest.mark.slow
@@ -72,3 +73,45 @@ def test_logged_advantages_are_the_ones_trained_on(tiny_model_dir, toy_data, smo
     (step,) = [h for h in trainer.state.log_history if "ifpo/consult_rate" in h]
     for name, mask in (("consult", flags), ("direct", ~flags)):
         assert step[f"ifpo/advantage/{name}"] == pytest.approx(expected[mask].abs().mean().item(), rel=1e-5)
+
+
+def test_lora_backward_stops_at_the_adapted_layers(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
+    """LoRA on the top layer only: a training step must not back-propagate through the layers below it. With TRL's
+    default gradient checkpointing TRL makes the input embeddings require grad, so every layer is recomputed and
+    back-propagated (issue 12: 99 of the 233 s of a SmolLM2 step with LoRA on 4 of 30 layers)."""
+    rl = load_split(str(toy_data), "rl").select([0])
+    config = IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o", smollm_tokenizer,
+                                        max_completion_length=16, save_strategy="no", use_peft=True, lora_r=4,
+                                        lora_target_modules=["layers.1.self_attn.q_proj"]))
+    trainer = build_ifpo_trainer(config, train_dataset=rl)
+    grads = record_layer_grads(trainer.model.get_base_model().model.layers)
+    trainer.train()
+    assert grads == {0: {False}, 1: {True}}
+
+
+def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path, monkeypatch):
+    """TRL's fused LM head scores every position, prompt included, off Triton devices; on CPU that tripled the LM
+    head's work (49k vocabulary, forward and backward) for a 624-token prompt. The trainer scores only the labelled
+    (completion) positions, with the same log-probabilities and entropies."""
+    import trl.trainer.utils as trl_utils
+
+    trainer = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o",
+                                                            smollm_tokenizer)))
+    scored: list[int] = []
+    apply = trl_utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *a: scored.append(hidden.shape[0]) or apply(hidden, *a))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 1000, (3, 40), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[0, :7] = 0  # left padding of the prompt
+    mask[1, -5:] = 0  # a completion shorter than the longest
+    keep = 12
+    logps, entropy, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, compute_entropy=True)
+    assert scored == [int(mask[:, -keep:].sum())]
+    every_logps, every_entropy, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+        trainer, trainer.model, ids, mask, keep, compute_entropy=True)
+    assert scored[1] == 3 * 39  # stock TRL on CPU: every position
+    completion = mask[:, -keep:].bool()
+    torch.testing.assert_close(logps[completion], every_logps[completion])
+    torch.testing.assert_close(entropy[completion], every_entropy[completion])

@@ -19,6 +19,7 @@ from ascl_data.rl.sft import build_sft_trainer, run_sft
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import Message, Trace
+from helpers import record_layer_grads
 
 ANSWER = "I can't help with building explosives. I can explain how fireworks are regulated instead."
 
@@ -92,6 +93,18 @@ def test_lora_sft_trains_and_saves_a_plain_model(tiny_model_dir: Path, tmp_path:
     assert metrics["global_step"] == 1
     model = AutoModelForCausalLM.from_pretrained(out)  # merged: loads without peft
     assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_lora_sft_backward_stops_at_the_adapted_layers(tiny_model_dir: Path, tmp_path: Path):
+    """LoRA on the top layer only: backward must not run through the layer below (TRL's default gradient
+    checkpointing makes the input embeddings require grad, so it did, recomputing every layer)."""
+    pytest.importorskip("peft")
+    config = sft_config(tiny_model_dir, tmp_path / "o", max_steps=1, per_device_train_batch_size=1,
+                        save_strategy="no", use_peft=True, lora_r=4, lora_target_modules=["layers.1.self_attn.q_proj"])
+    trainer = build_sft_trainer(config, train_dataset=Dataset.from_list([_trace().to_row()]))
+    grads = record_layer_grads(trainer.model.get_base_model().model.layers)
+    trainer.train()
+    assert grads == {0: {False}, 1: {True}}
 
 
 def test_cli_sft_checkpoints_and_resumes(tiny_model_dir: Path, tmp_path: Path):
