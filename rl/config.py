@@ -24,15 +24,6 @@ from ascl_data.rl.ifpo import IFPOOptions
 
 C = TypeVar("C")
 
-GRADIENT_CHECKPOINTING = {
-    "help": "Recompute activations in backward to save memory (transformers 5 names it activation_checkpointing; "
-            "either turns it on). TRL turns it on by default; ASCL leaves it off, as transformers does: with LoRA "
-            "(use_peft), TRL then makes the input embeddings require grad, so backward runs through, and recomputes, "
-            "every layer instead of stopping at the lowest adapted one (issue 12: 99 of the 233 s of a SmolLM2-135M "
-            "RL step with LoRA on 4 of 30 layers, one CPU core). Turn it on for a model whose activations do not fit.",
-    "nargs": "?", "const": True,
-}
-
 
 @dataclass
 class _ASCLFields:
@@ -88,7 +79,6 @@ class ASCLSFTConfig(SFTConfig, _ASCLFields):
     """`ascl-data train sft`: TRL's SFTConfig on the `sft` split, loss on assistant turns only."""
 
     dataset_train_split: str = field(default="sft", metadata={"help": "The split to train on."})
-    gradient_checkpointing: bool | None = field(default=None, metadata=GRADIENT_CHECKPOINTING)
     reasoning: Literal["inline", "drop"] = field(
         default="inline",
         metadata={"help": "An assistant turn's reasoning_content: rendered as <think>...</think> before its content "
@@ -108,7 +98,6 @@ class ASCLSFTConfig(SFTConfig, _ASCLFields):
 @dataclass
 class _IFPOBase(GRPOConfig, _ASCLFields):
     dataset_train_split: str = field(default="rl", metadata={"help": "The split of prompts to roll out."})
-    gradient_checkpointing: bool | None = field(default=None, metadata=GRADIENT_CHECKPOINTING)
     algorithm: Literal["ifpo", "grpo"] = field(
         default="ifpo",
         metadata={"help": "ifpo: GRPO advantages reweighted by rollout mode (the ifpo_* fields); grpo: plain GRPO "

@@ -95,16 +95,19 @@ def test_lora_sft_trains_and_saves_a_plain_model(tiny_model_dir: Path, tmp_path:
     assert not any("lora" in n for n, _ in model.named_parameters())
 
 
-def test_lora_sft_backward_stops_at_the_adapted_layers(tiny_model_dir: Path, tmp_path: Path):
-    """LoRA on the top layer only: backward must not run through the layer below (TRL's default gradient
-    checkpointing makes the input embeddings require grad, so it did, recomputing every layer)."""
+@pytest.mark.parametrize("checkpointing, below", [(False, {False}), (True, {True})])
+def test_lora_sft_backward_reaches_below_the_adapted_layers_only_with_checkpointing(
+        checkpointing: bool, below: set, tiny_model_dir: Path, tmp_path: Path):
+    """LoRA on the top layer only: with gradient checkpointing off backward stops there; with TRL's default (on) the
+    input embeddings require grad and it runs through, and recomputes, the layer below."""
     pytest.importorskip("peft")
     config = sft_config(tiny_model_dir, tmp_path / "o", max_steps=1, per_device_train_batch_size=1,
-                        save_strategy="no", use_peft=True, lora_r=4, lora_target_modules=["layers.1.self_attn.q_proj"])
+                        save_strategy="no", use_peft=True, lora_r=4, lora_target_modules=["layers.1.self_attn.q_proj"],
+                        gradient_checkpointing=checkpointing)
     trainer = build_sft_trainer(config, train_dataset=Dataset.from_list([_trace().to_row()]))
     grads = record_layer_grads(trainer.model.get_base_model().model.layers)
     trainer.train()
-    assert grads == {0: {False}, 1: {True}}
+    assert grads == {0: below, 1: {True}}
 
 
 def test_cli_sft_checkpoints_and_resumes(tiny_model_dir: Path, tmp_path: Path):
