@@ -15,8 +15,8 @@ rollout and both algorithms learnt to stop consulting. The cap is now 320.
 Setup: SmolLM2-135M-Instruct (the embedded model), a short SFT on the hand-written traces of `ascl_data.rl.toy`
 (harmful/borderline prompts consult, benign/reasoning answer directly), then, per seed, GRPO and IFPO in turn on the
 toy `rl` prompts of the chosen kinds with the live rule tool. Sized for a CPU: the `mini` rule book (`compact` cut to
-the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there, now
-that the training configs leave gradient checkpointing off; TRL's default sent it through all 30 layers).
+the toy prompts' categories: a 621-token prompt instead of 730) and LoRA on the top 4 layers (backward stops there:
+`lora_settings` turns off gradient checkpointing, whose TRL default sends it through all 30 layers).
 
 One RL step of 8 rollouts on one core (`rl_step_profile.py`, `results/rl_step_profile_cpu.json`): from the
 all-weights SFT checkpoint (below; 2 of 8 rollouts consult, longest 115 tokens) 84-91 CPU-s (generation 51, loss

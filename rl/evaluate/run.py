@@ -206,10 +206,10 @@ async def _run(
                         records.append(_record(bench, mode, item, s, conv, outcome, judging, label))
                     done = lo + len(chunk)
                     progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - start):.2f}")
-                seconds[f"{bench.name}|{mode}"] = round(time.perf_counter() - start, 2)
+                took = seconds[f"{bench.name}|{mode}"] = round(time.perf_counter() - start, 2)
                 if show_progress and not progress.console.is_terminal:  # a log gets a line where a terminal has a bar
-                    progress.console.print(f"{bench.name} [{mode}]: {len(jobs)} answers in "
-                                           f"{seconds[f'{bench.name}|{mode}']:.1f} s", markup=False, highlight=False)
+                    progress.console.print(f"{bench.name} [{mode}]: {len(jobs)} answers in {took:.1f} s",
+                                           markup=False, highlight=False)
     return records, seconds
 
 
