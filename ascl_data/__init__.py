@@ -18,9 +18,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 _EXPORTS = {
-    "Build": "ascl_data.build",
-    "BuildResult": "ascl_data.build",
-    "check_recipe": "ascl_data.build",
+    "Build": "ascl_data.pipeline",
+    "BuildResult": "ascl_data.pipeline",
+    "check_recipe": "ascl_data.pipeline",
     "Recipe": "ascl_data.recipe",
     "load_recipe": "ascl_data.recipe",
     "PromptRecord": "ascl_data.schemas",

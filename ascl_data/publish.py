@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ascl_data.build.card import REJECTS_WHAT, REJECTS_WHAT_NO_RAW
-from ascl_data.build.layout import SHARD, Layout
+from ascl_data.pipeline.card import REJECTS_WHAT, REJECTS_WHAT_NO_RAW
+from ascl_data.pipeline.layout import SHARD, Layout
 from ascl_data.errors import HubError, InputError, Problem
 from ascl_data.secrets import scrub
 

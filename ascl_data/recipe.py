@@ -319,7 +319,7 @@ GATED_FIELD_TYPES = ("text", "checkbox", "date_picker", "country", "select")
 
 class CardConfig(StrictModel):
     """Metadata for the generated dataset card (Hub YAML header and text). Licence, languages, task categories and
-    task ids are checked against the values the Hub accepts by `build --check` (`ascl_data.build.check`). The
+    task ids are checked against the values the Hub accepts by `build --check` (`ascl_data.pipeline.check`). The
     `extra_gated_*` fields are the Hub's own names for a gated dataset's access form; they take effect once access
     requests are enabled in the repository's settings."""
 
@@ -442,7 +442,7 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; every problem names the file, line and field. Checks that need the stages
-    (generator names, the rule book, source files) are `ascl_data.build.check_recipe`."""
+    (generator names, the rule book, source files) are `ascl_data.pipeline.check_recipe`."""
     path = Path(path)
     recipe = load_yaml_model(path, Recipe, what=f"recipe {path}")
     _resolve_paths(recipe, path.resolve().parent)

@@ -88,7 +88,7 @@ def bench_warm(n: int, repeats: int) -> dict:
 
 def _cold_then_warm(recipe_path: Path, repeats: int) -> tuple[Any, float, Any, list[float]]:
     """One cold build (empty request cache), then `repeats` warm rebuilds from scratch that must not call the teacher."""
-    from ascl_data.build import Build
+    from ascl_data.pipeline import Build
     from ascl_data.recipe import load_recipe
 
     t0 = time.perf_counter()
@@ -127,7 +127,7 @@ def bench_quickstart(repeats: int) -> dict:
 CHILD = r"""
 import json, resource, sys, time
 from ascl_data.backends.base import Backend, Completion
-from ascl_data.build import Build
+from ascl_data.pipeline import Build
 from ascl_data.recipe import load_recipe
 
 class InstantBackend(Backend):

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ascl_data.backends.base import Completion, SamplingParams  # noqa: E402
-from ascl_data.build.layout import Layout  # noqa: E402
+from ascl_data.pipeline.layout import Layout  # noqa: E402
 from ascl_data.embedded_adapter import ADAPTER_FILE, data_file, sha256_file  # noqa: E402
 from ascl_data.backends.consult_policy import parse_completion, render_prompt  # noqa: E402
 from ascl_data.backends.transformers_backend import TransformersBackend  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from ascl_data.build.layout import Layout
+from ascl_data.pipeline.layout import Layout
 from ascl_data.errors import InputError, Problem
 
 SFT_COLUMNS = ("messages", "tools")

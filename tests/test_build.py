@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ascl_data.backends.base import Completion
-from ascl_data.build import Build, check_recipe
+from ascl_data.pipeline import Build, check_recipe
 from ascl_data.cli import app
 from ascl_data.errors import FatalError
 from ascl_data.testing.fault_proxy import Answer, ScriptedServer, chat_answer

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ascl_data.build.check import check_recipe
-from ascl_data.build.layout import Layout, atomic_write_bytes
+from ascl_data.pipeline.check import check_recipe
+from ascl_data.pipeline.layout import Layout, atomic_write_bytes
 from ascl_data.cli import app
 from ascl_data.errors import FatalError, InputError
 from helpers import make_recipe
@@ -68,7 +68,7 @@ def test_overwrite_of_our_own_build_keeps_files_the_user_added(tmp_path: Path, t
 def test_a_second_build_into_a_running_builds_folder_is_refused_and_a_dead_ones_lock_taken_over(tmp_path: Path) -> None:
     root = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from ascl_data.build.layout import Layout; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from ascl_data.pipeline.layout import Layout; "
          "Layout(Path(sys.argv[1])).claim('abc', {}, overwrite=False); print('held', flush=True); time.sleep(120)",
          str(root)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:

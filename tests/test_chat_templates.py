@@ -17,7 +17,7 @@ from ascl_data.chat_format import to_hf_convention
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import Trace
-from ascl_data.build.writer import trace_row
+from ascl_data.pipeline.writer import trace_row
 
 ARGS = {"query": "picking the lock of a neighbour door", "top_k": 2}
 

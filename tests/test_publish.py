@@ -245,7 +245,7 @@ def recipe(tmp_path: Path, tiny_model_dir: Path) -> Path:
 def test_a_push_build_checks_the_token_before_any_teacher_call(recipe: Path, monkeypatch, setup: str) -> None:
     import huggingface_hub.constants as constants
 
-    import ascl_data.build.job as job
+    import ascl_data.pipeline.job as job
 
     teacher_calls = []
     monkeypatch.setattr(job, "make_teacher", lambda *a, **k: teacher_calls.append(a))
@@ -287,8 +287,8 @@ def test_card_metadata_the_hub_refuses_fails_check_with_the_closest_value(tmp_pa
 
 
 def test_the_card_size_category_is_one_the_hub_knows() -> None:
-    from ascl_data.build.card import size_category
-    from ascl_data.build.check import hub_values
+    from ascl_data.pipeline.card import size_category
+    from ascl_data.pipeline.check import hub_values
 
     allowed = hub_values()["size_categories"]
     assert {size_category(n) for n in (0, 999, 1_000, 50_000, 500_000, 5_000_000, 50_000_000)} <= set(allowed)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ascl_data.errors import InputError, load_yaml_model
-from ascl_data.build import check_recipe
+from ascl_data.pipeline import check_recipe
 from ascl_data.recipe import Recipe, load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +130,6 @@ def test_recipe_is_a_pure_contract():
 
     code = "import sys, ascl_data.recipe; print(' '.join(sorted(m for m in sys.modules if m.startswith('ascl_data'))))"
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
-    stages = {"ascl_data.build", "ascl_data.judge.behaviour", "ascl_data.sources.stream", "ascl_data.generators",
+    stages = {"ascl_data.pipeline", "ascl_data.judge.behaviour", "ascl_data.sources.stream", "ascl_data.generators",
               "ascl_data.tool_loop", "ascl_data.rule_tool", "ascl_data.rulebook", "ascl_data.cache"}
     assert not {m for m in loaded if any(m == s or m.startswith(s + ".") for s in stages)}, loaded

@@ -61,7 +61,7 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path: Path) -> None:
     assert any(name.endswith(".jinja") for name in info["cards"]), info["cards"]
     assert "hub_metadata.yaml" in info["cards"], info["cards"]  # `build --check` reads the Hub's values from it
     assert info["failed"] == {}, info["failed"]  # every module of the wheel imports from the installed wheel
-    for module in ("ascl_data.build.job", "ascl_data.build.plan", "ascl_data.build.layout", "ascl_data.sources.stream",
+    for module in ("ascl_data.pipeline.job", "ascl_data.pipeline.plan", "ascl_data.pipeline.layout", "ascl_data.sources.stream",
                    "ascl_data.judge.factory", "ascl_data.generators.adaptive"):
         assert module in info["modules"], f"{module} is missing from the wheel"
     assert "Build" in info["api"] and "load_recipe" in info["api"]

@@ -11,13 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ascl_data.build.card import dataset_info
+from ascl_data.pipeline.card import dataset_info
 from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Rejection, Trace
-from ascl_data.build.layout import Layout, atomic_write_bytes
-from ascl_data.build.writer import SFT_SCHEMA, DatasetWriter, data_files_config, trace_row
+from ascl_data.pipeline.layout import Layout, atomic_write_bytes
+from ascl_data.pipeline.writer import SFT_SCHEMA, DatasetWriter, data_files_config, trace_row
 
 
 @pytest.fixture(scope="module")

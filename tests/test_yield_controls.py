@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from ascl_data.backends.base import Completion, SamplingParams
 from ascl_data.backends.openai_backend import OpenAIBackend
-from ascl_data.build import Build, check_recipe
+from ascl_data.pipeline import Build, check_recipe
 from ascl_data.cache import CachedBackend, RequestCache
 from ascl_data.cli import app
 from helpers import ScriptedBackend, make_recipe, tool_call
@@ -263,7 +263,7 @@ def test_target_sends_only_the_prompts_it_needs_whatever_the_timing(tmp_path: Pa
 def cli_teacher(monkeypatch: pytest.MonkeyPatch) -> Callable[[ScriptedBackend], ScriptedBackend]:
     """`ascl-data build` through the Typer app with a scripted teacher in place of the recipe's (no server or
     model can be made to give chosen answers); the request cache and everything else are the real ones."""
-    from ascl_data.build import job
+    from ascl_data.pipeline import job
 
     real = job.make_teacher
 
@@ -355,7 +355,7 @@ def test_preview_prints_the_first_prompts_traces_and_leaves_the_output_alone(
 ) -> None:
     import tempfile
 
-    from ascl_data.build.preview import scratch_dir
+    from ascl_data.pipeline.preview import scratch_dir
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()

@@ -49,7 +49,7 @@ def build_command(
     """Build a dataset from a recipe: sources -> teacher traces -> judge -> parquet shards, stats and card.
 
     Run it again after an interruption: finished work is kept and no teacher call is repeated."""
-    from ascl_data.build import Build, check_recipe, print_summary
+    from ascl_data.pipeline import Build, check_recipe, print_summary
 
     console = Console(stderr=True)
     spec = check_recipe(recipe)
@@ -86,8 +86,8 @@ def build_command(
 def _preview(spec: Recipe, limit: int, console: Console, *, output: Path | None, push_to_hub: str | None,
              quiet: bool) -> None:
     """`build --limit N`: the recipe's first N prompts into its scratch folder, then the traces on stdout."""
-    from ascl_data.build import Build
-    from ascl_data.build.preview import preview_recipe, print_preview
+    from ascl_data.pipeline import Build
+    from ascl_data.pipeline.preview import preview_recipe, print_preview
     from ascl_data.errors import InputError, Problem
 
     for given, flag in ((output, "--output"), (push_to_hub, "--push-to-hub")):

@@ -55,7 +55,7 @@ _UNSCORED = frozenset({"judge_unparseable", "judge_error"})
 
 def write_judge_config(root: str | Path, config: JudgeConfig) -> Path:
     """Record the judge config a build used in its folder, so training and eval score by the same rule."""
-    from ascl_data.build.layout import atomic_write_bytes
+    from ascl_data.pipeline.layout import atomic_write_bytes
 
     path = Path(root) / JUDGE_CONFIG_FILE
     atomic_write_bytes(path, (config.model_dump_json(indent=2) + "\n").encode())

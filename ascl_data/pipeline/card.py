@@ -13,8 +13,8 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ascl_data import __version__
-from ascl_data.build.layout import atomic_write_bytes
-from ascl_data.build.writer import data_files_config
+from ascl_data.pipeline.layout import atomic_write_bytes
+from ascl_data.pipeline.writer import data_files_config
 
 TEMPLATE = "dataset_card.md.jinja"
 

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ascl_data.build.layout import SHARD, Layout, atomic_write_bytes
+from ascl_data.pipeline.layout import SHARD, Layout, atomic_write_bytes
 from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
 from ascl_data.secrets import scrub_json
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ascl_data.build.runner import ChunkCounts
+from ascl_data.pipeline.runner import ChunkCounts
 from ascl_data.recipe import Prices
 
 

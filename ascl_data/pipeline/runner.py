@@ -10,8 +10,8 @@ from typing import Any
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.cache import CachedBackend
-from ascl_data.build.plan import Chunk, TargetGate
-from ascl_data.build.progress import BuildListener
+from ascl_data.pipeline.plan import Chunk, TargetGate
+from ascl_data.pipeline.progress import BuildListener
 from ascl_data.generators.base import Generator
 from ascl_data.judge import Judge
 from ascl_data.schemas import PromptRecord, Rejection, Trace

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from ascl_data.build.layout import Layout
+from ascl_data.pipeline.layout import Layout
 from ascl_data.recipe import Recipe, SplitConfig
 
 ANSWER_CHARS = 400  # an answer longer than this is cut in the preview (the dataset keeps it whole)

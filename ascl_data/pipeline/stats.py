@@ -15,7 +15,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from ascl_data.build.layout import atomic_write_bytes
+from ascl_data.pipeline.layout import atomic_write_bytes
 from ascl_data.recipe import Recipe
 from ascl_data.schemas import KINDS
 

@@ -20,14 +20,14 @@ from rich.console import Console
 
 from ascl_data import __version__
 from ascl_data.backends import Backend, make_teacher
-from ascl_data.build.card import render_card, write_card
-from ascl_data.build.layout import Layout
-from ascl_data.build.plan import Chunk, TargetGate, chunked, expected_total, plan_items
-from ascl_data.build.progress import BuildListener, RichProgress
-from ascl_data.build.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
-from ascl_data.build.stats import compute_stats, consult_policies, print_stats, write_stats
-from ascl_data.build.summary import BuildResult, BuildSummary
-from ascl_data.build.writer import DatasetWriter
+from ascl_data.pipeline.card import render_card, write_card
+from ascl_data.pipeline.layout import Layout
+from ascl_data.pipeline.plan import Chunk, TargetGate, chunked, expected_total, plan_items
+from ascl_data.pipeline.progress import BuildListener, RichProgress
+from ascl_data.pipeline.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
+from ascl_data.pipeline.stats import compute_stats, consult_policies, print_stats, write_stats
+from ascl_data.pipeline.summary import BuildResult, BuildSummary
+from ascl_data.pipeline.writer import DatasetWriter
 from ascl_data.errors import InputError, Problem
 from ascl_data.generators import Generator, get_generator
 from ascl_data.judge import write_judge_config
