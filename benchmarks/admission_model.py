@@ -22,6 +22,7 @@ import math
 import random
 import statistics
 from pathlib import Path
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results" / "admission_model.json"
 
@@ -63,7 +64,7 @@ def main() -> None:
     out["ideal (total delay / concurrency)"] = round(statistics.median(
         sum(map(sum, chains(s, n))) / concurrency for s in seeds), 3)  # fmt: skip
     result = {"conversations": n, "concurrency": concurrency, "seeds": len(seeds), "median_makespan_s": out}
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from provenance import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "build.json"
@@ -203,7 +204,7 @@ def main() -> None:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "note": "shared 2-core box with other jobs running; times are pessimistic"}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from sim_teacher_server import MODEL as SIM_MODEL  # noqa: E402
 from sim_teacher_server import SimConfig, SimTeacherServer  # noqa: E402
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results" / "build_throughput.json"
 TOPICS = ["locks", "chemistry", "passwords", "gardening", "history", "cooking", "networks", "poetry", "knives",
@@ -299,7 +300,7 @@ def main() -> None:
     kind = "client_cpu" if args.client_cpu else args.server if not args.base_url else "server"
     out = args.out or RESULTS.with_name(f"build_throughput_{kind}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(out, result)
     print(json.dumps({k: result.get(k) for k in ("median_wall_s", "median_paired_ratio", "median_cpu_s",
                                                  "median_cpu_ms_per_request", "meets_target")}))
 

@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from provenance import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dedup.json"
@@ -134,7 +135,7 @@ def main() -> None:
                 checkpoints.append({k: row[k] for k in ("reached", "seconds", "peak_rss_mb")})
                 results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # another run may have written
                 results[f"{run}@{n}"] = {**row, "checkpoints": checkpoints}
-                RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
+                write_results(RESULTS, dict(sorted(results.items())))
             if proc.wait():
                 raise SystemExit(f"{run}@{n} failed with exit code {proc.returncode}")
 

@@ -32,6 +32,7 @@ from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import run_ifpo
 from ascl_data.rulebook import load_ruleset
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -143,7 +144,7 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"ifpo_step_time_{args.out}.json"
-    path.write_text(json.dumps(result, indent=2))
+    write_results(path, result)
     keys = ("summary", "ifpo_over_grpo_step_time", "ifpo_over_grpo_tokens_per_second", "ifpo_reweight_fraction_of_step")
     print(json.dumps({k: result[k] for k in keys}, indent=2))
     print(f"wrote {path}")

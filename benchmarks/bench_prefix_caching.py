@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_build_throughput import bare, load, recipe_dict, write_source  # noqa: E402
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results" / "prefix_caching.json"
 
@@ -85,7 +86,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
     print(json.dumps({k: result[k] for k in ("median_wall_s", "median_tok_per_s", "median_paired_speedup")}))
 
 

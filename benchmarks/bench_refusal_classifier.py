@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ascl_data.judge import refusal_model
 from ascl_data.judge.refusal import classify_response
+from provenance import write_results
 
 HERE = Path(__file__).parent
 LABELS = ("comply", "refuse", "safe_complete")
@@ -166,7 +167,7 @@ def main() -> None:
                             "cpu_count": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(out, result)
     for name, s in result["sets"].items():
         if args.dev_errors and name == "heldout":
             continue

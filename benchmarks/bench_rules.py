@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 from ascl_data.rule_tool import RuleTool  # noqa: E402
 from ascl_data.rulebook import load_ruleset  # noqa: E402
 from ascl_data.schemas import Message, Trace  # noqa: E402
+from provenance import write_results
 
 WORD = re.compile(r"\w\w+")
 
@@ -241,7 +242,7 @@ def main() -> None:
         "targets": {"recall@5": ">= 0.9", "query_wall_p99_ms_idle": "< 1", "validate_traces_per_s": ">= 5000"},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
     print(json.dumps(result, indent=2))
 
 

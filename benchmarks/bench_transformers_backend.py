@@ -22,6 +22,7 @@ from rich.progress import track
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.transformers_backend import TransformersBackend
+from provenance import write_results
 
 PROMPTS = [
     "What is the capital of France?",
@@ -98,7 +99,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(tmp, result)
     tmp.replace(args.out)
     console.print_json(data=result)
 

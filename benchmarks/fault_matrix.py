@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ascl_data.testing.fault_proxy import Answer, ScriptedServer, chat_answer
+from provenance import write_results
 
 KEY = "sk-proj-FAULTMATRIX-0123456789abcdef"
 KEY_ENV = "ASCL_FAULT_MATRIX_KEY"
@@ -249,7 +250,7 @@ def main() -> None:
         "fatal_and_cache_faults": sum(1 for r in faulty if r["class"] in ("fatal", "cache")),
     }  # fmt: skip
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2) + "\n")
+    write_results(RESULTS, {"summary": summary, "runs": runs})
     print(json.dumps(summary, indent=2))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, group_advantages, ifpo_advantages
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results"
 KINDS = ("harmful", "benign", "reasoning")
@@ -187,7 +188,7 @@ def main() -> None:
         "consult_rate": {str(gs): t for gs, t in tables.items()},
         "verdict": {str(gs): v for gs, v in verdicts.items()},
     }
-    Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2))
+    write_results(Path(args.out).with_suffix(".json"), result)
     for gs in args.group_sizes:
         print(f"\n== groups of {gs}")
         for sc in SCENARIOS:

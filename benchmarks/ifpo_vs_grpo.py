@@ -68,6 +68,7 @@ from ascl_data.rl.sft import run_sft
 from ascl_data.rl.toy import ITEMS, write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rulebook import load_ruleset
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results"
 ALGORITHMS = ("grpo", "ifpo")
@@ -417,7 +418,7 @@ def main() -> None:
             "trace_completion_tokens_by_mode": trace_tokens_by_mode(args.ruleset),
             "by_cap": cap_check(args, data, rl_rows(data, args.kinds)),
         }
-        (out.parent / "ifpo_cap_check.json").write_text(json.dumps(check, indent=2))
+        write_results((out.parent / "ifpo_cap_check.json"), check)
         print(json.dumps(check, indent=2))
         return
     sft_dir, sft_seconds = sft_checkpoint(args, data)
@@ -442,7 +443,7 @@ def main() -> None:
         runs[alg][str(seed)] = series
         done = {a: r for a, r in runs.items() if r}
         result = {"setup": setup, "summary": summarise(done), "runs": done}
-        out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        write_results(out.with_suffix(".json"), result)
         plot(done, out.with_suffix(".png"), args.base_model)
         if series["finished"]:
             print(alg, seed, json.dumps(summarise({alg: {str(seed): series}})[alg]), flush=True)
@@ -468,7 +469,7 @@ def main() -> None:
             for alg in ALGORITHMS:
                 if seed in todo[alg]:
                     save(alg, seed, rl_run(args, sft_dir, data, alg, seed, on_step=functools.partial(save, alg, seed)))
-    (out.parent / "ifpo_overhead.json").write_text(json.dumps(overhead(runs, machine), indent=2))
+    write_results((out.parent / "ifpo_overhead.json"), overhead(runs, machine))
 
 
 if __name__ == "__main__":

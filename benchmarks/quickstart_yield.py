@@ -50,6 +50,7 @@ from ascl_data.rule_tool import RuleTool  # noqa: E402
 from ascl_data.rulebook import load_ruleset  # noqa: E402
 from ascl_data.schemas import PromptRecord, Rejection, Trace  # noqa: E402
 from ascl_data.sources import prompt_stream  # noqa: E402
+from provenance import write_results
 
 REQUIRED_KINDS = ("harmful", "jailbreak")
 
@@ -290,7 +291,7 @@ async def main() -> None:
     results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
     if "command1" in args.variants.split(","):
         results["command1"] = command1(Path(args.recipe).resolve())
-        out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_results(out, results)
         r = results["command1"]
         print(f"command1: rc {r['returncode']}, {r['wall_s']} s wall, {r['cpu_s']} s CPU, load {r['loadavg_before']} -> "
               f"{r['loadavg_after']}; accepted {r['accepted']} ({r['consulted_accepted']} consulted): {r['per_kind']}")
@@ -312,14 +313,14 @@ async def main() -> None:
     for variant in [v for v in args.variants.split(",") if v != "command1"]:
         if variant == "c-cost":
             results[variant] = lora_cost(generator, records, seeds=48, epochs=2)
-            out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            write_results(out, results)
             print(f"c-cost: {results[variant]}")
             continue
         required, attempts = (False, 1) if variant == "a" else (True, args.attempts)
         print(f"variant {variant}", flush=True)
         results[variant] = await run_variant(variant, records, backend, generator, judge, base, attempts,
                                              args.temperature, required)
-        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        write_results(out, results)
     for variant in [v for v in args.variants.split(",") if v not in ("c-cost", "command1")]:
         r = results[variant]
         cells = ", ".join(f"{k} {v['accepted']}/{v['prompts']} ({v['consulted']}c)" for k, v in r["per_kind"].items())

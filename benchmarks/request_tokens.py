@@ -27,6 +27,7 @@ from ascl_data.embedded import embedded_model_path
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+from provenance import write_results
 
 RESULTS = Path(__file__).parent / "results" / "request_tokens.json"
 USER = "Question 17 (134623): what should I know about locks chemistry passwords gardening? Variant 289."
@@ -61,7 +62,7 @@ def main() -> None:
         "tool_schema_json_tokens": {"now": len(tokenizer(json.dumps(now))["input_ids"]),
                                     "before": len(tokenizer(json.dumps(before))["input_ids"])},  # fmt: skip
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

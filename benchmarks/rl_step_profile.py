@@ -28,6 +28,7 @@ from trl import GRPOTrainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ifpo_vs_grpo as exp  # noqa: E402
+from provenance import write_results  # noqa: E402
 
 from ascl_data.embedded import embedded_model_path, make_tiny_model  # noqa: E402
 from ascl_data.rl.data import load_split  # noqa: E402
@@ -172,10 +173,9 @@ def main() -> None:
         result["plain_generate"] = baseline(net, trainer.processing_class.pad_token_id, record["first_prompt_ids"],
                                             args.baseline_tokens)
     result["load_average_after"] = os.getloadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.out:
-        Path(args.out).write_text(text)
+        write_results(Path(args.out), result)
 
 
 if __name__ == "__main__":
