@@ -98,7 +98,7 @@ def _preview(spec: Recipe, limit: int, console: Console, *, output: Path | None,
     with _stop_on_ctrl_c(console):
         result = job.run()
     shown = print_preview(result.out_dir, Console())
-    console.print(f"preview of {shown} prompt(s): {result.summary.accepted} accepted, {result.summary.rejected} "
+    console.print(f"preview of {shown} prompt(s): {result.summary.sft} accepted traces, {result.summary.rejected} "
                   f"rejected; scratch folder {result.out_dir} (the recipe's output.dir is untouched)")
 
 

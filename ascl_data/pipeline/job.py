@@ -23,7 +23,7 @@ from ascl_data.backends import Backend, make_teacher
 from ascl_data.pipeline.card import render_card, write_card
 from ascl_data.pipeline.layout import Layout
 from ascl_data.pipeline.plan import Chunk, TargetGate, chunked, expected_total, plan_items
-from ascl_data.pipeline.progress import BuildListener, RichProgress
+from ascl_data.pipeline.progress import BuildListener, progress_for
 from ascl_data.pipeline.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
 from ascl_data.pipeline.stats import compute_stats, consult_policies, print_stats, write_stats
 from ascl_data.pipeline.summary import BuildResult, BuildSummary
@@ -105,7 +105,8 @@ class Build:
             print_stats(stats, self.console)
         card = render_card(recipe=self.recipe, files=files, stats=stats, summary=summary.for_card(),
                            sources=[s.info(resolve_revision=True) for s in checked.sources], ruleset=checked.ruleset,
-                           teacher_model=self._teacher_model(), plots=plots, repo_id=self.repo_id)
+                           teacher_model=self._teacher_model(), teacher_adapter=self._teacher_adapter(), plots=plots,
+                           repo_id=self.repo_id)
         write_card(self.layout.root, card)
         write_judge_config(self.layout.root, self.recipe.judge)
         return BuildResult(self.layout.root, summary, files, stats)
@@ -117,7 +118,7 @@ class Build:
         gate = TargetGate(r.splits.target) if r.splits.target is not None else None
         writer = DatasetWriter(self.layout, think_inline=r.output.think_inline,
                                system_prompt=adaptive_system_prompt(checked.ruleset))
-        listener = RichProgress(self.console) if self.show_progress else BuildListener()
+        listener = progress_for(self.console) if self.show_progress else BuildListener()
         listener.started(expected_total(r))
         scheduler: Scheduler | None = None  # made at the first chunk that needs the teacher
         started: asyncio.Queue[tuple[Chunk, asyncio.Task[ChunkResult]] | None] = asyncio.Queue()
@@ -149,7 +150,7 @@ class Build:
                         gate.committed(counts.sft, counts.not_needed)
                     summary.chunks_resumed += 1
                     summary.add(counts)
-                    listener.prompts_done(counts.prompts_in, counts.sft + counts.rl + counts.eval, counts.rejects)
+                    listener.prompts_done(counts.prompts_in, counts.sft, counts.rl + counts.eval, counts.rejects)
                     continue
                 scheduler = scheduler or Scheduler(self._stages(checked), listener, gate)
                 started.put_nowait((chunk, await scheduler.start(chunk)))
@@ -173,6 +174,15 @@ class Build:
                                self.backend)
         return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
                       t.max_in_flight or ADMITTED_PER_REQUEST_SLOT * teacher.inner.concurrency)
+
+    def _teacher_adapter(self) -> str | None:
+        """The seed adapter's description when the teacher is the embedded model with it merged in."""
+        t = self.recipe.teacher
+        if t.backend != "transformers" or t.model not in (None, "embedded") or not t.settings.get("seed_adapter", True):
+            return None
+        from ascl_data.embedded_adapter import adapter_description
+
+        return adapter_description()
 
     def _teacher_model(self) -> str:
         if self.backend is not None:

@@ -117,7 +117,7 @@ class Scheduler:
                 await self._slots.acquire()
                 parts.append(self._spawn(self._conversation(item.entry, self.stages.generators[item.generator])))
             else:
-                self.listener.prompts_done(1, int(isinstance(item.entry, PromptRecord)),
+                self.listener.prompts_done(1, 0, int(isinstance(item.entry, PromptRecord)),
                                            int(isinstance(item.entry, Rejection)))
                 parts.append(self._resolved(item.entry))
         return self._spawn(self._gather(chunk, parts))
@@ -175,7 +175,7 @@ class Scheduler:
             detail = result.detail if len(reasons) == 1 else "; ".join(
                 f"attempt {k + 1}: {r}" for k, r in enumerate(reasons))
             result = result.model_copy(update={"attempts": list(reasons), "detail": detail, **usage})
-        self.listener.prompts_done(1, int(isinstance(result, Trace)), int(isinstance(result, Rejection)))
+        self.listener.prompts_done(1, int(isinstance(result, Trace)), 0, int(isinstance(result, Rejection)))
         return result
 
     @staticmethod

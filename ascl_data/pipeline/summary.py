@@ -95,7 +95,9 @@ def print_summary(summary: BuildSummary, console: Console) -> None:
     table.add_column("what")
     table.add_column("n", justify="right")
     table.add_row("prompts in", str(summary.prompts_in))
-    table.add_row("accepted", f"{summary.accepted} (sft {summary.sft}, rl {summary.rl}, eval {summary.eval})")
+    table.add_row("sft traces accepted", str(summary.sft))
+    table.add_row("rl / eval prompts stored (no teacher call)", f"{summary.rl + summary.eval} (rl {summary.rl}, "
+                  f"eval {summary.eval})")
     if (target := summary.target_report()) is not None:
         table.add_row("target (accepted sft traces)",
                       f"{target['reached']} of {target['accepted']}: {target['ended_by']}")
