@@ -254,6 +254,16 @@ def merge_adapter_files(base: Path, tensors: dict[str, Any], scale: float, out: 
     merge_lora({}, pending, scale, where)  # factors no shard had a weight for: named in an error
 
 
+def adapter_description(adapter: Path | None = None) -> str:
+    """What the seed adapter is, for the card: the teacher's answers were shaped by it, so a reader must know."""
+    adapter = adapter or data_file(ADAPTER_FILE)
+    manifest = json.loads(adapter.with_suffix(".json").read_text())
+    settings = manifest["settings"]
+    return (f"the package's seed adapter merged in (a rank-{settings['rank']} LoRA on the top {settings['layers']} "
+            f"layers, trained on {manifest['seeds']} hand-written seed traces; `{adapter.name}`, sha256 "
+            f"`{sha256_file(adapter)[:16]}`): it teaches the 135M model the trace's shape, not good answers")
+
+
 def adapted_model_path(adapter: Path | None = None) -> Path:
     """The embedded model with the shipped seed adapter merged in, made on first use (atomically) and cached under
     `cache_home()/models`, keyed by the adapter file's sha256."""

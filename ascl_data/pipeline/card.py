@@ -59,6 +59,7 @@ def render_card(
     ruleset: Any,
     teacher_model: str,
     plots: list[str],
+    teacher_adapter: str | None = None,
     repo_id: str | None = None,
 ) -> str:
     """The card text for a built folder."""
@@ -109,6 +110,7 @@ def render_card(
         teacher={
             "backend": recipe.teacher.backend,
             "model": teacher_model,
+            "adapter": teacher_adapter,
             "temperature": recipe.teacher.sampling.temperature,
             "max_tokens": recipe.teacher.sampling.max_tokens,
         },
