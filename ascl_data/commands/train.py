@@ -21,13 +21,60 @@ TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help
 CONFIG_HELP = "Config YAML (see configs/{}_*.yaml); then any config field as a flag, e.g. --max_steps 5. --help: fields."
 
 
+TRL_DOCS = {"sft": "https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig",
+            "ifpo": "https://huggingface.co/docs/trl/grpo_trainer#trl.GRPOConfig"}
+# TRL fields a run usually sets, listed after ASCL's own in `--help` (every other field works too)
+COMMON_TRL = ("output_dir", "max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size",
+              "gradient_accumulation_steps", "max_length", "num_generations", "max_completion_length", "beta",
+              "use_vllm", "bf16", "gradient_checkpointing", "logging_steps", "save_steps", "resume_from_checkpoint",
+              "report_to", "seed")
+
+
+def short_help(kind: str, cls: type) -> str:
+    """`train sft|ifpo --help`: the command, ASCL's fields first, then the common TRL fields, and where the rest
+    are documented (TRL's own help runs to a thousand lines: `--help-all`)."""
+    import dataclasses
+    import textwrap
+
+    from trl import GRPOConfig, SFTConfig
+
+    base = {f.name for f in dataclasses.fields(SFTConfig if kind == "sft" else GRPOConfig)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+
+    def row(name: str) -> str:
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else "(computed)"
+        help_ = " ".join(str(f.metadata.get("help", "")).split())
+        text = textwrap.fill(f"{help_} Default: {default}.", width=110, initial_indent="      ",
+                             subsequent_indent="      ")
+        return f"  --{name}\n{text}"
+
+    doc = " ".join((cls.__doc__ or "").split()) if kind == "ifpo" else (
+        "`ascl-data train sft`: TRL's SFTConfig with ASCL's fields, on the `sft` split, loss on assistant turns only.")
+    parts = [f"Usage: ascl-data train {kind} CONFIG [--FIELD VALUE]...", "", textwrap.fill(doc, 110), "",
+             "CONFIG is a YAML file of config fields (see configs/" + kind + "_*.yaml); any field may also be given as a "
+             "flag, which wins over the file.", "", "ASCL fields:"]
+    parts += [row(n) for n in fields if n not in base]
+    parts += ["", f"Common fields of TRL's {'SFTConfig' if kind == 'sft' else 'GRPOConfig'}:"]
+    parts += [row(n) for n in COMMON_TRL if n in fields and n in base]
+    parts += ["", f"Every other field of TRL's config and transformers' TrainingArguments works the same way: {TRL_DOCS[kind]}",
+              f"`ascl-data train {kind} --help-all` lists them all."]
+    return "\n".join(parts)
+
+
 def _config(kind: str, config: Optional[Path], args: list[str]):
-    """The parsed config, or TRL's field help (with `--help` or no config) and exit."""
+    """The parsed config, or the help (with `--help`, `--help-all` or no config) and exit."""
     from ascl_data.rl.config import ASCLSFTConfig, IFPOConfig, config_parser, parse_config
 
     cls = ASCLSFTConfig if kind == "sft" else IFPOConfig
-    if config is None or str(config) in ("--help", "-h") or "--help" in args or "-h" in args:
-        typer.echo(config_parser(cls).format_help())
+    words = [str(config), *args] if config is not None else list(args)
+    if "--help-all" in words:
+        parser = config_parser(cls)
+        parser.prog = f"ascl-data train {kind}"
+        typer.echo(parser.format_help())
+        raise typer.Exit(0)
+    if config is None or {"--help", "-h"} & set(words):
+        typer.echo(short_help(kind, cls))
         raise typer.Exit(0 if config is not None else 2)
     return parse_config(cls, config, args)
 
