@@ -46,12 +46,12 @@ class ColumnMap(StrictModel):
     """Which source column holds what. `prompt` (one user turn) or `messages` (a chat list) must be given
     unless an adapter provides them."""
 
-    prompt: str | None = None
-    messages: str | None = None
-    system: str | None = None
-    kind: str | None = None
-    category: str | None = None
-    reference: str | None = None
+    prompt: str | None = None  # column with the user prompt (one turn)
+    messages: str | None = None  # column with a chat list (multi-turn context)
+    system: str | None = None  # column with a system prompt to keep
+    kind: str | None = None  # column with the prompt kind (mapped by `kind_map`)
+    category: str | None = None  # column with the rule-book category
+    reference: str | None = None  # column with the reference answer (reasoning prompts)
 
 
 FilterOp = Literal["eq", "ne", "in", "not_in", "contains", "not_contains", "regex", "min_length", "max_length"]
@@ -60,9 +60,9 @@ FilterOp = Literal["eq", "ne", "in", "not_in", "contains", "not_contains", "rege
 class Filter(StrictModel):
     """Keep a row only if `column <op> value` holds (applied to raw rows, before normalisation)."""
 
-    column: str
-    op: FilterOp = "eq"
-    value: Any
+    column: str  # raw source column to test
+    op: FilterOp = "eq"  # comparison: eq, ne, in, not_in, contains, not_contains, regex, min_length, max_length
+    value: Any  # value to compare with (a list for in/not_in, an integer for the length ops)
 
     @model_validator(mode="after")
     def _value_fits(self) -> Filter:
@@ -81,33 +81,34 @@ class Filter(StrictModel):
 class JailbreakWrap(StrictModel):
     """Wrap a fraction of this source's harmful prompts in jailbreak templates (they become kind `jailbreak`)."""
 
+    # jailbreak template styles to draw from (`ascl_data.sources.jailbreak`)
     styles: list[str] = Field(default_factory=lambda: ["roleplay"], min_length=1)
-    fraction: float = Field(1.0, ge=0.0, le=1.0)
+    fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of harmful prompts wrapped
 
 
 class SourceSpec(StrictModel):
     """One prompt source: a Hub dataset (`dataset`) or a local CSV/JSONL/parquet file (`path`)."""
 
-    name: str | None = None
+    name: str | None = None  # name in stats and the card (default: the dataset id or file stem)
     dataset: str | None = None  # Hub id, org/name
     path: str | None = None  # local file or glob
     format: Literal["jsonl", "csv", "parquet"] | None = None  # from the suffix when absent
     adapter: str | None = None  # a ready adapter for a known dataset (see ascl_data.sources.adapters)
-    config: str | None = None
-    split: str = "train"
-    revision: str | None = None
-    streaming: bool = True
-    columns: ColumnMap = Field(default_factory=ColumnMap)
+    config: str | None = None  # Hub dataset config name
+    split: str = "train"  # source split to read
+    revision: str | None = None  # Hub commit, branch or tag to pin
+    streaming: bool = True  # stream Hub rows instead of downloading the split
+    columns: ColumnMap = Field(default_factory=ColumnMap)  # which column holds what
     kind: Kind | None = None  # one kind for every row
     kind_map: dict[str, Kind] = Field(default_factory=dict)  # kind column value -> kind
     category: str | None = None  # one category for every row
-    filters: list[Filter] = Field(default_factory=list)
+    filters: list[Filter] = Field(default_factory=list)  # keep a row only if every filter holds
     sample: int | None = Field(None, ge=1)  # at most this many rows (after filters)
     shuffle: bool = False  # shuffle (seeded) before sampling; streaming Hub sources use a buffer
-    shuffle_buffer: int = Field(10_000, ge=1)
+    shuffle_buffer: int = Field(10_000, ge=1)  # buffer size for shuffling a streamed source
     weight: float = Field(1.0, gt=0.0)  # share in the interleaved mix
     license: str | None = None  # for the dataset card
-    jailbreak: JailbreakWrap | None = None
+    jailbreak: JailbreakWrap | None = None  # wrap some harmful prompts in jailbreak templates
     load_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra `datasets.load_dataset` arguments
 
     @model_validator(mode="after")
@@ -156,32 +157,33 @@ class SourceSpec(StrictModel):
 class MixConfig(StrictModel):
     """How sources combine: `interleave` draws from them by weight (seeded); `concat` reads them in order."""
 
-    strategy: Literal["interleave", "concat"] = "interleave"
-    max_prompts: int | None = Field(None, ge=1)
+    strategy: Literal["interleave", "concat"] = "interleave"  # interleave (by weight, seeded) or concat (in order)
+    max_prompts: int | None = Field(None, ge=1)  # stop after this many prompts (before dedup)
 
 
 class DedupConfig(StrictModel):
     """Exact duplicates by normalised-text hash; near duplicates by word-shingle Jaccard, verified for the candidates MinHash LSH proposes."""
 
-    exact: bool = True
-    near: bool = True
+    exact: bool = True  # drop exact duplicates (normalised text)
+    near: bool = True  # drop near duplicates (MinHash LSH)
     threshold: float = Field(0.8, gt=0.0, le=1.0)  # estimated Jaccard similarity that counts as a duplicate
-    num_perm: int = Field(64, ge=8, le=512)
+    num_perm: int = Field(64, ge=8, le=512)  # MinHash permutations (more: finer estimate, slower)
     shingle: int = Field(3, ge=1, le=10)  # words per shingle
 
 
 class DecontamConfig(StrictModel):
     """Drop prompts that share long n-grams with named evaluation sets (local files or Hub datasets)."""
 
+    # sources (benchmarks) whose prompts must not appear in the build
     against: list[SourceSpec] = Field(default_factory=list)
-    ngram: int = Field(8, ge=3, le=50)
+    ngram: int = Field(8, ge=3, le=50)  # words per n-gram compared
     min_overlap: float = Field(0.0, ge=0.0, le=1.0)  # fraction of the prompt's n-grams; 0 means any shared n-gram
 
 
 class SplitTarget(StrictModel):
     """`sft: {accepted: N}`: draw prompts until N of them are accepted traces, or until the sources run dry."""
 
-    accepted: int = Field(ge=1)
+    accepted: int = Field(ge=1)  # accepted sft traces to reach
 
 
 class SplitConfig(StrictModel):
@@ -189,10 +191,11 @@ class SplitConfig(StrictModel):
     when every split is full), or a target of accepted traces for `sft` (`sft: {accepted: 500}`, with `rl` and
     `eval` as counts). `sft` prompts go to the teacher; `rl` and `eval` keep the prompt with kind and reference."""
 
+    # prompts sent to the teacher: a fraction, a count, or `{accepted: N}`
     sft: Annotated[Annotated[float | int, Tag("size")] | Annotated[SplitTarget, Tag("target")],
                    Discriminator(lambda v: "target" if isinstance(v, (dict, SplitTarget)) else "size")] = 1.0
-    rl: float | int = 0
-    eval: float | int = 0
+    rl: float | int = 0  # prompts kept for RL (fraction or count)
+    eval: float | int = 0  # prompts kept for evaluation (fraction or count)
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitConfig:
@@ -241,20 +244,21 @@ class GeneratorSpec(StrictModel):
     the rule tool; `forbidden`: no tool offered); `attempts` is how many sampled answers a prompt may get until
     the judge accepts one."""
 
-    name: str = "adaptive"
-    weight: float = Field(1.0, gt=0.0)
-    max_turns: int = Field(4, ge=1, le=32)
-    max_tool_calls: int = Field(3, ge=0, le=32)
+    name: str = "adaptive"  # registered generator: adaptive, context_distillation or a plug-in
+    weight: float = Field(1.0, gt=0.0)  # share of the sft prompts
+    max_turns: int = Field(4, ge=1, le=32)  # assistant turns allowed per conversation
+    max_tool_calls: int = Field(3, ge=0, le=32)  # rule-tool calls allowed per conversation
+    # consultation policy per prompt kind: auto, required or forbidden
     consult: dict[Kind, ConsultPolicy] = Field(default_factory=dict)
-    attempts: int = Field(1, ge=1, le=64)
-    options: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = Field(1, ge=1, le=64)  # sampled answers per prompt until the judge accepts one
+    options: dict[str, Any] = Field(default_factory=dict)  # generator-specific options
 
 
 class Prices(StrictModel):
     """The teacher's price per million tokens, for the build summary's cost."""
 
-    prompt: float = Field(ge=0.0)
-    completion: float = Field(ge=0.0)
+    prompt: float = Field(ge=0.0)  # price per million prompt tokens
+    completion: float = Field(ge=0.0)  # price per million completion tokens
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
@@ -264,11 +268,13 @@ class TeacherConfig(StrictModel):
     """The teacher backend and its settings. Secrets are never written here: name the environment variable
     that holds the key (`api_key_env`) and the backend reads it at run time."""
 
+    # transformers (in process, the embedded default), openai (any OpenAI-compatible server) or vllm (in process, GPU)
     backend: Literal["transformers", "openai", "vllm"] = "transformers"
     model: str | None = None  # None: the embedded SmolLM2 (transformers backend)
+    # backend settings (base_url, max_concurrency, dtype, ...): see the Teachers page
     settings: dict[str, Any] = Field(default_factory=dict)
-    api_key_env: str | None = None
-    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    api_key_env: str | None = None  # name of the environment variable that holds the API key (never the key itself)
+    sampling: SamplingParams = Field(default_factory=SamplingParams)  # how each request samples
     cache_dir: str | None = None  # default: <output>/.ascl/cache
     # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
     # concurrency (openai: settings.max_concurrency; in-process engines: 2 x settings.batch_size), which still caps
@@ -308,10 +314,10 @@ class TeacherConfig(StrictModel):
 
 
 class OutputConfig(StrictModel):
-    dir: str
+    dir: str  # build folder, relative to the recipe file
     shard_size: int = Field(1000, ge=1)  # prompts per pipeline chunk (one shard per split per chunk at most)
     think_inline: bool = False  # render reasoning_content inline as <think>...</think> in the sft split
-    plots: bool = True
+    plots: bool = True  # write PNG plots of the statistics into stats/
 
 
 GATED_FIELD_TYPES = ("text", "checkbox", "date_picker", "country", "select")
@@ -323,24 +329,24 @@ class CardConfig(StrictModel):
     `extra_gated_*` fields are the Hub's own names for a gated dataset's access form; they take effect once access
     requests are enabled in the repository's settings."""
 
-    pretty_name: str | None = None
-    license: str = "apache-2.0"
+    pretty_name: str | None = None  # title on the Hub page
+    license: str = "apache-2.0"  # dataset licence id (Hub licence list)
     license_name: str | None = None  # with license: other, the licence's id (the Hub asks for one)
     license_link: str | None = None  # with license: other, "LICENSE" (a file in the repository) or a URL
-    language: list[str] = Field(default_factory=lambda: ["en"])
-    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])
-    task_ids: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    description: str = ""
-    intended_use: str = ""
-    limitations: str = ""
-    citation: str = ""
-    extra_gated_prompt: str | None = None
-    extra_gated_fields: dict[str, str | dict[str, Any]] | None = None
-    extra_gated_heading: str | None = None
-    extra_gated_description: str | None = None
-    extra_gated_button_content: str | None = None
-    extra_gated_eu_disallowed: bool | None = None
+    language: list[str] = Field(default_factory=lambda: ["en"])  # language codes
+    task_categories: list[str] = Field(default_factory=lambda: ["text-generation"])  # Hub task categories
+    task_ids: list[str] = Field(default_factory=list)  # Hub task ids
+    tags: list[str] = Field(default_factory=list)  # Hub tags
+    description: str = ""  # what the dataset is, in the card
+    intended_use: str = ""  # intended use, in the card
+    limitations: str = ""  # known limitations, in the card
+    citation: str = ""  # BibTeX to cite the dataset
+    extra_gated_prompt: str | None = None  # gated access: text shown above the form
+    extra_gated_fields: dict[str, str | dict[str, Any]] | None = None  # gated access: form fields (name -> type)
+    extra_gated_heading: str | None = None  # gated access: form heading
+    extra_gated_description: str | None = None  # gated access: form description
+    extra_gated_button_content: str | None = None  # gated access: button text
+    extra_gated_eu_disallowed: bool | None = None  # gated access: refuse requests from the EU
 
     @field_validator("extra_gated_fields")
     @classmethod
@@ -363,29 +369,30 @@ class CardConfig(StrictModel):
 class HubConfig(StrictModel):
     """Where `--push-to-hub` sends the dataset when the recipe names it."""
 
-    repo_id: str | None = None
-    private: bool = True
-    revision: str | None = None
-    tag: str | None = None
+    repo_id: str | None = None  # Hub dataset repository (org/name) for `--push-to-hub` without an argument
+    private: bool = True  # create the repository private
+    revision: str | None = None  # branch to push to
+    tag: str | None = None  # tag to create on the pushed commit
 
 
 class Recipe(StrictModel):
     """Everything one build needs."""
 
-    name: str
-    seed: int = 0
-    sources: list[SourceSpec] = Field(min_length=1)
-    mix: MixConfig = Field(default_factory=MixConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    decontamination: DecontamConfig = Field(default_factory=DecontamConfig)
-    splits: SplitConfig = Field(default_factory=SplitConfig)
+    name: str  # the dataset's name (card, stats)
+    seed: int = 0  # seed for mixing, splitting, sampling and example draws
+    sources: list[SourceSpec] = Field(min_length=1)  # prompt sources
+    mix: MixConfig = Field(default_factory=MixConfig)  # how sources combine
+    dedup: DedupConfig = Field(default_factory=DedupConfig)  # deduplication
+    decontamination: DecontamConfig = Field(default_factory=DecontamConfig)  # drop prompts that overlap benchmarks
+    splits: SplitConfig = Field(default_factory=SplitConfig)  # split sizes
+    # generators and their share
     generators: list[GeneratorSpec] = Field(default_factory=lambda: [GeneratorSpec()], min_length=1)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    ruleset: str = "default"
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    output: OutputConfig
-    card: CardConfig = Field(default_factory=CardConfig)
-    hub: HubConfig = Field(default_factory=HubConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)  # the teacher model
+    ruleset: str = "default"  # rule book: a shipped name or a YAML path
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)  # how answers are judged
+    output: OutputConfig  # where the build is written
+    card: CardConfig = Field(default_factory=CardConfig)  # dataset card metadata
+    hub: HubConfig = Field(default_factory=HubConfig)  # where to push
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:

@@ -16,11 +16,11 @@ class SamplingParams(StrictModel):
     """How the teacher samples one request. `consult` is set per conversation by the build (the recipe's
     `generators[i].consult` for the prompt's kind), so it reaches every backend and the request cache key."""
 
-    temperature: float = Field(0.7, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(512, ge=1)
-    seed: int | None = None
-    stop: list[str] | None = None
+    temperature: float = Field(0.7, ge=0.0)  # sampling temperature (0: greedy)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)  # nucleus sampling mass
+    max_tokens: int = Field(512, ge=1)  # completion tokens per turn
+    seed: int | None = None  # sampling seed (where the backend takes one)
+    stop: list[str] | None = None  # stop strings
     consult: ConsultPolicy = "auto"  # auto: the teacher decides; required: first turn calls the tool; forbidden
 
 

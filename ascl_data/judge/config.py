@@ -16,7 +16,7 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model_judge: bool = False
+    model_judge: bool = False  # ask a model judge as well as the fast classifier
     model_judge_format: FormatName = Field(
         "rubric", description="rubric (a general LLM), llama_guard_3, wildguard or qwen3guard"
     )
@@ -24,9 +24,11 @@ class JudgeConfig(BaseModel):
         "override", description="override: the model's verdict replaces the classifier's; agree: both must agree"
     )
     backend: str | None = Field(None, description="backend name for the model judge (make_backend)")
+    # settings for the judge backend (as teacher.settings)
     backend_settings: dict[str, Any] = Field(default_factory=dict)
     rubric: str | None = Field(None, description="the rubric format's system prompt (default: DEFAULT_RUBRIC)")
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int = Field(256, ge=1)  # tokens the model judge may write
+    # accept a safe completion (not only compliance) on borderline prompts
     allow_safe_complete_on_borderline: bool = False
     require_reference: bool = Field(True, description="reject reasoning prompts that have no reference answer")
 

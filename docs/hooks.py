@@ -1,0 +1,246 @@
+"""MkDocs hook: pages name what they show, and the hook renders it from its one source, so docs cannot drift.
+
+Three directives, each an HTML comment on a line of its own:
+
+- `<!-- cli -->`: every command's `--help`, from the Typer app itself;
+- `<!-- recipe -->`: every recipe field with its type, default and help, from the Pydantic models in `recipe.py`;
+- `<!-- model MODULE:CLASS -->`: one Pydantic model's fields the same way (a backend's settings);
+- `<!-- results FILE.json: key, key.sub, ... -->`: the named figures of `benchmarks/results/FILE.json` as a table,
+  with the commit, date, CPU, load and command that the file records. A key that the file does not hold fails
+  the build, so every figure on the page is one that a results file holds.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import tokenize
+import typing
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DIRECTIVE = re.compile(r"^<!-- (cli|recipe|model|results) ?(.*?) -->$", re.M)
+
+
+class DocsError(Exception):
+    """A directive that cannot be rendered: the build fails and names the page and the directive."""
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def render_cli() -> str:
+    """`--help` of every command, plain text (no colour, fixed width), in command-tree order."""
+    import click
+    import typer.main
+
+    from ascl_data.cli import app
+
+    root = typer.main.get_command(app)
+    out: list[str] = []
+
+    def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
+        ctx = click.Context(cmd, info_name=path[-1], parent=parent, terminal_width=110, max_content_width=110)
+        name = " ".join(path)
+        if len(path) > 1:
+            out.append(f"## `{name}`\n")
+        out.append(f"```text\n{_plain_help(path)}\n```\n")
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, sub), [*path, sub], ctx)
+
+    walk(root, ["ascl-data"], None)
+    return "\n".join(out)
+
+
+def _plain_help(path: list[str]) -> str:
+    import os
+
+    from typer.testing import CliRunner
+
+    from ascl_data.cli import app
+
+    # through the app as a user calls it (commands that print their own help, like `train sft`, included)
+    env = {"COLUMNS": "110", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+    result = CliRunner().invoke(app, [*path[1:], "--help"], env={**os.environ, **env}, color=False)
+    if result.exit_code != 0:
+        raise DocsError(f"`{' '.join(path)} --help` exited {result.exit_code}: {result.output[-500:]}")
+    return result.output.rstrip()
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """Each field's help where it has no `Field(description=...)`: the comment lines right above the field, or its
+    trailing `# comment`."""
+    import inspect
+
+    source = inspect.getsource(cls)
+    lines = source.splitlines()
+    comments = {
+        tok.start[0]: tok.string.lstrip("# ").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    found: dict[str, str] = {}
+    for node in ast.parse(source).body[0].body:  # type: ignore[attr-defined]
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        above, line = [], node.lineno - 1
+        while line in comments and lines[line - 1].lstrip().startswith("#"):
+            above.insert(0, comments[line])
+            line -= 1
+        trailing = [comments[n] for n in range(node.lineno, (node.end_lineno or node.lineno) + 1) if n in comments]
+        if above or trailing:
+            found[node.target.id] = " ".join(above + trailing)
+    return found
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation) if not isinstance(annotation, type) else annotation.__name__
+    text = re.sub(r"typing\.|ascl_data\.[\w.]+\.|Annotated\[(.*?), (Tag|Discriminator)\(.*?\)\]", r"\1", text)
+    return text.replace("NoneType", "None").replace("<class '", "").replace("'>", "")
+
+
+def _models_in(annotation: Any) -> list[type]:
+    from pydantic import BaseModel
+
+    found: list[type] = []
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            found.append(a)
+        else:
+            stack.extend(typing.get_args(a))
+    return found
+
+
+def _default(field: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if field.default_factory is not None:
+        try:
+            value = field.default_factory()
+        except TypeError:
+            return "(computed)"
+        from pydantic import TypeAdapter
+
+        if hasattr(value, "model_dump"):
+            return "(see below)"
+        return f"`{json.dumps(TypeAdapter(Any).dump_python(value, mode='json'))}`"
+    if field.default is PydanticUndefined:
+        return "**required**"
+    return f"`{json.dumps(field.default, default=str)}`"
+
+
+def _field_table(model: type) -> list[str]:
+    rows = ["| field | type | default | what it does |", "|---|---|---|---|"]
+    comments = _comments(model)
+    for name, field in model.model_fields.items():
+        cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", _default(field), field.description or comments.get(name, "")]
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return rows
+
+
+def render_model(arg: str) -> str:
+    """`MODULE:CLASS`: that model's field table."""
+    import importlib
+
+    module, _, name = arg.strip().partition(":")
+    return "\n".join(_field_table(getattr(importlib.import_module(module), name))) + "\n"
+
+
+def render_recipe() -> str:
+    """One table per model reachable from `Recipe`, fields in source order."""
+    from ascl_data.recipe import Recipe
+
+    seen: list[type] = []
+    queue: list[tuple[str, type]] = [("", Recipe)]
+    out: list[str] = []
+    while queue:
+        path, model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.append(model)
+        doc = " ".join((model.__doc__ or "").split())
+        out += [f"### `{path or 'recipe'}` ({model.__name__})\n", f"{doc}\n", *_field_table(model), ""]
+        for name, field in model.model_fields.items():
+            queue += [(f"{path}.{name}" if path else name, sub) for sub in _models_in(field.annotation)]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- results
+
+PROVENANCE = ("commit", "date", "cpu", "load", "command")
+
+
+def _lookup(data: Any, dotted: str, file: str) -> Any:
+    value = data
+    for part in dotted.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise DocsError(f"{file} holds no `{dotted}` (at `{part}`)")
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, (dict, list)):
+        return f"`{json.dumps(value)}`"
+    return str(value)
+
+
+def render_results(arg: str) -> str:
+    """`FILE.json: key, key2 = label, ...`: a figure table and the file's provenance."""
+    file, _, keys = arg.partition(":")
+    file = file.strip()
+    path = RESULTS / file
+    if not path.is_file():
+        raise DocsError(f"no results file benchmarks/results/{file}")
+    data = json.loads(path.read_text())
+    missing = [k for k in PROVENANCE if k not in data]
+    if missing:
+        raise DocsError(f"benchmarks/results/{file} records no {', '.join(missing)}")
+    rows = ["| figure | value |", "|---|---|"]
+    for item in filter(None, (k.strip() for k in keys.split(","))):
+        key, _, label = (p.strip() for p in item.partition("="))
+        rows.append(f"| {label or key} | {_fmt(_lookup(data, key, file))} |")
+    load = data["load"] if isinstance(data["load"], str) else " / ".join(str(x) for x in data["load"])
+    source = (
+        f"<small>From `benchmarks/results/{file}`: "
+        f"`{data['command']}` at commit `{str(data['commit'])[:10]}`, {data['date']}, {data['cpu']}, load {load}.</small>"
+    )
+    return ("\n".join(rows) + "\n\n" if len(rows) > 2 else "") + source + "\n"
+
+
+RENDER = {"cli": lambda arg: render_cli(), "recipe": lambda arg: render_recipe(), "model": render_model,
+          "results": render_results}
+
+
+def render(markdown: str, where: str = "page") -> str:
+    """Every directive in `markdown` replaced by what it names."""
+
+    def one(match: re.Match[str]) -> str:
+        try:
+            return RENDER[match.group(1)](match.group(2))
+        except DocsError as exc:
+            raise DocsError(f"{where}: {match.group(0)}: {exc}") from None
+
+    return DIRECTIVE.sub(one, markdown)
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:  # the MkDocs hook
+    return render(markdown, page.file.src_path)
+
