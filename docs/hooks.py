@@ -5,9 +5,11 @@ Three directives, each an HTML comment on a line of its own:
 - `<!-- cli -->`: every command's `--help`, from the Typer app itself;
 - `<!-- recipe -->`: every recipe field with its type, default and help, from the Pydantic models in `recipe.py`;
 - `<!-- model MODULE:CLASS -->`: one Pydantic model's fields the same way (a backend's settings);
-- `<!-- results FILE.json: key, key.sub, ... -->`: the named figures of `benchmarks/results/FILE.json` as a table,
+- `<!-- results FILE.json: key = label; key.sub = label; ... -->`: the named figures of `benchmarks/results/FILE.json` as a table,
   with the commit, date, CPU, load and command that the file records. A key that the file does not hold fails
-  the build, so every figure on the page is one that a results file holds.
+  the build, so every figure on the page is one that a results file holds;
+- `<!-- matrix FILE.json: PATH; a / b / c -->`: the mapping at PATH (column -> row -> figures) as a table, each
+  cell the figures a, b, c joined by " / ", with the file's provenance.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-DIRECTIVE = re.compile(r"^<!-- (cli|recipe|model|results) ?(.*?) -->$", re.M)
+DIRECTIVE = re.compile(r"^<!-- (cli|recipe|model|results|matrix) ?(.*?) -->$", re.M)
 
 
 class DocsError(Exception):
@@ -203,7 +205,7 @@ def _fmt(value: Any) -> str:
 
 
 def render_results(arg: str) -> str:
-    """`FILE.json: key, key2 = label, ...`: a figure table and the file's provenance."""
+    """`FILE.json: key = label; key.sub = label; ...`: a figure table and the file's provenance."""
     file, _, keys = arg.partition(":")
     file = file.strip()
     path = RESULTS / file
@@ -214,19 +216,42 @@ def render_results(arg: str) -> str:
     if missing:
         raise DocsError(f"benchmarks/results/{file} records no {', '.join(missing)}")
     rows = ["| figure | value |", "|---|---|"]
-    for item in filter(None, (k.strip() for k in keys.split(","))):
+    for item in filter(None, (k.strip() for k in keys.split(";"))):
         key, _, label = (p.strip() for p in item.partition("="))
         rows.append(f"| {label or key} | {_fmt(_lookup(data, key, file))} |")
-    load = data["load"] if isinstance(data["load"], str) else " / ".join(str(x) for x in data["load"])
+    load = data["load"]
+    if isinstance(load, dict):
+        load = ", ".join(f"{k} {' / '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in load.items())
+    elif isinstance(load, list):
+        load = " / ".join(map(str, load))
+    commit = str(data["commit"])
+    note = (" (recorded afterwards)" if "afterwards" in commit else "") + (
+        " with uncommitted changes" if commit.endswith("+dirty") else "")
     source = (
         f"<small>From `benchmarks/results/{file}`: "
-        f"`{data['command']}` at commit `{str(data['commit'])[:10]}`, {data['date']}, {data['cpu']}, load {load}.</small>"
+        f"`{data['command']}` at commit `{commit[:10]}`{note}, {data['date']}, {data['cpu']}, load {load}.</small>"
     )
     return ("\n".join(rows) + "\n\n" if len(rows) > 2 else "") + source + "\n"
 
 
+def render_matrix(arg: str) -> str:
+    """`FILE.json: PATH; a / b / c`: rows are the second-level keys under PATH, columns the first-level ones."""
+    file, _, rest = arg.partition(":")
+    where, _, cell = (p.strip() for p in rest.partition(";"))
+    data = json.loads((RESULTS / file.strip()).read_text())
+    table = _lookup(data, where, file.strip())
+    keys = [k.strip() for k in cell.split("/")]
+    cols = list(table)
+    rows = list(dict.fromkeys(r for c in cols for r in table[c]))
+    out = [f"| | {' | '.join(cols)} |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        cells = [" / ".join(_fmt(table[c][r][k]) for k in keys) if r in table[c] else "" for c in cols]
+        out.append(f"| {r} | {' | '.join(cells)} |")
+    return "\n".join(out) + "\n\n" + render_results(file)
+
+
 RENDER = {"cli": lambda arg: render_cli(), "recipe": lambda arg: render_recipe(), "model": render_model,
-          "results": render_results}
+          "results": render_results, "matrix": render_matrix}
 
 
 def render(markdown: str, where: str = "page") -> str:
@@ -244,3 +269,11 @@ def render(markdown: str, where: str = "page") -> str:
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:  # the MkDocs hook
     return render(markdown, page.file.src_path)
 
+
+
+def on_files(files: Any, config: Any, **_: Any) -> Any:  # the MkDocs hook: plots from results files, as `results/`
+    from mkdocs.structure.files import File
+
+    for png in sorted(RESULTS.glob("*.png")):
+        files.append(File.generated(config, f"results/{png.name}", abs_src_path=str(png)))
+    return files
