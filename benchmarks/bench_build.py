@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import datasets
 import yaml
 from provenance import write_results
 
@@ -112,10 +113,24 @@ def bench_quickstart(repeats: int) -> dict:
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     cold, cold_s, warm, times = _cold_then_warm(tmp / "recipe.yaml", repeats)
     s = cold.summary
+    stats = cold.stats
+    by_kind: dict[str, dict[str, dict[str, int]]] = {"sent to the teacher": {}, "accepted": {}, "consulted": {},
+                                                     "rejected": {}}
+    for row in stats["consultation_by_kind"]:
+        by_kind["accepted"][row["kind"]] = {"n": row["traces"]}
+        by_kind["consulted"][row["kind"]] = {"n": round(row["consultation_rate"] * row["traces"])}
+    rejects = datasets.load_dataset(str(cold.out_dir), "rejects", split="rejects") if s.rejected else []
+    for row in (r for r in rejects if r["teacher_calls"]):  # rejected after the teacher answered
+        by_kind["rejected"][row["kind"]] = {"n": by_kind["rejected"].get(row["kind"], {"n": 0})["n"] + 1}
+    for kind in {*by_kind["accepted"], *by_kind["rejected"]}:
+        by_kind["sent to the teacher"][kind] = {"n": by_kind["accepted"].get(kind, {"n": 0})["n"]
+                                                + by_kind["rejected"].get(kind, {"n": 0})["n"]}
     return {
+        "by_kind": by_kind,
+        "rejection_reasons": {f"{r['stage']}/{r['reason']}": r["n"] for r in stats["rejections"]},
         "what": "configs/quickstart.yaml as shipped, embedded SmolLM2-135M-Instruct (transformers backend, CPU): "
                 "cold = empty request cache, every teacher call real; warm = rebuilt from scratch, cache kept",
-        "prompts_in": s.prompts_in, "sft_accepted": s.sft, "rejected": s.rejected,
+        "prompts_in": s.prompts_in, "sft_accepted": s.sft, "stored_rl_eval": s.rl + s.eval, "rejected": s.rejected,
         "cold_seconds": round(cold_s, 1), "cold_teacher_calls": s.cache_misses,
         "cold_completion_tokens": s.completion_tokens,
         "warm_seconds_runs": [round(t, 2) for t in times], "warm_seconds_median": round(statistics.median(times), 2),
