@@ -1,5 +1,4 @@
-"""Reading rollouts back (the final answer; whether the rule tool was called, IFPO's mode), and the rule book with
-its system prompt for evaluation.
+"""Reading rollouts back: the final answer, and whether the rule tool was called (IFPO's mode).
 
 Training needs no environment object: GRPOTrainer takes `tools=[RuleTool(ruleset).as_function()]`, the same tool
 generation and evaluation call, and the `rl` split's prompts carry their system message.
@@ -9,42 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasets import Dataset
-
-from ascl_data.prompts import adaptive_system_prompt
-from ascl_data.rule_tool import TOOL_NAME, RuleTool
-from ascl_data.rulebook import load_ruleset
-from ascl_data.rulebook import Ruleset
-
-
-class RuleEnvironment:
-    """A rule book, its retrieval tool, and the system prompt that offers the tool."""
-
-    def __init__(self, ruleset: Ruleset | str = "default"):
-        self.ruleset = load_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
-        self.rule_tool = RuleTool(self.ruleset)
-
-    def system_prompt(self, choice: str = "adaptive") -> str | None:
-        """`adaptive`: the adaptive generator's prompt (what the traces were built with); `none`; or the text given."""
-        if choice == "none":
-            return None
-        if choice == "adaptive":
-            return adaptive_system_prompt(self.ruleset)
-        return choice
-
-    def with_system_prompt(self, ds: Dataset, choice: str = "adaptive") -> Dataset:
-        """Prepend the system prompt to prompts that have no system turn (the build may store user turns only)."""
-        text = self.system_prompt(choice)
-        if text is None:
-            return ds
-
-        def add(row: dict[str, Any]) -> dict[str, Any]:
-            prompt = list(row["prompt"])
-            if not prompt or prompt[0]["role"] != "system":
-                prompt = [{"role": "system", "content": text}, *prompt]
-            return {"prompt": prompt}
-
-        return ds.map(add)
+from ascl_data.rule_tool import TOOL_NAME
 
 
 def messages_of(completion: Any) -> list[dict[str, Any]]:
