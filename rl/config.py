@@ -215,18 +215,3 @@ def parse_config(config_class: type[C], path: str | Path, args: list[str] | tupl
 def _unknown(name: str, known: set[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return "unknown field" + (f" (did you mean {close[0]}?)" if close else "") + "; `--help` lists the fields"
-
-
-def parse_overrides(overrides: list[str], option: str) -> dict[str, Any]:
-    """`["a.b=1", "c=x"]` -> `{"a": {"b": 1}, "c": "x"}`; values are YAML, so numbers and booleans keep their type."""
-    out: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(option, [Problem(option, item, "expected key=value (dotted keys for nesting)")])
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
-    return out

@@ -16,18 +16,6 @@ import typer
 from rich.console import Console
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
-    from ascl_data.errors import InputError, Problem
-
-    out = {}
-    for v in values:
-        key, sep, val = v.partition("=")
-        if not sep or not key.strip() or not val.strip():
-            raise InputError(option, [Problem(option, v, "expected NAME=VALUE")])
-        out[key.strip()] = val.strip()
-    return out
-
-
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Evaluate a model on safety, over-refusal and reasoning benchmarks.")
 
@@ -79,7 +67,7 @@ def register(app: typer.Typer) -> None:
         from pydantic import ValidationError
 
         from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
-        from ascl_data.rl.config import parse_overrides
+        from ascl_data.overrides import parse_overrides
         from ascl_data.rl.evaluate import EvalSettings, evaluate, render_tables, write_outputs
 
         base: dict[str, Any] = {}
@@ -106,11 +94,13 @@ def register(app: typer.Typer) -> None:
                 data["judge"]["backend_settings"] = {**data["judge"].get("backend_settings", {}),
                                                      **parse_overrides(judge_setting, "--judge-setting")}
         if local:
-            data["local"] = {**data.get("local", {}), **_pairs(local, "--local")}
+            local_copies = parse_overrides(local, "--local")
+            data["local"] = {**data.get("local", {}), **{name: str(path) for name, path in local_copies.items()}}
         customs = list(data.get("custom", []))
         if custom:
+            columns = {key: str(col) for key, col in parse_overrides(column, "--column").items()}
             customs.append({"name": Path(custom).stem or "custom", "path": custom, "split": split,
-                            **({"kind": kind} if kind else {}), **_pairs(column, "--column")})
+                            **({"kind": kind} if kind else {}), **columns})
         if dataset:
             customs.append({"name": "dataset", "path": dataset, "split": split, "prompt": "prompt",
                             "kind_column": "kind", "reference": "reference"})
