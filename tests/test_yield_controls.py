@@ -374,7 +374,7 @@ def test_preview_prints_the_first_prompts_traces_and_leaves_the_output_alone(
     assert f"answer: {REFUSE}" in out and "tool call: none (direct)" in out  # the sum: answered directly
     assert "3. harmful: rejected" in out and "reason: behaviour/harmful_complied" in out
     assert POEM not in out and all(POEM not in str(b) for b in teacher.batches)  # only the first 3 prompts
-    assert "preview of 3 prompt(s): 2 accepted, 1 rejected" in out
+    assert "preview of 3 prompt(s): 2 accepted traces, 1 rejected" in out
     assert not (tmp_path / "out").exists()  # the recipe's output.dir is never written
 
     asked = len(teacher.batches)
