@@ -32,7 +32,7 @@ _EXPORTS = {
     "Backend": "ascl_data.backends",
     "SamplingParams": "ascl_data.backends",
     "make_backend": "ascl_data.backends",
-    "make_teacher": "ascl_data.backends",
+    "make_teacher": "ascl_data.pipeline.job",
     "Generator": "ascl_data.generators",
     "Judge": "ascl_data.judge",
     "make_judge": "ascl_data.judge.factory",

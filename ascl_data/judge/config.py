@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ascl_data.backends.names import BACKENDS
+
 FormatName = Literal["rubric", "llama_guard_3", "wildguard", "qwen3guard"]
 JUDGE_CONFIG_FILE = "judge.json"  # in a build folder: the JudgeConfig the build judged with
 
@@ -35,8 +37,6 @@ class JudgeConfig(BaseModel):
     @model_validator(mode="after")
     def _fits(self) -> JudgeConfig:
         """Settings that cannot work together fail when the config is read, before any teacher call."""
-        from ascl_data.backends import BACKENDS
-
         if self.model_judge and not self.backend:
             raise ValueError("backend: model_judge is true but no judge backend is named")
         if self.backend is not None and self.backend not in BACKENDS:

@@ -19,7 +19,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ascl_data import __version__
-from ascl_data.backends import Backend, make_teacher
+from ascl_data.backends import Backend, backend_class
+from ascl_data.cache import CachedBackend, RequestCache
 from ascl_data.pipeline.card import render_card, write_card
 from ascl_data.pipeline.layout import Layout
 from ascl_data.pipeline.plan import Chunk, TargetGate, chunked, expected_total, plan_items
@@ -33,7 +34,7 @@ from ascl_data.generators import Generator, get_generator
 from ascl_data.judge import write_judge_config
 from ascl_data.judge.factory import make_judge
 from ascl_data.prompts import adaptive_system_prompt
-from ascl_data.recipe import Recipe
+from ascl_data.recipe import Recipe, TeacherConfig
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.rulebook import Ruleset
@@ -47,6 +48,23 @@ class Checked:
     ruleset: Ruleset
     generators: list[Generator]
     sources: list[Source]
+
+
+def make_teacher(config: TeacherConfig, cache_file: Path, backend: Backend | None = None) -> CachedBackend:
+    """The recipe's teacher (or `backend`, given from Python) behind the persistent request cache. The key's
+    environment variable goes to backends that take one; in-process engines need none."""
+    if backend is None:
+        cls = backend_class(config.backend)
+        settings = dict(config.settings)
+        if config.model is not None:
+            settings["model"] = config.model
+        if config.api_key_env is not None and cls.uses_api_key:
+            settings["api_key_env"] = config.api_key_env
+        try:
+            backend = cls(**settings)
+        except TypeError as exc:
+            raise InputError("recipe teacher", [Problem("teacher", "settings", str(exc))]) from None
+    return CachedBackend(backend, RequestCache(cache_file))
 
 
 class Build:
