@@ -1,4 +1,4 @@
-"""Benchmarks of `ascl-data build`; results go to benchmarks/results/build.json.
+"""Benchmarks of `ascl-data build`; results go to benchmarks/results/build_{warm,quickstart,stream}.json.
 
 1. `warm`: records/s of the whole pipeline (sources -> dedup -> splits -> adaptive generator -> judge -> shards,
    stats, card) when every teacher call is a cache hit: the teacher is a real tiny random Llama (SmolLM2's
@@ -36,7 +36,7 @@ import yaml
 from provenance import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "build.json"
+RESULTS_DIR = ROOT / "benchmarks" / "results"
 WORDS = ("river owl bread train clock map glass tea snow bee stone cloud garden lamp violin paper orbit canyon "
          "harbor lemon pixel forest copper mirror rocket planet tunnel valley marble candle").split()
 KINDS = ["benign", "borderline", "harmful", "reasoning", "jailbreak"]
@@ -204,23 +204,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sft-share", type=float, default=0.01)
     args = ap.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if args.only in (None, "warm"):
-        results["warm_cache"] = bench_warm(args.warm_n, args.repeats)
-        print(json.dumps(results["warm_cache"], indent=2))
-    if args.only in (None, "quickstart"):
-        results["quickstart_cold_warm"] = bench_quickstart(args.repeats)
-        print(json.dumps(results["quickstart_cold_warm"], indent=2))
-    if args.only in (None, "stream"):
-        results["stream"] = bench_stream(args.n, args.sft_share)
-        print(json.dumps(results["stream"], indent=2))
-    import platform
-
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "note": "shared 2-core box with other jobs running; times are pessimistic"}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    write_results(RESULTS, results)
-
+    runs = {"warm": lambda: bench_warm(args.warm_n, args.repeats),
+            "quickstart": lambda: bench_quickstart(args.repeats),
+            "stream": lambda: bench_stream(args.n, args.sft_share)}
+    for name, bench in runs.items():
+        if args.only in (None, name):
+            load = [round(x, 2) for x in os.getloadavg()]
+            result = bench()
+            print(json.dumps(result, indent=2))
+            write_results(RESULTS_DIR / f"build_{name}.json", result, load_at_start=load)  # one file per run
 
 if __name__ == "__main__":
     main()

@@ -263,7 +263,16 @@ def render(markdown: str, where: str = "page") -> str:
         except DocsError as exc:
             raise DocsError(f"{where}: {match.group(0)}: {exc}") from None
 
-    return DIRECTIVE.sub(one, markdown)
+    text = DIRECTIVE.sub(one, markdown)
+    seen: set[str] = set()
+
+    def once(match: re.Match[str]) -> str:  # a file's provenance in full the first time, then by name
+        if match.group(1) in seen:
+            return f"<small>From `benchmarks/results/{match.group(1)}`, as above.</small>"
+        seen.add(match.group(1))
+        return match.group(0)
+
+    return re.sub(r"^<small>From `benchmarks/results/([^`]+)`: .*?</small>$", once, text, flags=re.M)
 
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:  # the MkDocs hook
