@@ -36,26 +36,22 @@ class DocsError(Exception):
 
 
 def render_cli() -> str:
-    """`--help` of every command, plain text (no colour, fixed width), in command-tree order."""
-    import click
+    """`--help` of every command, as a user sees it (fixed width), in command-tree order."""
     import typer.main
 
     from ascl_data.cli import app
 
-    root = typer.main.get_command(app)
     out: list[str] = []
 
-    def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
-        ctx = click.Context(cmd, info_name=path[-1], parent=parent, terminal_width=110, max_content_width=110)
-        name = " ".join(path)
+    def walk(cmd: Any, path: list[str], parent: Any) -> None:
+        ctx = cmd.context_class(cmd, info_name=path[-1], parent=parent)
         if len(path) > 1:
-            out.append(f"## `{name}`\n")
+            out.append(f"## `{' '.join(path)}`\n")
         out.append(f"```text\n{_plain_help(path)}\n```\n")
-        if isinstance(cmd, click.Group):
-            for sub in cmd.list_commands(ctx):
-                walk(cmd.get_command(ctx, sub), [*path, sub], ctx)
+        for sub in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else []:
+            walk(cmd.get_command(ctx, sub), [*path, sub], ctx)
 
-    walk(root, ["ascl-data"], None)
+    walk(typer.main.get_command(app), ["ascl-data"], None)
     return "\n".join(out)
 
 
@@ -67,7 +63,7 @@ def _plain_help(path: list[str]) -> str:
     from ascl_data.cli import app
 
     # through the app as a user calls it (commands that print their own help, like `train sft`, included)
-    env = {"COLUMNS": "110", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+    env = {"COLUMNS": "86", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
     result = CliRunner().invoke(app, [*path[1:], "--help"], env={**os.environ, **env}, color=False)
     if result.exit_code != 0:
         raise DocsError(f"`{' '.join(path)} --help` exited {result.exit_code}: {result.output[-500:]}")
