@@ -1,13 +1,13 @@
 """MkDocs hook: pages name what they show, and the hook renders it from its one source, so docs cannot drift.
 
-Three directives, each an HTML comment on a line of its own:
+Five directives, each an HTML comment on a line of its own:
 
 - `<!-- cli -->`: every command's `--help`, from the Typer app itself;
 - `<!-- recipe -->`: every recipe field with its type, default and help, from the Pydantic models in `recipe.py`;
 - `<!-- model MODULE:CLASS -->`: one Pydantic model's fields the same way (a backend's settings);
-- `<!-- results FILE.json: key = label; key.sub = label; ... -->`: the named figures of `benchmarks/results/FILE.json` as a table,
-  with the commit, date, CPU, load and command that the file records. A key that the file does not hold fails
-  the build, so every figure on the page is one that a results file holds;
+- `<!-- results FILE.json: key = label; key.sub = label; ... -->`: the named figures of
+  `benchmarks/results/FILE.json` as a table, with the commit, date, CPU, load and command that the file records.
+  A key that the file does not hold fails the build, so every figure on the page is one that a results file holds;
 - `<!-- matrix FILE.json: PATH; a / b / c -->`: the mapping at PATH (column -> row -> figures) as a table, each
   cell the figures a, b, c joined by " / ", with the file's provenance.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 import re
 import tokenize
 import typing
@@ -56,8 +57,6 @@ def render_cli() -> str:
 
 
 def _plain_help(path: list[str]) -> str:
-    import os
-
     from typer.testing import CliRunner
 
     from ascl_data.cli import app
@@ -141,7 +140,8 @@ def _field_table(model: type) -> list[str]:
     rows = ["| field | type | default | what it does |", "|---|---|---|---|"]
     comments = _comments(model)
     for name, field in model.model_fields.items():
-        cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", _default(field), field.description or comments.get(name, "")]
+        help_ = field.description or comments.get(name, "")
+        cells = [f"`{name}`", f"`{_type_name(field.annotation)}`", _default(field), help_]
         rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return rows
 

@@ -28,8 +28,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-BLOCK = re.compile(r"(?:^<!-- docs-test: (?P<mark>skip|ci) (?P<arg>.*?) -->\n)?^```(?P<lang>bash|python)\n(?P<body>.*?)^```$",
-                   re.M | re.S)
+BLOCK = re.compile(r"(?:^<!-- docs-test: (?P<mark>skip|ci) (?P<arg>.*?) -->\n)?"
+                   r"^```(?P<lang>bash|python)\n(?P<body>.*?)^```$", re.M | re.S)
 AS_WRITTEN = os.environ.get("ASCL_DOCS_AS_WRITTEN") == "1"
 
 
