@@ -52,13 +52,13 @@ def short_help(kind: str, cls: type) -> str:
     doc = " ".join((cls.__doc__ or "").split()) if kind == "ifpo" else (
         "`ascl-data train sft`: TRL's SFTConfig with ASCL's fields, on the `sft` split, loss on assistant turns only.")
     parts = [f"Usage: ascl-data train {kind} CONFIG [--FIELD VALUE]...", "", textwrap.fill(doc, 110), "",
-             "CONFIG is a YAML file of config fields (see configs/" + kind + "_*.yaml); any field may also be given as a "
-             "flag, which wins over the file.", "", "ASCL fields:"]
+             f"CONFIG is a YAML file of config fields (see configs/{kind}_*.yaml); any field may also be given as "
+             "a flag, which wins over the file.", "", "ASCL fields:"]
     parts += [row(n) for n in fields if n not in base]
     parts += ["", f"Common fields of TRL's {'SFTConfig' if kind == 'sft' else 'GRPOConfig'}:"]
     parts += [row(n) for n in COMMON_TRL if n in fields and n in base]
-    parts += ["", f"Every other field of TRL's config and transformers' TrainingArguments works the same way: {TRL_DOCS[kind]}",
-              f"`ascl-data train {kind} --help-all` lists them all."]
+    parts += ["", "Every other field of TRL's config and transformers' TrainingArguments works the same way: "
+              f"{TRL_DOCS[kind]}", f"`ascl-data train {kind} --help-all` lists them all."]
     return "\n".join(parts)
 
 
