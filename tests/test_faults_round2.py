@@ -543,11 +543,10 @@ def test_ctrl_c_leaves_the_terminal_cursor_visible(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", ["judge", "model"])
 def test_a_refused_key_is_attributed_to_the_server_that_refused_it(role: str) -> None:
-    from ascl_data.backends.openai_backend import OpenAIBackend
+    from ascl_data.backends import make_backend
 
     with ScriptedServer(lambda *a: Answer(401, {"error": {"message": "bad key"}})) as server:
-        backend = OpenAIBackend(model="m", base_url=server.base_url, max_retries=0)
-        backend.role = role
+        backend = make_backend("openai", role=role, model="m", base_url=server.base_url, max_retries=0)
         with pytest.raises(FatalError) as err:
             asyncio.run(backend.generate([[{"role": "user", "content": "x"}]], None, PARAMS))
     text = str(err.value)

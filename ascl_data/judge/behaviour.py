@@ -226,7 +226,7 @@ class Judge:
             assert self.config.backend is not None  # JudgeConfig checks it
             from ascl_data.backends import make_backend  # lazy: only a model judge needs a backend
 
-            model_judge = ModelJudge.from_config(make_backend(self.config.backend, **self.config.backend_settings),
+            model_judge = ModelJudge.from_config(make_backend(self.config.backend, role="judge", **self.config.backend_settings),
                                                  self.config)
         if model_judge is not None and self.config.model_judge:
             model_judge = ModelJudge(model_judge.backend, model_judge.rubric, model_judge.params,
