@@ -460,8 +460,20 @@ def test_push_dry_run_onto_an_existing_file_is_a_clear_error(tmp_path: Path, tin
 
 
 def test_a_fatal_teacher_error_prints_one_message_and_no_asyncio_traceback(tmp_path: Path) -> None:
-    with ScriptedServer(lambda *a: Answer(401, {"error": {"message": "bad key"}})) as server:
-        openai_recipe(tmp_path, server.base_url, [f"question {i}" for i in range(12)])
+    answered = iter(range(10**6))
+
+    def script(*a) -> Answer:  # a few answers, then the key is refused while later chunks are running
+        if next(answered) < 3:
+            return chat_answer("a fine answer")
+        time.sleep(0.2)
+        return Answer(401, {"error": {"message": "bad key"}})
+
+    with ScriptedServer(script) as server:
+        recipe = openai_recipe(tmp_path, server.base_url, [f"question {i}" for i in range(40)])
+        data = yaml.safe_load(recipe.read_text())
+        data["output"]["shard_size"] = 1
+        data["teacher"]["settings"]["max_concurrency"] = 8
+        recipe.write_text(yaml.safe_dump(data))
         result = run_cli("build", "recipe.yaml", "--quiet", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "refused a request" in result.stderr
