@@ -40,10 +40,11 @@ STATE_DIR = ".ascl"
 SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})\.parquet$")
 CHUNK_MARKER = re.compile(r"^\d{5}\.json$")
 TEMP = re.compile(r"^\..+\.ascl-tmp-\d+$")  # `temp_path`: the package's own temporary names, nobody else's
-_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-\d+$")  # before the suffix was the package's own: shards only
+_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-\d+$")  # before the suffix was the package's own
 # what a build wrote outside data/ and rejects/ before `.ascl/written.json` recorded it
 _LEGACY_WRITTEN = ("README.md", "judge.json", "stats/stats.json", "stats/consultation_by_kind.png",
                    "stats/rejections.png", "stats/answer_lengths.png", "stats/categories.png")
+_LEGACY_NAMES = {Path(rel).name for rel in _LEGACY_WRITTEN} | {"build.json", "written.json"}
 
 
 def temp_path(path: Path) -> Path:
@@ -55,8 +56,11 @@ def is_temp(name: str) -> bool:
     """A temporary file of this package (a killed build may leave one), by its name alone."""
     if TEMP.match(name):
         return True
-    legacy = _LEGACY_TEMP.match(name)
-    return legacy is not None and SHARD.match(legacy.group("name")) is not None
+    legacy = _LEGACY_TEMP.match(name)  # left by a build of an earlier version: only the names builds write
+    if legacy is None:
+        return False
+    base = legacy.group("name")
+    return bool(SHARD.match(base) or CHUNK_MARKER.match(base)) or base in _LEGACY_NAMES
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
