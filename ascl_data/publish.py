@@ -71,6 +71,9 @@ def check_folder(folder: Path) -> list[str]:
         problems.append(Problem(str(folder), "README.md", "no dataset card: is this a folder built by `ascl-data build`?"))
     if not any(f.endswith(".parquet") for f in files):
         problems.append(Problem(str(folder), "data", "no parquet shards to upload"))
+    problems += [Problem(str(folder), "", f"{damage}; run the same `ascl-data build` again first: it builds those "
+                                          "chunks again (finished teacher calls come from the cache)")
+                 for damage in Layout(folder).damaged_chunks()]
     if problems:
         raise InputError("push", problems)
     return files
@@ -294,7 +297,12 @@ def _hub_step(repo_id: str, step: str, token: str | None) -> Iterator[None]:
     """One Hub call, with a deadline: an HTTP error, an unreachable or silent Hub, or an answer that is not what
     the step expects becomes a `HubError` that says which step failed, why and what to do, with no token in it,
     instead of a traceback or a hang."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalTokenNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
     secrets = [token] if token else []
     seconds = hub_timeout()
@@ -312,6 +320,8 @@ def _hub_step(repo_id: str, step: str, token: str | None) -> Iterator[None]:
         detail = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, secrets)
         message = f"push to {repo_id}: cannot {step}: HTTP {status}: {detail}" + (f". {hint}" if hint else "")
         raise HubError(message) from None
+    except HFValidationError as exc:  # a name the Hub would refuse (a branch, a tag), found before any request
+        raise HubError(f"push to {repo_id}: cannot {step}: {scrub(str(exc), secrets)}") from None
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # the parse of a 200 answer of the wrong shape
         raise HubError(f"push to {repo_id}: cannot {step}: unexpected answer from the Hub ({type(exc).__name__}: "
                        f"{scrub(str(exc), secrets)}); is HF_ENDPOINT a Hugging Face Hub?") from None

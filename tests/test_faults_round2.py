@@ -207,6 +207,20 @@ def test_a_missing_or_truncated_shard_of_a_committed_chunk_is_built_again(tmp_pa
     assert stats["rows"]["rl"] == shards["rl"]
 
 
+def test_a_push_of_a_folder_with_a_damaged_shard_says_to_build_again(tmp_path: Path, tiny_model_dir: Path) -> None:
+    recipe = make_recipe(tmp_path, tiny_model_dir, **NO_TEACHER)
+    out = tmp_path / "out"
+    assert build(recipe).exit_code == 0
+    shard = out / "data" / "rl-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:100])
+    result = CliRunner().invoke(app, ["push", str(out), "my-org/ds", "--dry-run", str(tmp_path / "dry")])
+    assert isinstance(result.exception, InputError), result.exception
+    assert "chunk 0: data/rl-00000.parquet is not the file the build wrote" in str(result.exception)
+    assert "ascl-data build" in str(result.exception) and not (tmp_path / "dry").exists()
+    assert build(recipe).exit_code == 0  # which repairs it
+    assert CliRunner().invoke(app, ["push", str(out), "my-org/ds", "--dry-run", str(tmp_path / "dry")]).exit_code == 0
+
+
 def test_an_unreadable_build_marker_is_a_clear_error_and_overwrite_starts_over(
         tmp_path: Path, tiny_model_dir: Path) -> None:
     recipe = make_recipe(tmp_path, tiny_model_dir, **NO_TEACHER)

@@ -397,6 +397,19 @@ class Layout:
             return None, f"{sorted(on_disk)[0]} was not written by this chunk"
         return data, None
 
+    def damaged_chunks(self) -> list[str]:
+        """Every committed chunk whose shards are not as its marker records, each as `chunk N: why` (a push checks
+        this: a truncated shard would be uploaded, or fail half-way)."""
+        if not self.chunks_dir.is_dir():
+            return []
+        out = []
+        for marker in sorted(self.chunks_dir.iterdir()):
+            if CHUNK_MARKER.match(marker.name):
+                index = int(marker.stem)
+                if (why := self.chunk_state(index)[1]) is not None:
+                    out.append(f"chunk {index}: {why}")
+        return out
+
     def commit(self, index: int, counts: dict[str, Any]) -> None:
         """The last write of a chunk: after it, a resumed build skips the chunk. The marker records each shard's
         size and hash, so a resume notices a shard deleted, truncated or replaced since."""
