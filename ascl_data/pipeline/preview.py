@@ -6,8 +6,9 @@ The scratch folder is one per recipe name under the user's own cache (`$ASCL_DAT
 by default `~/.cache/ascl-data/previews/...`), never the recipe's `output.dir`, and a preview is never pushed. Not
 the system's temporary folder: a path there is predictable and shared, so another user could put a symbolic link
 where the preview goes (a preview replaces what it finds there). The `previews` folder is made private (0700), and
-a symbolic link or a folder another user owns in either place is refused. A preview run again resumes there (no teacher call repeated); after an edit of
-the recipe its folder is replaced, but the teacher cache in it is kept, so unchanged requests cost nothing.
+a symbolic link or a folder another user owns in either place is refused. A preview run again resumes there (no
+teacher call repeated); after an edit of the recipe its folder is replaced, but the teacher cache in it is kept, so
+unchanged requests cost nothing.
 """
 
 from __future__ import annotations
