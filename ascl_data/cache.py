@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.base import MAX_USAGE_TOKENS, Backend, Completion, SamplingParams
 from ascl_data.embedded import cache_home
 from ascl_data.errors import FatalError
 from ascl_data.secrets import scrub_json
@@ -137,7 +137,9 @@ class RequestCache:
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for key, blob in conn.execute(f"SELECT key, completion FROM completions WHERE key IN ({marks})", chunk):
-                found[key] = Completion.model_validate_json(blob)
+                completion = Completion.model_validate_json(blob)
+                if _usage_ok(completion):  # else a miss: asked again, not a crash at every rerun
+                    found[key] = completion
         return found
 
     def get(self, key: str) -> Completion | None:
@@ -180,6 +182,12 @@ class RequestCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _usage_ok(completion: Completion) -> bool:
+    """Token counts a shard can hold: an answer cached before usage was checked where it comes in may carry a broken
+    server's count (negative, or 10^30)."""
+    return all(0 <= n <= MAX_USAGE_TOKENS for n in (completion.prompt_tokens, completion.completion_tokens))
 
 
 def _nearly_full(folder: Path) -> bool:

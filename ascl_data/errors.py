@@ -11,6 +11,69 @@ from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The values a YAML file may hold once its aliases are expanded (each use of an alias counts its whole value
+#: again). Far above any recipe or config; a "billion laughs" file (1 KB of nested aliases, 10^9 values) passes a
+#: parser, then eats the memory of whatever walks the data (validation, hashing).
+MAX_YAML_VALUES = 100_000
+
+
+class YAMLExpansionError(yaml.YAMLError):
+    """A YAML file whose aliases expand past `MAX_YAML_VALUES` values, or refer to themselves."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = None
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values `root` stands for with every alias expanded (at most MAX_YAML_VALUES + 1: counting stops
+    there), in time linear in the composed nodes (an alias is one shared node). A node that contains itself is an
+    error."""
+    cap = MAX_YAML_VALUES + 1
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if closing:
+            size[id(node)] = min(cap, 1 + sum(size[id(c)] for c in children))
+            open_.discard(id(node))
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in open_:
+            raise YAMLExpansionError("an alias refers to the value that contains it (a recursive alias)")
+        open_.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_:
+                raise YAMLExpansionError("an alias refers to the value that contains it (a recursive alias)")
+            if id(child) not in size:
+                stack.append((child, False))
+    return size[id(root)]
+
+
+def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """YAML text as data (safe types only), with its composed node tree (for the lines of later errors). Aliases
+    are checked before any value is built: past `MAX_YAML_VALUES` expanded values it is a `YAMLExpansionError`,
+    a `yaml.YAMLError` like any other parse error."""
+    loader = YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_YAML_VALUES:
+            raise YAMLExpansionError(
+                f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values, which no recipe or config "
+                "needs (a file built to exhaust memory looks like this); write the values out, or use fewer aliases")
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
 
 
 @dataclass(frozen=True)
@@ -107,7 +170,7 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
         raise InputError(what, [Problem(str(path), "", "file not found")])
     text = read_utf8(path, what)
     try:
-        data = yaml.load(text, Loader=YAML_LOADER)
+        data, node = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -117,5 +180,4 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        node = yaml.compose(text, Loader=YAML_LOADER)  # only now: positions are needed for the message alone
         raise InputError(what, validation_problems(exc, str(path), node)) from None

@@ -10,10 +10,15 @@ with `NonMatchingSplitsSizesError`. Files the user added to the repository (`.gi
 A dry run writes exactly that commit into an empty folder, so what would be uploaded can be inspected. Tokens come
 from where huggingface_hub looks (`HF_TOKEN`, the `hf auth login` token file), are passed only to the Hub client,
 never written anywhere; a build that will push checks its token (`check_token`) before the first teacher call.
+
+Every Hub call has a deadline (`ASCL_HUB_TIMEOUT` seconds, default 120, for connecting and between bytes read or
+written): huggingface_hub's own client waits forever, so a Hub, proxy or `HF_ENDPOINT` that takes the connection
+and never answers would hang a push for good.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -66,6 +71,9 @@ def check_folder(folder: Path) -> list[str]:
         problems.append(Problem(str(folder), "README.md", "no dataset card: is this a folder built by `ascl-data build`?"))
     if not any(f.endswith(".parquet") for f in files):
         problems.append(Problem(str(folder), "data", "no parquet shards to upload"))
+    problems += [Problem(str(folder), "", f"{damage}; run the same `ascl-data build` again first: it builds those "
+                                          "chunks again (finished teacher calls come from the cache)")
+                 for damage in Layout(folder).damaged_chunks()]
     if problems:
         raise InputError("push", problems)
     return files
@@ -163,6 +171,24 @@ def apply_commit(operations: list[CommitOperationAdd | CommitOperationDelete], f
             shutil.copy2(op.path_or_fileobj, dest)
 
 
+HUB_TIMEOUT_ENV = "ASCL_HUB_TIMEOUT"
+HUB_TIMEOUT_S = 120.0
+
+
+def hub_timeout() -> float:
+    """Seconds a Hub call may wait to connect, or between bytes (`ASCL_HUB_TIMEOUT`, default 120)."""
+    raw = os.environ.get(HUB_TIMEOUT_ENV)
+    if raw is None:
+        return HUB_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InputError("push", [Problem(HUB_TIMEOUT_ENV, "", f"{raw!r} is not a number of seconds above 0")])
+    return value
+
+
 def check_token(repo_id: str, token: str | None = None) -> str:
     """Before a build that will push: the Hub knows the token and it may write. Fails with one message (no token,
     offline, refused, read-only) so that no teacher call is spent on a build that cannot be pushed; returns the
@@ -172,7 +198,7 @@ def check_token(repo_id: str, token: str | None = None) -> str:
     step = "check the token before the build"
     with _hub_step(repo_id, step, token):
         who = HfApi(token=token).whoami()
-    role = ((who.get("auth") or {}).get("accessToken") or {}).get("role")
+        role = ((who.get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
         raise HubError(f"push to {repo_id}: cannot {step}: the token is read-only; make a token with write access "
                        "(https://huggingface.co/settings/tokens) and log in with it")
@@ -199,6 +225,8 @@ def push_folder(
     files = sorted(upload)
     if dry_run is not None:
         target = Path(dry_run)
+        if target.exists() and not target.is_dir():
+            raise InputError("push", [Problem(str(target), "--dry-run", "is a file; give a new or empty folder")])
         if target.exists() and any(target.iterdir()):
             raise InputError("push", [Problem(str(target), "--dry-run", "folder exists and is not empty")])
         apply_commit(plan_commit(upload, []), target)
@@ -239,6 +267,25 @@ _HUB_HINTS = {
 }
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return isinstance(exc, TimeoutError) or bool(names & {"TimeoutException", "Timeout"})
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """huggingface_hub's shared HTTP client with a timeout for the length of one call (its own has none)."""
+    from huggingface_hub.utils import get_session
+
+    session = get_session()
+    previous = session.timeout
+    session.timeout = type(previous)(seconds)
+    try:
+        yield
+    finally:
+        session.timeout = previous
+
+
 def _is_network_error(exc: BaseException) -> bool:
     """A failure to reach the Hub at all, whichever HTTP client huggingface_hub uses (requests, httpx...)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -247,13 +294,21 @@ def _is_network_error(exc: BaseException) -> bool:
 
 @contextmanager
 def _hub_step(repo_id: str, step: str, token: str | None) -> Iterator[None]:
-    """One Hub call: an HTTP error or an unreachable Hub becomes a `HubError` that says which step failed, why and
-    what to do, with no token in it, instead of a traceback."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+    """One Hub call, with a deadline: an HTTP error, an unreachable or silent Hub, or an answer that is not what
+    the step expects becomes a `HubError` that says which step failed, why and what to do, with no token in it,
+    instead of a traceback or a hang."""
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalTokenNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
     secrets = [token] if token else []
+    seconds = hub_timeout()
     try:
-        yield
+        with _deadline(seconds):
+            yield
     except OfflineModeIsEnabled:
         raise HubError(f"push to {repo_id}: cannot {step}: HF_HUB_OFFLINE is set; unset it to push") from None
     except LocalTokenNotFoundError:
@@ -265,7 +320,16 @@ def _hub_step(repo_id: str, step: str, token: str | None) -> Iterator[None]:
         detail = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, secrets)
         message = f"push to {repo_id}: cannot {step}: HTTP {status}: {detail}" + (f". {hint}" if hint else "")
         raise HubError(message) from None
+    except HFValidationError as exc:  # a name the Hub would refuse (a branch, a tag), found before any request
+        raise HubError(f"push to {repo_id}: cannot {step}: {scrub(str(exc), secrets)}") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # the parse of a 200 answer of the wrong shape
+        raise HubError(f"push to {repo_id}: cannot {step}: unexpected answer from the Hub ({type(exc).__name__}: "
+                       f"{scrub(str(exc), secrets)}); is HF_ENDPOINT a Hugging Face Hub?") from None
     except Exception as exc:
+        if _is_timeout(exc):
+            raise HubError(f"push to {repo_id}: cannot {step}: the Hub did not answer within {seconds:g} s; check the "
+                           f"network (or HF_ENDPOINT) and push again, or allow more time with {HUB_TIMEOUT_ENV}=SECONDS"
+                           ) from None
         if not _is_network_error(exc):
             raise
         raise HubError(f"push to {repo_id}: cannot {step}: the Hub cannot be reached ({scrub(str(exc), secrets)}); "

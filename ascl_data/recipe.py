@@ -432,7 +432,11 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
     """Relative paths in a recipe are relative to the recipe file, so a recipe works from any folder."""
 
     def fix(p: str | None) -> str | None:
-        if p is None or Path(p).is_absolute() or p.startswith("package:"):
+        if p is None or p.startswith("package:"):
+            return p
+        if p.startswith("~"):  # the user's home, as in a shell (`~/x`, `~user/x`), not a folder named `~`
+            p = str(Path(p).expanduser())
+        if Path(p).is_absolute():
             return p
         return str((base / p).resolve())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -42,8 +43,14 @@ def inline_reasoning(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_blank(text: str | None) -> bool:
+    """No visible character: empty, whitespace, or only invisible ones (zero-width space and joiners, a BOM, a
+    word joiner: Unicode format and control characters), which `str.strip` keeps."""
+    return not text or all(unicodedata.category(c) in ("Zs", "Zl", "Zp", "Cc", "Cf") for c in text)
+
+
 def _non_blank(value: str, what: str) -> str:
-    if not value or not value.strip():
+    if is_blank(value):
         raise ValueError(f"{what} must not be empty")
     return value
 
@@ -139,7 +146,7 @@ class Message(StrictModel):
     @model_validator(mode="after")
     def _shape(self) -> Message:
         if self.role == "assistant":
-            if not (self.content and self.content.strip()) and not self.tool_calls:
+            if is_blank(self.content) and not self.tool_calls:
                 raise ValueError("an assistant turn needs content or tool calls; it has neither")
         else:
             if self.tool_calls:
@@ -240,7 +247,7 @@ class Trace(StrictModel):
         if open_calls:
             raise ValueError(f"tool calls {sorted(open_calls)} were never answered by a tool message")
         last = self.messages[-1]
-        if last.role != "assistant" or last.tool_calls or not (last.content and last.content.strip()):
+        if last.role != "assistant" or last.tool_calls or is_blank(last.content):
             raise ValueError("the trace ends without a final answer: the last turn must be an assistant message with content")
         if n_calls != self.num_tool_calls:
             raise ValueError(f"num_tool_calls is {self.num_tool_calls} but the messages hold {n_calls} tool calls")

@@ -6,6 +6,7 @@ text passes through `scrub`, which replaces
 
 - the values of secrets this process knows: keys a backend read from its `api_key_env` (`register_secret`), and
   the values of environment variables whose names say they hold one (`*_API_KEY`, `*_TOKEN`, `*_SECRET`, ...);
+- the user and password of a URL (`https://user:pass@host/...` keeps `https://[REDACTED]@host/...`);
 - known token shapes: OpenAI `sk-...`, Anthropic `sk-ant-...`, Hugging Face `hf_...`, GitHub `ghp_...` /
   `github_pat_...`, AWS access key ids and secret keys, `Bearer ...` headers, and `api_key=...` / `"token": "..."`
   pairs in URLs, JSON and YAML
@@ -53,6 +54,9 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 
+# the userinfo of a URL (`scheme://user:pass@` or `scheme://token@`): a scheme, then no `/`, space or `@` before the @
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]+@")
+
 _registered: set[str] = set()
 _lock = threading.Lock()
 
@@ -98,6 +102,8 @@ def scrub(text: str | None, extra_secrets: Iterable[str] = ()) -> str | None:
     for value in _known_values(extra_secrets):
         if value in text:
             text = text.replace(value, REDACTED)
+    if "@" in text and "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
     if _TOKEN_HINT.search(text):
         for pattern in _TOKEN_PATTERNS:
             text = pattern.sub(REDACTED, text)

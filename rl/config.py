@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from trl import GRPOConfig, SFTConfig, TrlParser
 
-from ascl_data.errors import YAML_LOADER, InputError, Problem
+from ascl_data.errors import InputError, Problem, load_yaml
 from ascl_data.judge import JudgeConfig, judge_config_for
 from ascl_data.rl.ifpo import IFPOOptions
 
@@ -135,7 +135,7 @@ class _IFPOBase(GRPOConfig, _ASCLFields):
             path = Path(judge).expanduser()
             text = path.read_text(encoding="utf-8") if path.is_file() else judge
             try:
-                judge = yaml.load(text, Loader=YAML_LOADER)
+                judge = load_yaml(text)[0]
             except yaml.YAMLError as exc:
                 raise ValueError(f"judge: neither a file nor valid JSON/YAML: {exc}") from None
         if judge is not None and not isinstance(judge, dict):
@@ -196,7 +196,7 @@ def parse_config(config_class: type[C], path: str | Path, args: list[str] | tupl
     if not path.is_file():
         raise InputError(what, [Problem(str(path), "", "file not found")])
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+        data = load_yaml(path.read_text(encoding="utf-8"))[0]
     except yaml.YAMLError as exc:
         raise InputError(what, [Problem(str(path), "", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):

@@ -16,9 +16,12 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def make_backend(name: str, **settings: Any) -> Backend:
-    """`make_backend("transformers", model="embedded")`, `make_backend("openai", base_url=..., model=...)`."""
-    return backend_class(name)(**settings)
+def make_backend(name: str, *, role: str = "teacher", **settings: Any) -> Backend:
+    """`make_backend("transformers", model="embedded")`, `make_backend("openai", base_url=..., model=...)`. `role`
+    ("teacher", "judge", or "model" for the model `eval` evaluates) names the server in a refusal's message."""
+    backend = backend_class(name)(**settings)
+    backend.role = role  # type: ignore[attr-defined]
+    return backend
 
 
 __all__ = ["BACKENDS", "Backend", "Completion", "SamplingParams", "backend_class", "make_backend"]

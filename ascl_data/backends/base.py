@@ -24,6 +24,11 @@ class SamplingParams(StrictModel):
     consult: ConsultPolicy = "auto"  # auto: the teacher decides; required: first turn calls the tool; forbidden
 
 
+#: The most tokens one request's usage may report: a bigger count is a broken server's (checked where usage comes in,
+#: and on the cache's answers, so a number that overflows a shard's int64 never reaches one).
+MAX_USAGE_TOKENS = 10**9
+
+
 class Completion(BaseModel):
     """One assistant turn. `message` is an OpenAI assistant message dict (content, reasoning_content, tool_calls);
     `error` is set instead when this conversation failed for good (after retries), so one bad item never sinks

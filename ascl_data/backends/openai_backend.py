@@ -35,7 +35,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
+from ascl_data.backends.base import MAX_USAGE_TOKENS, Backend, Completion, SamplingParams
 from ascl_data.backends.consult_policy import forces_call, offered_tools
 from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.secrets import register_secret, scrub, scrub_json
@@ -46,6 +46,31 @@ RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 #: HTTP statuses that every later request would get too: the build stops at the first one.
 FATAL_STATUSES = frozenset({401, 403, 404})
 PROMPT_TOO_LONG = "prompt_too_long"
+RESPONSE_TOO_LONG = "response_too_long"
+INVALID_USAGE = "invalid_usage"
+#: An answer longer than `max_tokens` x this many characters cannot be `max_tokens` tokens (a token is rarely
+#: over 16 characters): the server ignored `max_tokens`, and the answer (text, reasoning and tool arguments
+#: together) is rejected instead of putting megabytes into an accepted row.
+MAX_CHARS_PER_TOKEN = 32
+
+
+class Usage(BaseModel):
+    """A completion's `usage` as a server reports it, checked where it comes in: whole token counts from 0 to
+    `MAX_USAGE_TOKENS` (a fractional count is rounded; a missing one is 0)."""
+
+    prompt_tokens: int = Field(0, ge=0, le=MAX_USAGE_TOKENS)
+    completion_tokens: int = Field(0, ge=0, le=MAX_USAGE_TOKENS)
+
+    @field_validator("prompt_tokens", "completion_tokens", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        if v is None:
+            return 0
+        if isinstance(v, bool):
+            raise ValueError("not a number")
+        if isinstance(v, float) and math.isfinite(v):
+            return round(v)
+        return v
 
 
 class OpenAISettings(BaseModel):
@@ -95,6 +120,14 @@ class OpenAISettings(BaseModel):
     def _urls(cls, v: list[str]) -> list[str]:
         for url in v:
             parsed = urlparse(url)
+            if parsed.username is not None or parsed.password is not None:
+                # the URL is echoed in messages and a server may echo the Basic credential made from it; and the
+                # client would send that instead of the key: a credential has one place, `api_key_env`
+                shown = f"{parsed.scheme}://***@{parsed.hostname or ''}{f':{parsed.port}' if parsed.port else ''}"
+                raise ValueError(
+                    f"{shown}{parsed.path} holds a user name or password (`user:pass@`); a URL is shown in messages "
+                    "and logs, so credentials never go in it. Put the key in an environment variable and name "
+                    "that variable in teacher.api_key_env")
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
                 raise ValueError(f"{url!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
         return [u.rstrip("/") for u in v]
@@ -249,13 +282,24 @@ def _has_tool_result(conversation: list[dict[str, Any]]) -> bool:
     return any(m.get("role") == "tool" for m in conversation)
 
 
+def _text(content: Any) -> Any:
+    """`content` as text: the API allows a list of parts, `[{"type": "text", "text": ...}, ...]`, which is joined;
+    a part of another type (an image, audio) is not an answer a text dataset can keep, so it stays as it came and
+    fails the message's check."""
+    if isinstance(content, list) and content and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    ):
+        return "".join(p["text"] for p in content)
+    return content
+
+
 def message_from_choice(choice: Any) -> tuple[dict[str, Any] | None, str | None]:
     """(assistant message dict, raw text) from a chat completion choice. Native `tool_calls` and
     `reasoning_content` (or `reasoning`) are used where the server gives them; a server without a tool parser
     leaves `<tool_call>` blocks in the content, which are parsed here. A message that cannot be parsed comes
     back as None with its raw text, so the tool loop can reject it with the parser's reason."""
     msg = choice.message
-    content: str | None = msg.content
+    content: str | None = _text(msg.content)
     extra = msg.model_extra or {}
     data: dict[str, Any] = {
         "role": "assistant",
@@ -271,7 +315,9 @@ def message_from_choice(choice: Any) -> tuple[dict[str, Any] | None, str | None]
             }
             for call in msg.tool_calls
         ]
-    parsed = normalize_message(data, salt=choice.model_dump_json() if not msg.tool_calls else "")
+    if content is not None and not isinstance(content, str):
+        raise TypeError(f"content is {type(content).__name__}, not text")
+    parsed = normalize_message(data, salt=choice.model_dump_json(warnings=False) if not msg.tool_calls else "")
     if not parsed.ok:
         return None, content
     message = parsed.message
@@ -282,11 +328,32 @@ def message_from_choice(choice: Any) -> tuple[dict[str, Any] | None, str | None]
     return message, content
 
 
+#: per `OpenAIBackend.role`: who refused, what stops, and where its key's variable is named
+_ROLES = {
+    "teacher": ("the teacher server", "so the build stops; it resumes where it stopped once this is fixed",
+                "teacher.api_key_env"),
+    "judge": ("the judge server", "so the run stops (a build resumes where it stopped once this is fixed)",
+              "api_key_env in the judge's backend_settings (eval: --judge-setting api_key_env=VAR)"),
+    "model": ("the server of the evaluated model", "so the evaluation stops",
+              "--backend-setting api_key_env=VAR (or backend_settings.api_key_env in --config)"),
+}
+
+
+def _answer_chars(message: dict[str, Any]) -> int:
+    """The characters the teacher generated in a message: its text, its reasoning and its tool calls' arguments."""
+    calls = message.get("tool_calls") or []
+    return (len(message.get("content") or "") + len(message.get("reasoning_content") or "")
+            + sum(len(c["function"]["name"] or "") + len(c["function"]["arguments"] or "") for c in calls))
+
+
 class OpenAIBackend(Backend):
     """Teacher over one or more OpenAI-compatible endpoints. Settings: see `OpenAISettings`."""
 
     name = "openai"
     uses_api_key = True
+    #: what the server is to whoever made the backend, for the message of a refusal no retry can fix: "teacher"
+    #: (a build's), "judge" (a model judge's) or "model" (the model `eval` evaluates)
+    role = "teacher"
     concurrency = property(lambda self: self.settings.max_concurrency)
 
     def __init__(self, settings: OpenAISettings | None = None, **kwargs: Any):
@@ -439,7 +506,7 @@ class OpenAIBackend(Backend):
                     replica.in_flight -= 1
             replica.served += 1
             replica.benched_until = 0.0
-            return self._completion(response, time.perf_counter() - started)
+            return self._completion(response, time.perf_counter() - started, params.max_tokens)
 
         self.stats.failures += 1
         assert failure is not None
@@ -451,19 +518,18 @@ class OpenAIBackend(Backend):
 
     def _fatal(self, url: str, failure: _Failure) -> FatalError:
         s = self.settings
+        who, stops, key_setting = _ROLES.get(self.role, (f"the {self.role} server", "so the run stops", "api_key_env"))
         why = {
             "unauthorized": f"the key was refused: check the key in ${s.api_key_env}" if s.api_key_env
-            else "the server wants a key: set teacher.api_key_env to the name of the variable that holds it",
+            else f"the server wants a key: set {key_setting} to the name of the variable that holds it",
             "forbidden": "this key may not use this model or endpoint",
             "not_found": "no such model or endpoint: does base_url end in /v1, and does the server serve this model "
             "(its /v1/models lists the names)?",
         }.get(failure.kind, "")
-        return FatalError(
-            f"the teacher server at {url} refused a request for model {s.model!r} ({failure.detail}); {why}. "
-            "No retry can fix this, so the build stops; it resumes where it stopped once this is fixed."
-        )
+        return FatalError(f"{who} at {url} refused a request for model {s.model!r} ({failure.detail}); {why}. "
+                          f"No retry can fix this, {stops}.")
 
-    def _completion(self, response: Any, latency: float) -> Completion:
+    def _completion(self, response: Any, latency: float, max_tokens: int) -> Completion:
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list):
             # a 200 whose body is not a chat completion: an HTML page, plain text, a JSON error object
@@ -484,12 +550,30 @@ class OpenAIBackend(Backend):
                 f"has no readable assistant message): {_shown(choice)}",
                 latency_s=latency,
             )
-        usage = getattr(response, "usage", None)
+        reported = getattr(response, "usage", None)
+        try:
+            usage = Usage.model_validate({"prompt_tokens": getattr(reported, "prompt_tokens", None),
+                                          "completion_tokens": getattr(reported, "completion_tokens", None)})
+        except ValidationError:
+            return Completion(
+                error=f"{INVALID_USAGE}: the server reported usage {_shown(reported)}; token counts are whole numbers "
+                f"from 0 to {MAX_USAGE_TOKENS:,}, so the answer is not kept (its cost is unknown)",
+                error_reason=INVALID_USAGE, latency_s=latency,
+            )
+        chars = _answer_chars(message) if message is not None else len(raw or "")
+        if chars > max_tokens * MAX_CHARS_PER_TOKEN:
+            return Completion(
+                error=f"{RESPONSE_TOO_LONG}: the answer is {chars:,} characters, more than max_tokens {max_tokens} "
+                f"tokens can be (at most {MAX_CHARS_PER_TOKEN} characters a token): the server did not honour "
+                "max_tokens, so the answer is not kept",
+                error_reason=RESPONSE_TOO_LONG, prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens, latency_s=latency,
+            )
         return Completion(
             message=scrub_json(message),
             raw_text=scrub(raw),
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             latency_s=latency,
             finish_reason=choice.finish_reason,
         )

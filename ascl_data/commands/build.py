@@ -108,6 +108,10 @@ def _stop_on_ctrl_c(console: Console) -> Iterator[None]:
     write is atomic and the resume markers are written last: what was committed stays, the rest is redone."""
 
     def stop(signum: int, frame: object) -> None:
+        from ascl_data.pipeline.progress import RichProgress
+
+        RichProgress.stop_all()  # os._exit runs no `finally`: the bar would leave the terminal's cursor hidden
+        console.show_cursor(True)
         console.print("\n[yellow]stopped[/yellow]: finished chunks are kept; run the same command again and the build "
                       "resumes where it stopped (no finished teacher call is repeated)")
         os._exit(130)

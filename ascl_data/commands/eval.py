@@ -114,6 +114,10 @@ def register(app: typer.Typer) -> None:
             settings = EvalSettings.model_validate(data)
         except ValidationError as exc:
             raise InputError("ascl-data eval options", validation_problems(exc, "command line")) from None
+        from ascl_data.pipeline.check import model_problem
+
+        if why := model_problem(settings.model, settings.backend):
+            raise InputError("ascl-data eval", [Problem("--model", "", why)])
         report = evaluate(settings)
         console = Console()
         for table in render_tables(report):
@@ -121,6 +125,14 @@ def register(app: typer.Typer) -> None:
         paths = write_outputs(report, settings.out)
         console.print(f"results: {paths['results.json']} "
                       f"(table: {paths['results.md']}, records: {paths['records.jsonl']})")
+        empty = [r for r in report["results"] if r["benchmark"] != "average" and r["value"] is None]
+        for r in empty:
+            failed = round((r.get("failure_rate") or 0) * r["answers"] / 100)
+            console.print(f"[red]no scored answer[/red] in {r['benchmark']} [{r['mode']}]: {r['answers']} answer(s), "
+                          f"{failed} failed (the model server, or the tool loop), {r['unscored']} unscored; see "
+                          f"{paths['records.jsonl']} for why")
+        if empty:
+            raise typer.Exit(1)  # a run with a benchmark that measured nothing is not a result
 
     @group.command("compare")
     def compare_(

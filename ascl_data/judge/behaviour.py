@@ -226,8 +226,8 @@ class Judge:
             assert self.config.backend is not None  # JudgeConfig checks it
             from ascl_data.backends import make_backend  # lazy: only a model judge needs a backend
 
-            model_judge = ModelJudge.from_config(make_backend(self.config.backend, **self.config.backend_settings),
-                                                 self.config)
+            backend = make_backend(self.config.backend, role="judge", **self.config.backend_settings)
+            model_judge = ModelJudge.from_config(backend, self.config)
         if model_judge is not None and self.config.model_judge:
             model_judge = ModelJudge(model_judge.backend, model_judge.rubric, model_judge.params,
                                      format=self.config.model_judge_format)  # the config names the format

@@ -13,6 +13,6 @@ def make_judge(config: JudgeConfig, cache: RequestCache) -> Judge:
     repeats no judge call either."""
     model_judge = None
     if config.model_judge and config.backend:
-        inner = make_backend(config.backend, **config.backend_settings)
+        inner = make_backend(config.backend, role="judge", **config.backend_settings)
         model_judge = ModelJudge.from_config(CachedBackend(inner, cache), config)
     return Judge(config, model_judge=model_judge)

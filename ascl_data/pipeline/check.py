@@ -20,6 +20,26 @@ from ascl_data.rulebook import resolve_ruleset_path
 from ascl_data.sources.local import expand_paths
 
 
+def model_problem(model: str | None, backend: str) -> str | None:
+    """Why an in-process backend (`transformers`, `vllm`) cannot load `model`, found before anything is loaded: a
+    local path with nothing there, or a Hub id that is not in the local Hugging Face cache while HF_HUB_OFFLINE is
+    set (loading it would fail with a traceback, after the build or eval had started). None where it can."""
+    if not model or model == "embedded":
+        return None
+    if model.startswith(("/", "./", "../", "~")):
+        return None if Path(model).expanduser().exists() else f"no model at {model} (the path does not exist)"
+    if backend not in ("transformers", "vllm") or Path(model).exists():
+        return None
+    import huggingface_hub.constants as hub_constants
+    from huggingface_hub import try_to_load_from_cache
+
+    if hub_constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return (f"{model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it cannot be "
+                f"downloaded: download it first (`hf download {model}`, online), give a local folder, or unset "
+                "HF_HUB_OFFLINE")
+    return None
+
+
 def teacher_problems(recipe: Recipe, where: str) -> list[Problem]:
     """Settings the teacher backend does not take (or, for `openai`, values it refuses) and a `teacher.model` that
     is a local path with nothing there: found by `--check`, before any model is loaded."""
@@ -29,8 +49,8 @@ def teacher_problems(recipe: Recipe, where: str) -> list[Problem]:
 
     t = recipe.teacher
     problems: list[Problem] = []
-    if t.model and t.model.startswith(("/", "./", "../", "~")) and not Path(t.model).expanduser().exists():
-        problems.append(Problem(where, "teacher.model", f"no model at {t.model} (the path does not exist)"))
+    if why := model_problem(t.model, t.backend):
+        problems.append(Problem(where, "teacher.model", why))
     cls = backend_class(t.backend)
     if t.backend == "openai":
         from ascl_data.backends.openai_backend import OpenAISettings

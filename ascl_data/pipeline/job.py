@@ -118,6 +118,7 @@ class Build:
         stats["usage"] = summary.usage()  # summed from the chunk markers: a resumed build counts each chunk once
         if summary.target is not None:
             stats["target"] = summary.target_report()
+        before = self.layout.snapshot()  # what the steps below write is recorded, so --overwrite removes it by name
         plots = write_stats(self.layout.root, stats, plots=self.recipe.output.plots)
         if self.show_progress:
             print_stats(stats, self.console)
@@ -127,6 +128,7 @@ class Build:
                            repo_id=self.repo_id)
         write_card(self.layout.root, card)
         write_judge_config(self.layout.root, self.recipe.judge)
+        self.layout.record_written(before)
         return BuildResult(self.layout.root, summary, files, stats)
 
     async def _chunks(self, checked: Checked) -> tuple[BuildSummary, int]:
@@ -154,7 +156,10 @@ class Build:
         try:
             for chunk in chunked(plan_items(r, prompt_stream(r, checked.sources), gate), r.output.shard_size):
                 n_chunks = chunk.index + 1
-                committed = self.layout.committed(chunk.index)
+                committed, damaged = self.layout.chunk_state(chunk.index)
+                if damaged:
+                    self.console.print(f"[yellow]warning[/yellow]: chunk {chunk.index} was committed, but {damaged}: "
+                                       "the chunk is built again (its finished teacher calls come from the cache)")
                 if committed is not None and self.retry_failed and ChunkCounts.from_json(committed).transient:
                     # run it again: its finished calls are cache hits (its other rows come out byte-identical);
                     # only the failed requests, which the cache never keeps, go to the teacher

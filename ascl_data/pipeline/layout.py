@@ -6,14 +6,19 @@
     .ascl/build.json                   which recipe owns the folder (its fingerprint and its sources' content):
                                        the marker that proves the package made the folder
     .ascl/lock                         held (flock) by the build writing into the folder, with its pid
-    .ascl/chunks/NNNNN.json            one marker per committed chunk, with its counts
+    .ascl/chunks/NNNNN.json            one marker per committed chunk, with its counts and its shards' sizes and
+                                       hashes (a resume checks them: a chunk whose shards are gone is built again)
+    .ascl/written.json                 the other files the build wrote (stats, card...): what `--overwrite` removes
     .ascl/runs.jsonl                   an audit line per run
     .ascl/cache/requests.sqlite        the teacher request cache (default place)
 
 Everything under `.ascl/` is build state: never uploaded, never part of the dataset.
 
 Safety of the user's files: a folder without the marker is never written into or cleared, `--overwrite` or
-not; clearing a folder of ours removes only what a build writes (shards by name, stats, card, markers).
+not; clearing a folder of ours removes only what a build wrote, file by file and by name (shards, the files
+listed in `.ascl/written.json`, markers), never through a symbolic link: a build folder whose `data/`, `rejects/`,
+`stats/` or `.ascl/` is a link is refused before anything is written or removed. Temporary files carry the
+package's own suffix (`.NAME.ascl-tmp-PID`) and only those, only in the build's own folders, are cleaned up.
 """
 
 from __future__ import annotations
@@ -23,21 +28,45 @@ import fcntl
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import xxhash
 
 from ascl_data.errors import FatalError, InputError, Problem
 
 STATE_DIR = ".ascl"
 SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})\.parquet$")
+CHUNK_MARKER = re.compile(r"^\d{5}\.json$")
+TEMP = re.compile(r"^\..+\.ascl-tmp-\d+$")  # `temp_path`: the package's own temporary names, nobody else's
+_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-\d+$")  # before the suffix was the package's own
+# what a build wrote outside data/ and rejects/ before `.ascl/written.json` recorded it
+_LEGACY_WRITTEN = ("README.md", "judge.json", "stats/stats.json", "stats/consultation_by_kind.png",
+                   "stats/rejections.png", "stats/answer_lengths.png", "stats/categories.png")
+_LEGACY_NAMES = {Path(rel).name for rel in _LEGACY_WRITTEN} | {"build.json", "written.json"}
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary file `atomic_write_bytes` writes beside `path` before renaming it into place."""
+    return path.with_name(f".{path.name}.ascl-tmp-{os.getpid()}")
+
+
+def is_temp(name: str) -> bool:
+    """A temporary file of this package (a killed build may leave one), by its name alone."""
+    if TEMP.match(name):
+        return True
+    legacy = _LEGACY_TEMP.match(name)  # left by a build of an earlier version: only the names builds write
+    if legacy is None:
+        return False
+    base = legacy.group("name")
+    return bool(SHARD.match(base) or CHUNK_MARKER.match(base)) or base in _LEGACY_NAMES
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a reader sees the old file or the new one.
     A full disk or a folder that cannot be written is a FatalError that says so (the build resumes later)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
@@ -98,8 +127,21 @@ class Layout:
     def stats_dir(self) -> Path:
         return self.root / "stats"
 
+    @property
+    def chunks_dir(self) -> Path:
+        return self.state / "chunks"
+
+    @property
+    def written_list(self) -> Path:
+        return self.state / "written.json"
+
+    @property
+    def own_dirs(self) -> tuple[Path, ...]:
+        """The folders a build writes into: the only ones it cleans up, and never symbolic links."""
+        return (self.root, self.root / "data", self.root / "rejects", self.stats_dir, self.state, self.chunks_dir)
+
     def chunk_marker(self, index: int) -> Path:
-        return self.state / "chunks" / f"{index:05d}.json"
+        return self.chunks_dir / f"{index:05d}.json"
 
     def shard(self, split: str, index: int) -> Path:
         return self.root / ("rejects" if split == "rejects" else "data") / f"{split}-{index:05d}.parquet"
@@ -109,17 +151,29 @@ class Layout:
         folder = self.root / ("rejects" if split == "rejects" else "data")
         return sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9].parquet")) if folder.is_dir() else []
 
-    def user_files(self) -> list[str]:
-        """What a user gets (and a push uploads): every file but build state and temporary files, sorted."""
+    def chunk_shards(self, index: int) -> list[Path]:
+        """The shards chunk `index` has on disk, of every split."""
         out = []
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if not path.is_file() or rel.parts[0] in (STATE_DIR, ".cache") or "__pycache__" in rel.parts:
-                continue
-            if path.name.startswith(".") and ".tmp-" in path.name:
-                continue
-            out.append(rel.as_posix())
-        return out
+        for folder in (self.root / "data", self.root / "rejects"):
+            if folder.is_dir():
+                out += [p for p in folder.iterdir() if (m := SHARD.match(p.name)) and int(m.group(2)) == index]
+        return sorted(out)
+
+    def user_files(self) -> list[str]:
+        """What a user gets (and a push uploads): every regular file but build state and temporary files, sorted.
+        A symbolic link is never followed (it may point anywhere: a key, a home folder), nor listed."""
+        out = []
+        for folder, dirs, files in os.walk(self.root):
+            here = Path(folder)
+            rel_dir = here.relative_to(self.root)
+            dirs[:] = [d for d in dirs if not (here / d).is_symlink() and d != "__pycache__"
+                       and not (rel_dir == Path(".") and d in (STATE_DIR, ".cache"))]
+            for name in files:
+                path = here / name
+                if path.is_symlink() or not path.is_file() or is_temp(name):
+                    continue
+                out.append((rel_dir / name).as_posix())
+        return sorted(out)
 
     # -- ownership ---------------------------------------------------------------
     @property
@@ -146,6 +200,16 @@ class Layout:
                    errno.EPERM: "cannot be written (permission denied)", errno.ENOSPC: "is on a full disk"}
             raise self._problem(why.get(exc.errno or 0, f"cannot be written: {exc.strerror or exc}")) from None
 
+    def _check_no_links(self) -> None:
+        """The folders a build writes into are real folders inside it: a link would carry its writes, and the
+        removal of its old files, somewhere else. Checked before anything is written or removed."""
+        for path in self.own_dirs[1:]:
+            if path.is_symlink():
+                raise self._problem(
+                    f"{path.relative_to(self.root)}/ is a symbolic link (to {os.readlink(path)}); a build writes and "
+                    "removes files only in real folders inside its own folder, so nothing was touched. Replace the "
+                    "link with a folder, or build into another folder")
+
     def _is_foreign(self) -> bool:
         """A non-empty folder without the marker: made by someone else, so never ours to write into or clear."""
         if not self.root.is_dir() or self.build_marker.is_file():
@@ -160,12 +224,20 @@ class Layout:
             raise self._problem(
                 "exists, is not empty and was not made by `ascl-data build` (it has no .ascl/build.json), so "
                 "nothing in it is written or removed; choose a new or empty folder")
+        self._check_no_links()
         self._check_writable()
         self.lock()
         self._remove_stale_temp_files()
         if self.build_marker.is_file():
-            previous = json.loads(self.build_marker.read_text())
-            if previous.get("recipe_hash") != fingerprint:
+            previous = self._read_json(self.build_marker)
+            if previous is None:
+                if not overwrite:
+                    raise self._problem(
+                        f"{STATE_DIR}/build.json cannot be read (it is not the JSON a build writes), so which recipe "
+                        "made this folder is unknown; pass --overwrite to start the build over (the teacher cache is "
+                        "kept: finished requests cost nothing)")
+                self.clear()
+            elif previous.get("recipe_hash") != fingerprint:
                 if not overwrite:
                     raise self._problem(
                         f"holds a build of another recipe (hash {previous.get('recipe_hash')}, this one is "
@@ -183,27 +255,85 @@ class Layout:
         atomic_write_bytes(self.build_marker,
                            (json.dumps({"recipe_hash": fingerprint, **payload}, indent=2, sort_keys=True) + "\n").encode())
 
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any] | None:
+        """A marker's content; None when it cannot be read or is not a JSON object (a damaged or foreign file)."""
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def _remove_stale_temp_files(self) -> None:
-        """Temporary files of `atomic_write_bytes` that a killed build left (we hold the lock: no writer is live)."""
-        for tmp in self.root.rglob(".*.tmp-*"):
-            if tmp.is_file():
-                tmp.unlink()
+        """Temporary files of `atomic_write_bytes` that a killed build left (we hold the lock: no writer is live):
+        only the package's own temporary names, only in the folders a build writes into."""
+        for folder in self.own_dirs:
+            if folder.is_dir() and not folder.is_symlink():
+                for path in folder.iterdir():
+                    if is_temp(path.name) and path.is_file() and not path.is_symlink():
+                        path.unlink()
+
+    def _own_file(self, rel: str) -> Path | None:
+        """`root/rel` if it is a regular file reached without any symbolic link, inside the folder; else None."""
+        path = self.root / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            return None
+        for part in (path, *path.parents):
+            if part == self.root:
+                break
+            if part.is_symlink():
+                return None
+        return path if path.is_file() else None
+
+    def written(self) -> list[str]:
+        """The files (relative paths) a build wrote besides its shards and markers, as `.ascl/written.json` records
+        them; for a folder built before that record existed, the names builds wrote then."""
+        if not self.written_list.is_file():
+            return list(_LEGACY_WRITTEN)
+        data = self._read_json(self.written_list) or {}
+        return [f for f in data.get("files", []) if isinstance(f, str)]
+
+    def snapshot(self) -> dict[str, tuple[int, int, int]]:
+        """Each user file's identity (inode, size, mtime): compared by `record_written` after the build writes its
+        stats and card (an atomic write makes a new inode), so whatever those steps write is recorded by name."""
+        out = {}
+        for rel in self.user_files():
+            st = (self.root / rel).stat()
+            out[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        return out
+
+    def record_written(self, before: dict[str, tuple[int, int, int]]) -> None:
+        """Add the files written since `before` (outside data/ and rejects/ shards) to `.ascl/written.json`: the
+        list `clear` removes by name, never a file the user put in the folder."""
+        now = self.snapshot()
+        new = {rel for rel, ident in now.items() if before.get(rel) != ident}
+        keep = {rel for rel in self.written() if rel in now} if self.written_list.is_file() else set()
+        files = sorted((keep | new) - {rel for rel in now if SHARD.match(Path(rel).name)})
+        write_json(self.written_list, {"files": files})
 
     def clear(self) -> None:
-        """Remove what an earlier build wrote (shards by name, stats, card, markers), never other files in the folder
-        and not the cache. Only called on a folder with the marker."""
+        """Remove what an earlier build wrote, file by file and by name, never other files in the folder and not
+        the cache. The chunk markers go first: a clear that fails half-way leaves no marker that vouches for a
+        shard it removed. Then the shards, the files `.ascl/written.json` lists (stats, card...), the folders they
+        leave empty, and the markers. Symbolic links are never followed (`claim` refuses linked folders)."""
+        self._check_no_links()
+        if self.chunks_dir.is_dir():
+            for marker in self.chunks_dir.iterdir():
+                if CHUNK_MARKER.match(marker.name) and marker.is_file() and not marker.is_symlink():
+                    marker.unlink()
         for folder in (self.root / "data", self.root / "rejects"):
             if folder.is_dir():
                 for shard in folder.iterdir():
-                    if SHARD.match(shard.name) and shard.is_file():
+                    if SHARD.match(shard.name) and shard.is_file() and not shard.is_symlink():
                         shard.unlink()
-                if not any(folder.iterdir()):
-                    folder.rmdir()
-        for path in (self.stats_dir, self.card, self.state / "chunks", self.build_marker):
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
+        for rel in self.written():
+            if (path := self._own_file(rel)) is not None:
                 path.unlink()
+        for folder in (self.root / "data", self.root / "rejects", self.stats_dir, self.chunks_dir):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        for marker in (self.written_list, self.build_marker):
+            marker.unlink(missing_ok=True)
 
     def lock(self) -> None:
         """Hold the folder's lock for the life of this process (or until `release`): a second build into the same
@@ -236,14 +366,66 @@ class Layout:
 
     # -- chunks ------------------------------------------------------------------
     def committed(self, index: int) -> dict[str, Any] | None:
-        """The counts a committed chunk recorded, or None when it has to run."""
+        """The counts a committed chunk recorded, or None when it has to run (never committed, or its shards are
+        not those its marker records: see `chunk_state`)."""
+        return self.chunk_state(index)[0]
+
+    def chunk_state(self, index: int) -> tuple[dict[str, Any] | None, str | None]:
+        """(counts, None) for a committed chunk whose shards are on disk as its marker records them (size and
+        hash); (None, why) for a marker that cannot be trusted (unreadable, or a shard missing, changed or extra):
+        the chunk is built again, its teacher answers from the cache; (None, None) for a chunk never committed."""
         marker = self.chunk_marker(index)
-        return json.loads(marker.read_text()) if marker.is_file() else None
+        if not marker.is_file():
+            return None, None
+        data = self._read_json(marker)
+        if data is None:
+            return None, f"its marker {marker.relative_to(self.root)} cannot be read"
+        shards = data.pop("shards", None)
+        on_disk = {p.relative_to(self.root).as_posix(): p for p in self.chunk_shards(index)}
+        if shards is None:  # a marker written before markers recorded shards: each split it counts has its shard
+            expected = {self.shard(split, index).relative_to(self.root).as_posix()
+                        for split in ("sft", "rl", "eval", "rejects") if data.get(split)}
+            missing = sorted(expected - set(on_disk))
+            return (None, f"{missing[0]} is missing") if missing else (data, None)
+        for rel, info in sorted(shards.items()):
+            path = on_disk.pop(rel, None)
+            if path is None:
+                return None, f"{rel} is missing"
+            if path.stat().st_size != info.get("size") or _digest(path) != info.get("xxh3"):
+                return None, f"{rel} is not the file the build wrote (its size or content changed)"
+        if on_disk:
+            return None, f"{sorted(on_disk)[0]} was not written by this chunk"
+        return data, None
+
+    def damaged_chunks(self) -> list[str]:
+        """Every committed chunk whose shards are not as its marker records, each as `chunk N: why` (a push checks
+        this: a truncated shard would be uploaded, or fail half-way)."""
+        if not self.chunks_dir.is_dir():
+            return []
+        out = []
+        for marker in sorted(self.chunks_dir.iterdir()):
+            if CHUNK_MARKER.match(marker.name):
+                index = int(marker.stem)
+                if (why := self.chunk_state(index)[1]) is not None:
+                    out.append(f"chunk {index}: {why}")
+        return out
 
     def commit(self, index: int, counts: dict[str, Any]) -> None:
-        """The last write of a chunk: after it, a resumed build skips the chunk."""
-        write_json(self.chunk_marker(index), counts)
+        """The last write of a chunk: after it, a resumed build skips the chunk. The marker records each shard's
+        size and hash, so a resume notices a shard deleted, truncated or replaced since."""
+        shards = {p.relative_to(self.root).as_posix(): {"size": p.stat().st_size, "xxh3": _digest(p)}
+                  for p in self.chunk_shards(index)}
+        write_json(self.chunk_marker(index), {**counts, "shards": shards})
 
     def log_run(self, record: dict[str, Any]) -> None:
         with open(self.runs_log, "a", encoding="utf-8") as fh:  # an audit log, never uploaded
             fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _digest(path: Path) -> str:
+    """A fast hash of a file's bytes (xxh3, 64 bits): enough to tell a changed shard, read in 1 MiB blocks."""
+    h = xxhash.xxh3_64()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

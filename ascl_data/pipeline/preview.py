@@ -2,16 +2,20 @@
 dedup, generator, teacher, rule tool, judge, writer) into a scratch folder, then each trace printed readably, so
 a user sees what the teacher and the judge make of the recipe before committing to a long build.
 
-The scratch folder is one per recipe name under the system's temporary folder, never the recipe's `output.dir`,
-and a preview is never pushed. A preview run again resumes there (no teacher call repeated); after an edit of
-the recipe its folder is replaced, but the teacher cache in it is kept, so unchanged requests cost nothing.
+The scratch folder is one per recipe name under the user's own cache (`$ASCL_DATA_HOME/previews/<recipe name>`,
+by default `~/.cache/ascl-data/previews/...`), never the recipe's `output.dir`, and a preview is never pushed. Not
+the system's temporary folder: a path there is predictable and shared, so another user could put a symbolic link
+where the preview goes (a preview replaces what it finds there). The `previews` folder is made private (0700), and
+a symbolic link or a folder another user owns in either place is refused. A preview run again resumes there (no
+teacher call repeated); after an edit of the recipe its folder is replaced, but the teacher cache in it is kept, so
+unchanged requests cost nothing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +25,44 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
+from ascl_data.embedded import cache_home
+from ascl_data.errors import InputError, Problem
 from ascl_data.pipeline.layout import Layout
 from ascl_data.recipe import Recipe, SplitConfig
 
 ANSWER_CHARS = 400  # an answer longer than this is cut in the preview (the dataset keeps it whole)
 
 
+def _private_folder(path: Path) -> None:
+    """Make `path` (mode 0700) or check the one there: a real folder, owned by this user."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)  # whatever the umask
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError("preview", [Problem(str(path), "", f"cannot be made: {exc.strerror or exc}")]) from None
+    why = None
+    if path.is_symlink():
+        why = f"is a symbolic link (to {os.readlink(path)})"
+    elif not path.is_dir():
+        why = "is not a folder"
+    elif path.stat().st_uid != os.getuid():
+        why = f"is owned by another user (uid {path.stat().st_uid})"
+    if why:
+        raise InputError("preview", [Problem(str(path), "", f"{why}; a preview writes only into a folder of its own, "
+                                             "so nothing was written. Remove it, or set ASCL_DATA_HOME to a folder "
+                                             "of yours")])
+
+
 def scratch_dir(recipe: Recipe) -> Path:
-    """Where a preview of this recipe is built: `<tmp>/ascl-preview/<recipe name>`."""
-    return Path(tempfile.gettempdir()) / "ascl-preview" / re.sub(r"[^\w.-]+", "-", recipe.name)
+    """Where a preview of this recipe is built, `<ASCL_DATA_HOME>/previews/<recipe name>`: made (private) or
+    checked here, so that a link or another user's folder is refused before anything is written."""
+    previews = cache_home() / "previews"
+    folder = previews / (re.sub(r"[^\w.-]+", "-", recipe.name).lstrip(".") or "recipe")
+    _private_folder(previews)
+    _private_folder(folder)
+    return folder
 
 
 def preview_recipe(recipe: Recipe, limit: int) -> Recipe:

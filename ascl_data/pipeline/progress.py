@@ -4,6 +4,7 @@ a plain line every few seconds in a log or CI, nothing in tests or with --quiet)
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -80,7 +81,10 @@ class PlainProgress(_Counts):
 
 
 class RichProgress(_Counts):
-    """A progress bar with the running counts and the rate."""
+    """A progress bar with the running counts and the rate. While it shows, the terminal's cursor is hidden: every
+    way out (the end, an error, Ctrl-C: `stop_all`) stops it, which shows the cursor again."""
+
+    _showing: ClassVar[set[RichProgress]] = set()
 
     def __init__(self, console: Console):
         super().__init__()
@@ -91,6 +95,7 @@ class RichProgress(_Counts):
     def started(self, total: int | None) -> None:
         super().started(total)
         self._bar.start()
+        RichProgress._showing.add(self)
         self._task = self._bar.add_task(f"[bold]building[/bold] {self.describe()}", total=total, rate="")
 
     def prompts_done(self, n: int, traces: int, stored: int, rejected: int) -> None:
@@ -99,7 +104,14 @@ class RichProgress(_Counts):
                          rate=self.rate())
 
     def finished(self) -> None:
+        RichProgress._showing.discard(self)
         self._bar.stop()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Stop every bar still showing (Ctrl-C ends the process at once, past any `finally`)."""
+        for bar in list(cls._showing):
+            bar.finished()
 
 
 def progress_for(console: Console) -> BuildListener:

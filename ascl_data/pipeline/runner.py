@@ -131,8 +131,16 @@ class Scheduler:
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """A task is done: forget it, and mark its exception seen. A fatal error fails every chunk still running;
+        the first reaches the build through the chunk being committed, and the chunks after it are never awaited,
+        so asyncio would print each one's traceback ("Task exception was never retrieved") after the message."""
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
 
     async def _conversation(self, record: PromptRecord, generator: Generator) -> Trace | Rejection:
         """`_attempts`, telling the target gate (if any) how the prompt ended; a fatal error stops the gate, so no

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ascl_data.pipeline.layout import SHARD, Layout, atomic_write_bytes
+from ascl_data.pipeline.layout import SHARD, Layout, atomic_write_bytes, is_temp
 from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
 from ascl_data.secrets import scrub_json
 
@@ -189,8 +189,9 @@ class DatasetWriter:
                     path.unlink()
                 else:
                     files[m.group(1)].append(path.relative_to(root).as_posix())
-            for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else []:
-                tmp.unlink()
+            for tmp in folder.iterdir() if folder.is_dir() else []:
+                if is_temp(tmp.name) and tmp.is_file():
+                    tmp.unlink()
         return files
 
 

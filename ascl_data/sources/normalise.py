@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ascl_data.recipe import Filter, SourceSpec
-from ascl_data.schemas import KINDS, PromptMessage, PromptRecord, Provenance
+from ascl_data.schemas import KINDS, PromptMessage, PromptRecord, Provenance, is_blank
 from ascl_data.sources.adapters import Adapter
 
 
@@ -81,7 +81,7 @@ def normalise(spec: SourceSpec, adapter: Adapter | None, row: dict[str, Any], in
             raise RowError(prompt_col, "column missing")
         if not isinstance(prompt, str):
             raise RowError(prompt_col or "prompt", f"expected text, got {type(prompt).__name__}")
-        if not prompt.strip():
+        if is_blank(prompt):
             raise RowError(prompt_col or "prompt", "empty prompt")
         messages = [PromptMessage(role="user", content=prompt)]
         if cols.system and row.get(cols.system):

@@ -235,12 +235,12 @@ def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progre
     if own_judge:  # the judge's settings are checked first, so a bad one fails before a model is loaded
         assert config.backend is not None  # JudgeConfig checks it
         try:
-            judge_backend = make_backend(config.backend, **config.backend_settings)
+            judge_backend = make_backend(config.backend, role="judge", **config.backend_settings)
         except TypeError as exc:
             raise InputError("ascl-data eval", [Problem("--judge-setting", config.backend, str(exc))]) from None
     if backend is None:
         try:
-            backend = make_backend(settings.backend, model=settings.model, **settings.backend_settings)
+            backend = make_backend(settings.backend, role="model", model=settings.model, **settings.backend_settings)
         except TypeError as exc:
             raise InputError("ascl-data eval", [Problem("--backend-setting", settings.backend, str(exc))]) from None
     judging = Judging(config, ModelJudge.from_config(judge_backend, config) if config.model_judge else None)
