@@ -314,7 +314,8 @@ def test_custom_benchmark_by_file_and_columns(tmp_path: Path):
 
 
 def test_a_built_dataset_is_evaluated_by_prompt_kind(tmp_path: Path):
-    from ascl_data.judge import JudgeConfig, write_judge_config
+    from ascl_data.judge import JudgeConfig
+    from ascl_data.pipeline.layout import write_judge_config
     from ascl_data.rl.toy import ITEMS, write_toy_dataset
     from ascl_data.rulebook import load_ruleset
 

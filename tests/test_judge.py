@@ -25,8 +25,8 @@ from ascl_data.judge import (
     judge_config_for,
     parse_judge_output,
     rejection_reason,
-    write_judge_config,
 )
+from ascl_data.pipeline.layout import write_judge_config
 from ascl_data.rl.rewards import default_reward_funcs
 from ascl_data.schemas import PromptRecord, Trace
 from helpers import ScriptedBackend

@@ -1,27 +1,16 @@
-"""Teacher backends by name. Heavy modules (torch, vllm, openai) are imported only when their backend is made."""
+"""Teacher backends by name, loaded on first use: configs can read the names (`names.py`) without importing any
+backend, and heavy modules (torch, vllm, openai) load only when their backend is made (`registry.py`)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ascl_data.lazy import lazy_exports
 
-from ascl_data.backends.base import Backend, Completion, SamplingParams
-from ascl_data.backends.names import BACKENDS
+_EXPORTS = {
+    "Backend": "ascl_data.backends.base", "Completion": "ascl_data.backends.base",
+    "SamplingParams": "ascl_data.backends.base", "BACKENDS": "ascl_data.backends.names",
+    "backend_class": "ascl_data.backends.registry", "make_backend": "ascl_data.backends.registry",
+}
 
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
-def backend_class(name: str) -> type[Backend]:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
-    module_name, _, attr = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-def make_backend(name: str, *, role: str = "teacher", **settings: Any) -> Backend:
-    """`make_backend("transformers", model="embedded")`, `make_backend("openai", base_url=..., model=...)`. `role`
-    ("teacher", "judge", or "model" for the model `eval` evaluates) names the server in a refusal's message."""
-    backend = backend_class(name)(**settings)
-    backend.role = role  # type: ignore[attr-defined]
-    return backend
-
-
-__all__ = ["BACKENDS", "Backend", "Completion", "SamplingParams", "backend_class", "make_backend"]
+__all__ = sorted(_EXPORTS)

@@ -14,7 +14,6 @@ _EXPORTS = {
     "expected_verdicts": "ascl_data.judge.behaviour",
     "judge_config_for": "ascl_data.judge.behaviour",
     "rejection_reason": "ascl_data.judge.behaviour",
-    "write_judge_config": "ascl_data.judge.behaviour",
     "JUDGE_CONFIG_FILE": "ascl_data.judge.config",
     "JudgeConfig": "ascl_data.judge.config",
     "DEFAULT_RUBRIC": "ascl_data.judge.model_judge",

@@ -13,7 +13,7 @@ Expected verdicts per kind (`expected_verdicts`):
 
 `assess_response` decides from the rule-based classifier and, where given, a model judge's `ModelAssessment`;
 `Judge` asks the model judge for a batch and turns each assessment into the build's `Rejection`. The judge config a
-build used is written beside its data (`write_judge_config`) and read back by training and eval
+build used is written beside its data (`ascl_data.pipeline.layout.write_judge_config`) and read back by training and eval
 (`judge_config_for`).
 """
 
@@ -43,7 +43,6 @@ __all__ = [
     "expected_verdicts",
     "judge_config_for",
     "rejection_reason",
-    "write_judge_config",
 ]
 
 CLASSIFIER = "refusal_classifier"
@@ -51,15 +50,6 @@ MATH = "math_verify"
 AGREEMENT = "judges_agree"  # the JudgeResult that says whether classifier and model judge agree (stats count it)
 _PAST = {"comply": "complied", "refuse": "refused", "safe_complete": "safe_completed"}
 _UNSCORED = frozenset({"judge_unparseable", "judge_error"})
-
-
-def write_judge_config(root: str | Path, config: JudgeConfig) -> Path:
-    """Record the judge config a build used in its folder, so training and eval score by the same rule."""
-    from ascl_data.pipeline.layout import atomic_write_bytes
-
-    path = Path(root) / JUDGE_CONFIG_FILE
-    atomic_write_bytes(path, (config.model_dump_json(indent=2) + "\n").encode())
-    return path
 
 
 def judge_config_for(dataset: str | Path, override: JudgeConfig | dict[str, Any] | None = None) -> JudgeConfig:

@@ -22,7 +22,7 @@ from ascl_data import __version__
 from ascl_data.backends import Backend, backend_class
 from ascl_data.cache import CachedBackend, RequestCache
 from ascl_data.pipeline.card import render_card, write_card
-from ascl_data.pipeline.layout import Layout
+from ascl_data.pipeline.layout import Layout, write_judge_config
 from ascl_data.pipeline.plan import Chunk, TargetGate, chunked, expected_total, plan_items
 from ascl_data.pipeline.progress import BuildListener, progress_for
 from ascl_data.pipeline.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
@@ -31,7 +31,6 @@ from ascl_data.pipeline.summary import BuildResult, BuildSummary
 from ascl_data.pipeline.writer import DatasetWriter
 from ascl_data.errors import InputError, Problem
 from ascl_data.generators import Generator, get_generator
-from ascl_data.judge import write_judge_config
 from ascl_data.judge.factory import make_judge
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.recipe import Recipe, TeacherConfig

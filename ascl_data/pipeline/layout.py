@@ -35,6 +35,7 @@ from typing import IO, Any
 import xxhash
 
 from ascl_data.errors import FatalError, InputError, Problem
+from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
 
 STATE_DIR = ".ascl"
 SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})\.parquet$")
@@ -80,6 +81,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             raise FatalError(f"the disk is full: cannot write {path} ({exc.strerror}). Free space and run the build "
                              "again: it resumes at the chunk it was writing.") from None
         raise FatalError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_judge_config(root: str | Path, config: JudgeConfig) -> Path:
+    """Record the judge config a build used in its folder, so training and eval score by the same rule."""
+    path = Path(root) / JUDGE_CONFIG_FILE
+    atomic_write_bytes(path, (config.model_dump_json(indent=2) + "\n").encode())
+    return path
 
 
 def write_json(path: Path, payload: Any) -> None:
