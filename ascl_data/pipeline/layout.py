@@ -1,7 +1,12 @@
 """The build folder: where every file of a build lives, and the markers that make it resumable.
 
-    data/{sft,rl,eval}-NNNNN.parquet   the splits, one shard per chunk at most
-    rejects/rejects-NNNNN.parquet      every prompt that did not make it
+    data/{sft,rl,eval}-NNNNN-of-MMMMM.parquet
+                                       the splits, one shard per chunk at most: NNNNN is the chunk, MMMMM the
+                                       build's number of chunks (a chunk being written, or of a build that has not
+                                       finished, is `{split}-NNNNN.parquet`). The Hub's sharded names: `datasets`
+                                       reads the split names from them even without the card's `configs`
+    rejects/rejects-NNNNN-of-MMMMM.parquet
+                                       every prompt that did not make it
     stats/, README.md                  statistics, plots and the dataset card
     .ascl/build.json                   which recipe owns the folder (its fingerprint and its sources' content):
                                        the marker that proves the package made the folder
@@ -31,7 +36,7 @@ from typing import IO, Any
 from ascl_data.errors import FatalError, InputError, Problem
 
 STATE_DIR = ".ascl"
-SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})\.parquet$")
+SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})(?:-of-(\d{5}))?\.parquet$")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -101,13 +106,21 @@ class Layout:
     def chunk_marker(self, index: int) -> Path:
         return self.state / "chunks" / f"{index:05d}.json"
 
-    def shard(self, split: str, index: int) -> Path:
-        return self.root / ("rejects" if split == "rejects" else "data") / f"{split}-{index:05d}.parquet"
+    def shard(self, split: str, index: int, n_chunks: int | None = None) -> Path:
+        """The shard of `split` written by chunk `index`: while the build runs, `{split}-NNNNN.parquet`; once it has
+        finished with `n_chunks` chunks, `{split}-NNNNN-of-MMMMM.parquet`."""
+        total = "" if n_chunks is None else f"-of-{n_chunks:05d}"
+        return self.root / ("rejects" if split == "rejects" else "data") / f"{split}-{index:05d}{total}.parquet"
 
     def shards(self, split: str) -> list[Path]:
         """The shards of one split (`sft`, `rl`, `eval`, `rejects`), in order."""
         folder = self.root / ("rejects" if split == "rejects" else "data")
-        return sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9].parquet")) if folder.is_dir() else []
+        found = [p for p in folder.glob(f"{split}-*.parquet") if SHARD.match(p.name)] if folder.is_dir() else []
+        return sorted(found, key=lambda p: p.name)
+
+    def chunk_shards(self, split: str, index: int) -> list[Path]:
+        """The files chunk `index` holds for `split`, under either name (a finished build's or a running one's)."""
+        return [p for p in self.shards(split) if int(SHARD.match(p.name).group(2)) == index]  # type: ignore[union-attr]
 
     def user_files(self) -> list[str]:
         """What a user gets (and a push uploads): every file but build state and temporary files, sorted."""
