@@ -23,10 +23,6 @@ from ascl_data.rl.data import SFT_COLUMNS, load_split, require_columns
 from ascl_data.schemas import inline_reasoning
 
 
-def _inline(message: dict[str, Any]) -> dict[str, Any]:
-    return inline_reasoning(message)
-
-
 def _drop(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "reasoning_content": None}
 
@@ -36,7 +32,7 @@ def prepare_sft_dataset(ds: Dataset, reasoning: str = "inline", convention: Conv
     as <think>...</think>, or dropped); messages in the chat convention the student's template takes."""
     require_columns(ds, SFT_COLUMNS, "sft split")
     ds = ds.select_columns(list(SFT_COLUMNS))
-    return present_for_template(ds, convention, _inline if reasoning == "inline" else _drop)
+    return present_for_template(ds, convention, inline_reasoning if reasoning == "inline" else _drop)
 
 
 def training_template(config: ASCLSFTConfig) -> tuple[Any, str | None, str]:
