@@ -7,11 +7,13 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ascl_data import __version__
 from ascl_data.commands import build, rules, train
 from ascl_data.commands import eval as eval_command
 from ascl_data.errors import AsclError
+from ascl_data.lazy import missing_extra
 
 app = typer.Typer(
     name="ascl-data",
@@ -45,9 +47,15 @@ def run() -> None:
     warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
     try:
         app()
-    except AsclError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    except AsclError as exc:  # escaped: a message may hold brackets (`pip install 'ascl-data[train]'`)
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)
     except FileNotFoundError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except ImportError as exc:  # an optional part (an extra) not installed: the line that installs it
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(missing))}", markup=True, highlight=False)
         sys.exit(2)

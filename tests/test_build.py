@@ -130,7 +130,8 @@ def test_card_and_plots(built: Path) -> None:
 
     card = DatasetCard.load(built / "README.md")
     meta = card.data.to_dict()
-    assert meta["license"] == "apache-2.0" and meta["pretty_name"] == "Tiny test build"
+    assert meta["license"] == "cc-by-4.0"  # cc0-1.0 prompts, the CC-BY-4.0 rule book
+    assert meta["pretty_name"] == "Tiny test build"
     assert {c["config_name"] for c in meta["configs"]} >= {"rl", "rejects"}
     assert meta["size_categories"] == ["n<1K"]
     assert "2602.13562" in card.text and "prompts.jsonl" in card.text and "cc0-1.0" in card.text

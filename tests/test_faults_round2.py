@@ -194,10 +194,11 @@ def test_a_missing_or_truncated_shard_of_a_committed_chunk_is_built_again(tmp_pa
     shards = {split: _rows(out, split) for split in ("rl", "eval", "rejects")}
     originals = files_of(out / "data")
     marker = json.loads((out / ".ascl" / "chunks" / "00000.json").read_text())
-    assert marker["shards"]["data/rl-00000.parquet"]["size"] == len(originals["rl-00000.parquet"])
+    first, second = (next((out / "data").glob(f"rl-{i:05d}-of-*.parquet")) for i in (0, 1))  # a finished build's names
+    assert marker["shards"]["data/rl-00000.parquet"]["size"] == len(originals[first.name])
 
-    (out / "data" / "rl-00000.parquet").unlink()
-    half = out / "data" / "rl-00001.parquet"
+    first.unlink()
+    half = second
     half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
     result = CliRunner().invoke(app, ["build", str(recipe)])
     assert result.exit_code == 0, result.output
@@ -212,11 +213,11 @@ def test_a_push_of_a_folder_with_a_damaged_shard_says_to_build_again(tmp_path: P
     recipe = make_recipe(tmp_path, tiny_model_dir, **NO_TEACHER)
     out = tmp_path / "out"
     assert build(recipe).exit_code == 0
-    shard = out / "data" / "rl-00000.parquet"
+    shard = next((out / "data").glob("rl-00000-of-*.parquet"))
     shard.write_bytes(shard.read_bytes()[:100])
     result = CliRunner().invoke(app, ["push", str(out), "my-org/ds", "--dry-run", str(tmp_path / "dry")])
     assert isinstance(result.exception, InputError), result.exception
-    assert "chunk 0: data/rl-00000.parquet is not the file the build wrote" in str(result.exception)
+    assert f"chunk 0: data/{shard.name} is not the file the build wrote" in str(result.exception)
     assert "ascl-data build" in str(result.exception) and not (tmp_path / "dry").exists()
     assert build(recipe).exit_code == 0  # which repairs it
     assert CliRunner().invoke(app, ["push", str(out), "my-org/ds", "--dry-run", str(tmp_path / "dry")]).exit_code == 0

@@ -195,7 +195,7 @@ def test_a_repush_deletes_exactly_the_stale_build_files(built_with_secrets, hub,
     repo = tmp_path / "repo"  # the repository as an earlier push left it, plus files its owner added
     apply_commit(plan_commit(upload_set(out, "my-org/ascl-test"), []), repo)
     stale = ["data/sft-00009.parquet", "rejects/rejects-00009.parquet", "stats/old_plot.png"]
-    shutil.copy(repo / "data" / "sft-00000.parquet", repo / stale[0])
+    shutil.copy(next((repo / "data").glob("sft-*.parquet")), repo / stale[0])
     shutil.copy(next((repo / "rejects").glob("*.parquet")), repo / stale[1])
     (repo / stale[2]).write_bytes(b"png")
     (repo / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n")

@@ -176,3 +176,43 @@ def test_cli_help_lists_trl_and_ifpo_fields():
     assert res.exit_code == 0
     for name in ("--num_generations", "--resume_from_checkpoint", "--ifpo_w_min", "--ifpo_frequency", "--ruleset"):
         assert name in res.output
+
+
+def _trl_template(name: str) -> str:
+    import trl
+
+    return str(Path(trl.__file__).parent / "chat_templates" / f"{name}.jinja")
+
+
+@pytest.mark.parametrize("template, assistant_only", [("glm4moe", True), ("nemotron_3_nano", True), ("deepseekv3", False)])
+def test_students_whose_templates_want_other_argument_types_train_on_the_stored_traces(
+        template: str, assistant_only: bool, tiny_model_dir: Path, tmp_path: Path):
+    """GLM-4 and Nemotron iterate `arguments.items()`, DeepSeek-V3 concatenates them as text: each gets the
+    convention it takes, so the call's arguments and the answer reach the trained tokens (issue 25, item 1). With
+    `assistant_only_loss`, TRL's `_training` variant renders them and the tool result stays out of the loss."""
+    ds = Dataset.from_list([_trace().to_row()])
+    config = sft_config(tiny_model_dir, tmp_path / "out", chat_template_path=_trl_template(template),
+                        assistant_only_loss=assistant_only)
+    labelled, full = _labelled_text(build_sft_trainer(config, train_dataset=ds))
+    for text in (labelled, full):
+        assert "building explosives" in text and ANSWER in text and TOOL_NAME in text
+    if assistant_only:  # the tool result and the user turn are in the input, not in the loss
+        assert '"rules"' in full and "pipe bomb" in full
+        assert '"rules"' not in labelled and "pipe bomb" not in labelled
+
+
+def test_a_template_without_tool_turns_is_named_before_training(tiny_model_dir: Path, tmp_path: Path):
+    from ascl_data.chat_format import ChatTemplateError
+
+    consulted = Dataset.from_list([_trace().to_row()])
+    config = sft_config(tiny_model_dir, tmp_path / "out", chat_template_path=_trl_template("gemma3"),
+                        assistant_only_loss=False)
+    with pytest.raises(ChatTemplateError, match=r"gemma3 \(TRL's chat_templates/gemma3.jinja.*cannot show a "
+                                                r"tool-calling turn.*roles must alternate"):
+        build_sft_trainer(config, train_dataset=consulted)
+    # traces that never consult train with it
+    direct = Dataset.from_list([{**_trace().to_row(), "consulted": False, "messages": [
+        {"role": "user", "content": "What is the capital of Australia?", "tool_calls": None},
+        {"role": "assistant", "content": "Canberra.", "tool_calls": None}]}])
+    labelled, _ = _labelled_text(build_sft_trainer(config, train_dataset=direct))
+    assert "Canberra." in labelled

@@ -62,8 +62,8 @@ def test_shards_agree_on_schema_and_load(tmp_path: Path, tools) -> None:
     w.write_chunk(1, [consulted(tools)], [], [prompt(1, "benign")],
                   [Rejection(prompt_id="x", kind="benign", stage="judge", reason="benign_refused", detail="d")])
     finish(tmp_path, w, 2)
-    assert pq.read_schema(tmp_path / "data/sft-00000.parquet").equals(pq.read_schema(tmp_path / "data/sft-00001.parquet"))
-    assert pq.read_schema(tmp_path / "data/sft-00000.parquet").equals(SFT_SCHEMA)
+    assert pq.read_schema(tmp_path / "data/sft-00000-of-00002.parquet").equals(pq.read_schema(tmp_path / "data/sft-00001-of-00002.parquet"))
+    assert pq.read_schema(tmp_path / "data/sft-00000-of-00002.parquet").equals(SFT_SCHEMA)
     sft = datasets.load_dataset(str(tmp_path), split="sft")
     assert sft["prompt_id"] == ["d0", "d1", "c1"]
     back = Trace.from_row(sft[2])  # a parquet round trip gives the same trace
@@ -90,7 +90,7 @@ def test_empty_splits_are_left_out_and_stale_shards_removed(tmp_path: Path, tool
     # a rerun of another size: chunk 2 no longer exists, chunk 1 has no sft rows now
     w.write_chunk(1, [], [prompt(1)], [], [])
     files = finish(tmp_path, w, 2)
-    assert files["sft"] == ["data/sft-00000.parquet"] and files["eval"] == [] and files["rejects"] == []
+    assert files["sft"] == ["data/sft-00000-of-00002.parquet"] and files["eval"] == [] and files["rejects"] == []
     assert not list((tmp_path / "data").glob(".*tmp*"))
     configs = {c["config_name"]: c for c in data_files_config(files)}
     assert set(configs) == {"sft", "rl"} and [d["split"] for d in configs["rl"]["data_files"]] == ["rl"]

@@ -367,7 +367,7 @@ def test_preview_prints_the_first_prompts_traces_and_leaves_the_output_alone(
     assert run.exit_code == 0, run.output
     out = run.output
     scratch = scratch_dir(check_recipe(path))
-    (rule_ids,) = pq.read_table(scratch / "data" / "sft-00000.parquet").to_pydict()["retrieved_rule_ids"][:1]
+    (rule_ids,) = pq.read_table(next((scratch / "data").glob("sft-00000*.parquet"))).to_pydict()["retrieved_rule_ids"][:1]
     assert '1. harmful / weapons_cbrn: accepted (verdict refuse, attempt 1)' in out
     assert 'tool call: retrieve_safety_rules({"query": "explosives"})' in out
     assert f"retrieved rules: {', '.join(rule_ids)}" in out and rule_ids

@@ -55,6 +55,9 @@ class TransformersBackend(Backend):
         num_threads: int | None = None,
         seed_adapter: bool = True,
     ):
+        from ascl_data.lazy import require_extra
+
+        require_extra("embedded", "the transformers backend (an in-process teacher or judge)")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from ascl_data.errors import InputError, Problem
+from ascl_data.lazy import require_extra
 
 TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 CONFIG_HELP = "Config YAML (see configs/{}_*.yaml); then any config field as a flag, e.g. --max_steps 5. --help: fields."
@@ -144,6 +145,7 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Argument(None, help=CONFIG_HELP.format("sft"), show_default=False),
     ) -> None:
         """Supervised fine-tuning on the `sft` split, loss on assistant turns only (TRL's SFTTrainer)."""
+        require_extra("train", "ascl-data train sft")
         from ascl_data.rl.sft import run_sft
 
         cfg = _config("sft", config, ctx.args)
@@ -157,6 +159,7 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Argument(None, help=CONFIG_HELP.format("ifpo"), show_default=False),
     ) -> None:
         """GRPO with IFPO advantages on the `rl` split, `retrieve_safety_rules` live in the rollouts."""
+        require_extra("train", "ascl-data train ifpo")
         from ascl_data.rl.trainer import run_ifpo
 
         cfg = _config("ifpo", config, ctx.args)

@@ -51,7 +51,7 @@ _SINGLE_QUOTED = re.compile(r"(?<![a-z0-9])'(?=[a-z])[^\n]{1,200}?'(?![a-z])")
 
 
 def _rule(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    """Compile a phrase rule in ASCII mode: `\b`, `\w` and `\s` then test ASCII classes, which the regex engine
+    r"""Compile a phrase rule in ASCII mode: `\b`, `\w` and `\s` then test ASCII classes, which the regex engine
     does inline instead of asking the Unicode database at every character (the rules run about 10% faster). The
     rules are English phrases, so only a non-ASCII letter glued to one (no space between) is read differently: as a
     word boundary, which is what it is for a phrase in another script."""

@@ -6,6 +6,8 @@ Nothing here reads the environment, so no token or key can reach the card.
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -62,11 +64,18 @@ def render_card(
     teacher_adapter: str | None = None,
     repo_id: str | None = None,
 ) -> str:
-    """The card text for a built folder."""
+    """The card text for a built folder. Its licence is derived from the sources' unless the recipe states one,
+    which is then checked against them (a warning where it is looser)."""
     card_cfg = recipe.card
     rows = stats["rows"]
+    licence = dataset_licence(card_cfg, sources, ruleset)
+    if licence.warning():
+        warnings.warn(licence.warning(), stacklevel=2)
+    hub_metadata = card_cfg.hub_metadata()
+    if licence.license_name:
+        hub_metadata["license_name"] = licence.license_name
     card_data = DatasetCardData(
-        license=card_cfg.license,
+        license=licence.license,
         language=card_cfg.language,
         task_categories=card_cfg.task_categories,
         task_ids=card_cfg.task_ids or None,
@@ -75,7 +84,7 @@ def render_card(
         pretty_name=card_cfg.pretty_name or recipe.name,
         configs=data_files_config(files),
         dataset_info=dataset_info(Path(recipe.output.dir), files, rows),
-        **card_cfg.hub_metadata(),
+        **hub_metadata,
     )
     what = {
         "sft": "accepted traces (messages, tools, verdict, judge results, tokens)",
@@ -105,6 +114,7 @@ def render_card(
         stats=stats,
         plots=plots,
         sources=[s.__dict__ for s in sources],
+        licence=licence,
         decontaminated_against=[s.name for s in recipe.decontamination.against],
         ngram=recipe.decontamination.ngram,
         teacher={
@@ -115,7 +125,8 @@ def render_card(
             "max_tokens": recipe.teacher.sampling.max_tokens,
         },
         generators=[g.name for g in recipe.generators],
-        ruleset={"name": ruleset.name, "version": ruleset.version, "fingerprint": ruleset.fingerprint()},
+        ruleset={"name": ruleset.name, "version": ruleset.version, "fingerprint": ruleset.fingerprint(),
+                 "license": ruleset.license},
         judge=judge_desc,
         intended_use=card_cfg.intended_use or DEFAULT_INTENDED_USE,
         limitations=card_cfg.limitations or DEFAULT_LIMITATIONS,
@@ -149,3 +160,80 @@ def write_card(root: str | Path, text: str) -> Path:
     path = Path(root) / "README.md"
     atomic_write_bytes(path, text.encode("utf-8"))
     return path
+
+
+# -- the dataset's licence, carried from its sources --------------------------------------------------------------
+
+# What each licence asks of a dataset made from content under it. A licence covers another when it asks at least as
+# much; a share-alike licence is covered only by itself. Ids the table does not know (openrail, llama3, other, ...)
+# cover nothing and are covered by nothing: they make the licence `other`, with each named.
+_ATTR, _SA, _NC, _ND = "attribution", "share-alike", "non-commercial", "no-derivatives"
+LICENCE_TERMS: dict[str, frozenset[str]] = {
+    **{k: frozenset() for k in ("cc0-1.0", "unlicense", "pddl", "wtfpl")},
+    **{k: frozenset({_ATTR}) for k in ("mit", "apache-2.0", "bsd", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear",
+                                       "isc", "zlib", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "odc-by",
+                                       "cdla-permissive-1.0", "cdla-permissive-2.0", "postgresql", "ncsa")},
+    **{k: frozenset({_ATTR, _SA}) for k in ("cc-by-sa-3.0", "cc-by-sa-4.0", "odbl", "cdla-sharing-1.0", "gpl",
+                                            "gpl-2.0", "gpl-3.0", "agpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "gfdl")},
+    **{k: frozenset({_ATTR, _NC}) for k in ("cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0")},
+    **{k: frozenset({_ATTR, _NC, _SA}) for k in ("cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0")},
+    "cc-by-nd-4.0": frozenset({_ATTR, _ND}),
+    **{k: frozenset({_ATTR, _NC, _ND}) for k in ("cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0")},
+}
+
+
+def _covers(outer: str, inner: str) -> bool:
+    """Content under `inner` may go into a dataset under `outer`: the same licence, or one that asks strictly more
+    (a share-alike licence only under itself)."""
+    if outer == inner:
+        return True
+    if outer not in LICENCE_TERMS or inner not in LICENCE_TERMS or _SA in LICENCE_TERMS[inner]:
+        return False
+    return LICENCE_TERMS[inner] < LICENCE_TERMS[outer]
+
+
+def _looser(stated: str, source: str) -> bool:
+    """`stated` asks less than `source`: it drops a condition of it, or shares alike under another licence. Equal
+    terms under another id (apache-2.0 for mit content) are not looser; unknown ids cannot be compared."""
+    if stated == source or stated not in LICENCE_TERMS or source not in LICENCE_TERMS:
+        return False
+    return not LICENCE_TERMS[source] <= LICENCE_TERMS[stated] or (_SA in LICENCE_TERMS[source])
+
+
+@dataclass(frozen=True)
+class Licence:
+    """The card's licence and how it was decided."""
+
+    license: str  # the Hub id in the card's YAML
+    license_name: str | None  # with `other`: the licences it stands for, each named
+    stated: bool  # the recipe's `card.license`, as opposed to one derived from the sources
+    derived: str  # what the sources give (their most restrictive licence, or `other`)
+    inputs: list[dict[str, str]]  # [{"name", "license"}]: every source and the rule book, with their licences
+    unstated: list[str]  # sources that state no licence
+    looser_than: list[dict[str, str]]  # inputs whose licence asks more than the stated one
+
+    def warning(self) -> str | None:
+        if not self.looser_than:
+            return None
+        named = ", ".join(f"{i['name']} ({i['license']})" for i in self.looser_than)
+        return (f"card.license {self.license} is looser than the licence of {named}; the dataset is made from that "
+                f"content, so its terms apply. Set card.license to {self.derived}"
+                f"{' (with license_name)' if self.derived == 'other' else ''} or remove it to use the licence "
+                "derived from the sources")
+
+
+def dataset_licence(card_cfg: Any, sources: list[Any], ruleset: Any) -> Licence:
+    """The licence of a dataset made from `sources` (SourceInfo: `name`, `license`) and the rule book (its rules are
+    in every consulted trace): the one licence that covers every other (the most restrictive), else `other` naming
+    each. A licence the recipe states (`card.license`) wins, with a warning where it is looser than an input's."""
+    inputs = [{"name": f"source {s.name or s.dataset}", "license": str(s.license).lower()} for s in sources if s.license]
+    inputs.append({"name": f"rule book {ruleset.name}", "license": str(ruleset.license).lower()})
+    unstated = [s.name or s.dataset for s in sources if not s.license]
+    ids = list(dict.fromkeys(i["license"] for i in inputs))
+    top = [m for m in ids if all(_covers(m, x) for x in ids)]
+    derived, derived_name = (top[0], None) if top else ("other", " + ".join(ids))
+    if "license" in card_cfg.model_fields_set:
+        stated = card_cfg.license
+        looser = [i for i in inputs if _looser(stated, i["license"])]
+        return Licence(stated, card_cfg.license_name, True, derived, inputs, unstated, looser)
+    return Licence(derived, derived_name, False, derived, inputs, unstated, [])

@@ -1,7 +1,12 @@
 """The build folder: where every file of a build lives, and the markers that make it resumable.
 
-    data/{sft,rl,eval}-NNNNN.parquet   the splits, one shard per chunk at most
-    rejects/rejects-NNNNN.parquet      every prompt that did not make it
+    data/{sft,rl,eval}-NNNNN-of-MMMMM.parquet
+                                       the splits, one shard per chunk at most: NNNNN is the chunk, MMMMM the
+                                       build's number of chunks (a chunk being written, or of a build that has not
+                                       finished, is `{split}-NNNNN.parquet`). The Hub's sharded names: `datasets`
+                                       reads the split names from them even without the card's `configs`
+    rejects/rejects-NNNNN-of-MMMMM.parquet
+                                       every prompt that did not make it
     stats/, README.md                  statistics, plots and the dataset card
     .ascl/build.json                   which recipe owns the folder (its fingerprint and its sources' content):
                                        the marker that proves the package made the folder
@@ -38,7 +43,7 @@ from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
 
 STATE_DIR = ".ascl"
-SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})\.parquet$")
+SHARD = re.compile(r"^(sft|rl|eval|rejects)-(\d{5})(?:-of-(\d{5}))?\.parquet$")
 CHUNK_MARKER = re.compile(r"^\d{5}\.json$")
 TEMP = re.compile(r"^\..+\.ascl-tmp-\d+$")  # `temp_path`: the package's own temporary names, nobody else's
 _LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-\d+$")  # before the suffix was the package's own
@@ -151,20 +156,26 @@ class Layout:
     def chunk_marker(self, index: int) -> Path:
         return self.chunks_dir / f"{index:05d}.json"
 
-    def shard(self, split: str, index: int) -> Path:
-        return self.root / ("rejects" if split == "rejects" else "data") / f"{split}-{index:05d}.parquet"
+    def shard(self, split: str, index: int, n_chunks: int | None = None) -> Path:
+        """The shard of `split` written by chunk `index`: while the build runs, `{split}-NNNNN.parquet`; once it has
+        finished with `n_chunks` chunks, `{split}-NNNNN-of-MMMMM.parquet`."""
+        total = "" if n_chunks is None else f"-of-{n_chunks:05d}"
+        return self.root / ("rejects" if split == "rejects" else "data") / f"{split}-{index:05d}{total}.parquet"
 
     def shards(self, split: str) -> list[Path]:
         """The shards of one split (`sft`, `rl`, `eval`, `rejects`), in order."""
         folder = self.root / ("rejects" if split == "rejects" else "data")
-        return sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9].parquet")) if folder.is_dir() else []
+        found = [p for p in folder.glob(f"{split}-*.parquet") if SHARD.match(p.name)] if folder.is_dir() else []
+        return sorted(found, key=lambda p: p.name)
 
-    def chunk_shards(self, index: int) -> list[Path]:
-        """The shards chunk `index` has on disk, of every split."""
+    def chunk_shards(self, index: int, split: str | None = None) -> list[Path]:
+        """The shards chunk `index` has on disk (of `split`, or of every split), under either name: a finished
+        build's `-of-MMMMM` or a running one's."""
         out = []
         for folder in (self.root / "data", self.root / "rejects"):
             if folder.is_dir():
-                out += [p for p in folder.iterdir() if (m := SHARD.match(p.name)) and int(m.group(2)) == index]
+                out += [p for p in folder.iterdir() if (m := SHARD.match(p.name)) and int(m.group(2)) == index
+                        and split in (None, m.group(1))]
         return sorted(out)
 
     def user_files(self) -> list[str]:
@@ -389,18 +400,19 @@ class Layout:
         if data is None:
             return None, f"its marker {marker.relative_to(self.root)} cannot be read"
         shards = data.pop("shards", None)
-        on_disk = {p.relative_to(self.root).as_posix(): p for p in self.chunk_shards(index)}
+        on_disk = {_shard_key(p): p for p in self.chunk_shards(index)}
         if shards is None:  # a marker written before markers recorded shards: each split it counts has its shard
-            expected = {self.shard(split, index).relative_to(self.root).as_posix()
+            expected = {_shard_key(self.shard(split, index)): self.shard(split, index).relative_to(self.root)
                         for split in ("sft", "rl", "eval", "rejects") if data.get(split)}
-            missing = sorted(expected - set(on_disk))
+            missing = sorted(str(rel) for key, rel in expected.items() if key not in on_disk)
             return (None, f"{missing[0]} is missing") if missing else (data, None)
         for rel, info in sorted(shards.items()):
-            path = on_disk.pop(rel, None)
+            path = on_disk.pop(_shard_key(Path(rel)), None)
             if path is None:
                 return None, f"{rel} is missing"
             if path.stat().st_size != info.get("size") or _digest(path) != info.get("xxh3"):
-                return None, f"{rel} is not the file the build wrote (its size or content changed)"
+                shown = path.relative_to(self.root).as_posix()
+                return None, f"{shown} is not the file the build wrote (its size or content changed)"
         if on_disk:
             return None, f"{sorted(on_disk)[0]} was not written by this chunk"
         return data, None
@@ -428,6 +440,12 @@ class Layout:
     def log_run(self, record: dict[str, Any]) -> None:
         with open(self.runs_log, "a", encoding="utf-8") as fh:  # an audit log, never uploaded
             fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _shard_key(path: Path) -> str:
+    """A shard by folder, split and chunk, whatever its name's `-of-MMMMM` (a finished build renames its shards)."""
+    m = SHARD.match(path.name)
+    return f"{path.parent.name}/{m.group(1)}-{m.group(2)}" if m else path.as_posix()
 
 
 def _digest(path: Path) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,12 @@ def write_stats(root: str | Path, stats: dict[str, Any], plots: bool = True) -> 
     atomic_write_bytes(root / "stats" / "stats.json", (json.dumps(public, indent=2, sort_keys=True) + "\n").encode())
     if not plots:
         return []
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a core install: the numbers are in stats.json, the card has no pictures
+        warnings.warn("no plots in stats/: matplotlib is not installed (pip install 'ascl-data[plots]', or set "
+                      "output.plots: false)", stacklevel=2)
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,11 +1,12 @@
 """Parquet shards per split, written atomically with one fixed arrow schema per split.
 
-Layout of a built dataset folder (it loads with `datasets.load_dataset(folder)` through the README's `configs:`):
+Layout of a built dataset folder (it loads with `datasets.load_dataset(folder)` through the README's `configs:`;
+file names `{split}-NNNNN-of-MMMMM.parquet`, chunk NNNNN of MMMMM, once the build has finished):
 
-    data/sft-00000.parquet ...     accepted traces (OpenAI chat `messages`, `tools` as a JSON string)
-    data/rl-00000.parquet ...      prompts for RL: TRL's conversational `prompt` column, kind, reference
-    data/eval-00000.parquet ...    held-out prompts, same columns as rl
-    rejects/rejects-00000.parquet  every prompt that did not make it, with stage, reason and detail
+    data/sft-00000-of-00001.parquet ...     accepted traces (OpenAI chat `messages`, `tools` as a JSON string)
+    data/rl-00000-of-00001.parquet ...      prompts for RL: TRL's conversational `prompt` column, kind, reference
+    data/eval-00000-of-00001.parquet ...    held-out prompts, same columns as rl
+    rejects/rejects-00000-of-00001.parquet  every prompt that did not make it, with stage, reason and detail
     stats/                          stats.json and PNG plots
     README.md                       the dataset card
 
@@ -15,6 +16,7 @@ type and break loading).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -170,16 +172,17 @@ class DatasetWriter:
         }
         counts = {}
         for split, rows in parts.items():
-            path = self.layout.shard(split, index)
+            for old in self.layout.chunk_shards(index, split):  # left by an earlier run (finished or not)
+                old.unlink()
             if rows:
-                write_table(path, rows, SCHEMAS[split])
-            elif path.exists():  # left by an earlier, different run
-                path.unlink()
+                write_table(self.layout.shard(split, index), rows, SCHEMAS[split])
             counts[split] = len(rows)
         return counts
 
     def finalize(self, n_chunks: int) -> dict[str, list[str]]:
-        """Remove shards that no chunk of this build wrote (left by an earlier run); list the shards per split."""
+        """Remove shards that no chunk of this build wrote (left by an earlier run), name the others
+        `{split}-NNNNN-of-MMMMM.parquet` (so that `datasets` keeps the split names without the card); list the
+        shards per split."""
         root = self.layout.root
         files: dict[str, list[str]] = {s: [] for s in (*SPLITS, "rejects")}
         for folder in (root / "data", root / "rejects"):
@@ -187,8 +190,11 @@ class DatasetWriter:
                 m = SHARD.match(path.name)
                 if not m or int(m.group(2)) >= n_chunks:
                     path.unlink()
-                else:
-                    files[m.group(1)].append(path.relative_to(root).as_posix())
+                    continue
+                final = self.layout.shard(m.group(1), int(m.group(2)), n_chunks)
+                if final != path:
+                    os.replace(path, final)
+                files[m.group(1)].append(final.relative_to(root).as_posix())
             for tmp in folder.iterdir() if folder.is_dir() else []:
                 if is_temp(tmp.name) and tmp.is_file():
                     tmp.unlink()
