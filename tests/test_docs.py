@@ -10,6 +10,10 @@ and the Hub offline. A marker comment on the line before a block changes that:
   same path on a tiny model or one step. `ASCL_DOCS_AS_WRITTEN=1` runs the block as written instead
   (`ASCL_DOCS_AS_WRITTEN=1 pytest tests/test_docs.py`), before an issue touching it is resolved.
 
+Teacher answers are cached per request in a build's folder (`.ascl/cache`), as for any reader who follows one page
+after another: a page's copy starts with the request cache of the pages run before it, so the quickstart's teacher
+answers are computed once per run; every command still runs its whole path.
+
 The site itself must build with `mkdocs build --strict` (broken links, missing pages, a results figure that no
 results file holds: `docs/hooks.py`).
 """
@@ -68,6 +72,7 @@ def test_markers_are_known() -> None:
 
 
 _CLONES: dict[Path, Path] = {}
+CACHE = Path("runs") / "quickstart" / ".ascl" / "cache"
 
 
 def _clone(page: Path, tmp_root: Path) -> Path:
@@ -81,6 +86,11 @@ def _clone(page: Path, tmp_root: Path) -> Path:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest / rel)
         (dest / ".venv").symlink_to(Path(sys.prefix))
+        earlier = [c for c in _CLONES.values() if (c / CACHE / "requests.sqlite").is_file()]
+        if earlier:  # the request cache of the pages before (the database with its write-ahead log)
+            (dest / CACHE).mkdir(parents=True)
+            for f in (earlier[-1] / CACHE).glob("requests.sqlite*"):
+                shutil.copy2(f, dest / CACHE / f.name)
         _CLONES[page] = dest
     return _CLONES[page]
 
