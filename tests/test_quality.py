@@ -302,3 +302,11 @@ def test_the_card_shows_the_rater_prompt_and_scores_when_it_is_on(tmp_path: Path
     card = (out / "README.md").read_text()
     assert "**Model rater**: `openai` backend, model `rater-model`" in card and "Rate it 1-5. Answer JSON." in card
     assert "rated helpful" in card
+
+
+def test_a_trace_a_cheap_filter_rejects_costs_no_rater_call(tool: RuleTool) -> None:
+    trace = consulted_trace(tool, RANSOM, "cyber_attacks", "making a sound", "No. See privacy/made-up-rule.")
+    backend = ScriptedBackend(lambda c, t: '{"helpful": 5, "rule_use": 5, "reason": "fine"}')
+    out = asyncio.run(QualityCheck(tool, QualityConfig(hallucinated_citation="reject"), ModelRater(backend)).check(trace))
+    assert isinstance(out, Rejection) and out.reason == "hallucinated_citation"
+    assert backend.batches == [] and out.quality.rating_helpful is None

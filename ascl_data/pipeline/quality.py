@@ -354,9 +354,11 @@ class QualityCheck:
         """The judged trace with its quality fields, or a rejection at stage `quality` when a filter set to
         `reject` fires (its reason the first such filter's; its detail every one's)."""
         q = self.meter.measure(trace)
-        if self.rater is not None:
-            q.rating_helpful, q.rating_rule_use, q.rating_detail = await self.rater.rate(trace, self.meter.rule_tool.ruleset)
         hits = fired(q, self.config)
+        if self.rater is not None and not any(getattr(self.config, key) == "reject" for key, _, _ in hits):
+            # rated only when no cheap filter rejects the trace: a rater call costs a model request
+            q.rating_helpful, q.rating_rule_use, q.rating_detail = await self.rater.rate(trace, self.meter.rule_tool.ruleset)
+            hits = fired(q, self.config)
         q.flags = [reason for _, reason, _ in hits]
         rejecting = [(reason, detail) for key, reason, detail in hits if getattr(self.config, key) == "reject"]
         if not rejecting:
