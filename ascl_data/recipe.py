@@ -406,6 +406,13 @@ class QualityConfig(StrictModel):
     min_rating: int = Field(3, ge=1, le=5)
     rater: RaterConfig = Field(default_factory=RaterConfig)
 
+    @model_validator(mode="after")
+    def _bounds(self) -> QualityConfig:
+        if self.max_answer_chars is not None and self.max_answer_chars < self.min_answer_chars:
+            raise ValueError(f"max_answer_chars ({self.max_answer_chars}) is below min_answer_chars "
+                             f"({self.min_answer_chars}): every answer would be rejected")
+        return self
+
 
 class HubConfig(StrictModel):
     """Where `--push-to-hub` sends the dataset when the recipe names it."""

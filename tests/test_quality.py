@@ -138,6 +138,8 @@ def test_recipe_quality_section_checks_its_fields(tmp_path: Path) -> None:
     text = str(err.value)
     assert "quality.off_topic_query" in text and "'off', 'warn' or 'reject'" in text
     assert "quality.rater" in text and "no backend is named" in text
+    with pytest.raises(ValidationError, match="below min_answer_chars"):
+        QualityConfig(min_answer_chars=50, max_answer_chars=10)
     with pytest.raises(ValidationError, match="looks like a secret"):
         QualityConfig.model_validate({"rater": {"backend": "openai", "backend_settings": {"api_key": "sk-1"}}})
 
