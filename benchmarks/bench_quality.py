@@ -10,7 +10,8 @@ without it.
 - hot path: `QualityCheck.check` (what the scheduler runs after the judge; no rater) on every seed trace and every
   trace of `--build`, `--repeat` times each; the median microseconds per trace, consulted and direct apart.
 - `--throughput-baseline COMMIT`: benchmarks/bench_build_throughput.py (sim server) run on a checkout of COMMIT
-  (no quality check) and on this tree, one after the other; refused while the 1-minute load is above `--max-load`.
+  (no quality check) and on this tree, alternating, `--rounds` times; refused while the 1-minute load is above
+  `--max-load`. The ratio is bare loop / build wall time (1.0: the build keeps the server as busy as the bare loop).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_quality.py --build runs/quickstart
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_quality.py --build runs/quickstart --throughput-baseline df181be
@@ -126,33 +127,53 @@ def built_traces(folder: Path) -> list[Any]:
     return [Trace.from_row({**r, "quality": None}) for r in rows]
 
 
-def throughput(baseline: str, max_load: float, prompts: int, runs: int) -> dict[str, Any]:
-    """bench_build_throughput.py (sim server) on `baseline` and on this tree, baseline first."""
+def throughput(baseline: str, max_load: float, prompts: int, runs: int, rounds: int) -> dict[str, Any]:
+    """bench_build_throughput.py (sim server, in-process) on `baseline` and on this tree, `rounds` times each,
+    alternating which goes first; per tree, the median over all its runs of the paired ratio bare / build, and of
+    the wall time the build spends inside and outside the server's busy span."""
     load = os.getloadavg()[0]
     if load > max_load:
         return {"skipped": f"1-minute load {load:.2f} > {max_load}: not measured"}
     base = Path(tempfile.mkdtemp(prefix="bench-quality-base-"))
-    out: dict[str, Any] = {"baseline_commit": baseline}
+    rows: dict[str, list[dict[str, Any]]] = {"baseline": [], "quality": []}
+    loads: dict[str, list[list[float]]] = {"baseline": [], "quality": []}
     try:
         subprocess.run(["git", "worktree", "add", "--detach", str(base), baseline], cwd=ROOT, check=True,
                        capture_output=True)
         for link in ("generators", "rl", "rulesets", "cards"):  # the package's data folders, as in a checkout
             if not (base / "ascl_data" / link).exists():
                 (base / "ascl_data" / link).symlink_to(f"../{link}")
-        for name, tree in (("baseline", base), ("quality", ROOT)):
-            result = Path(tempfile.mkstemp(suffix=".json")[1])
-            env = {**os.environ, "PYTHONPATH": str(tree)}
-            load_before = [round(x, 2) for x in os.getloadavg()]
-            subprocess.run([sys.executable, str(Path(__file__).parent / "bench_build_throughput.py"), "--prompts",
-                            str(prompts), "--runs", str(runs), "--out", str(result)], env=env, check=True)
-            data = json.loads(result.read_text())
-            result.unlink()
-            out[name] = {"tree": str(tree), "load_before": load_before,
-                         **{k: data[k] for k in ("median_wall_s", "median_paired_ratio", "ratio_of_medians",
-                                                 "median_cpu_s", "settings", "server")}}
+        trees = [("baseline", base), ("quality", ROOT)]
+        for r in range(rounds):
+            for name, tree in trees if r % 2 == 0 else trees[::-1]:
+                result = Path(tempfile.mkstemp(suffix=".json")[1])
+                loads[name].append([round(x, 2) for x in os.getloadavg()])
+                subprocess.run([sys.executable, str(Path(__file__).parent / "bench_build_throughput.py"), "--prompts",
+                                str(prompts), "--runs", str(runs), "--out", str(result)],
+                               env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+                data = json.loads(result.read_text())
+                result.unlink()
+                rows[name] += [{"bare": b, "build": o} for b, o in zip(data["runs"]["bare"], data["runs"]["build"])]
+                settings, server = data["settings"], data["server"]
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 4)
+
+    out: dict[str, Any] = {"baseline_commit": baseline, "server": server, "settings": settings, "rounds": rounds}
+    for name, pairs in rows.items():
+        out[name] = {
+            "load_before_each_round": loads[name],
+            "runs": len(pairs),
+            "median_paired_ratio": med([p["bare"]["wall_s"] / p["build"]["wall_s"] for p in pairs]),
+            "median_wall_s": {k: med([p[k]["wall_s"] for p in pairs]) for k in ("bare", "build")},
+            "median_served_span_s": {k: med([p[k]["served_span_s"] for p in pairs]) for k in ("bare", "build")},
+            "median_outside_span_s": {k: med([p[k]["outside_span_s"] for p in pairs]) for k in ("bare", "build")},
+            "median_cpu_s": {k: med([p[k]["cpu_s"] for p in pairs]) for k in ("bare", "build")},
+            "paired_ratios": [round(p["bare"]["wall_s"] / p["build"]["wall_s"], 4) for p in pairs],
+        }
     return out
 
 
@@ -163,7 +184,8 @@ def main() -> None:
     ap.add_argument("--throughput-baseline", metavar="COMMIT", help="also run the throughput benchmark, vs COMMIT")
     ap.add_argument("--max-load", type=float, default=2.5)
     ap.add_argument("--prompts", type=int, default=256, help="throughput: prompts per run")
-    ap.add_argument("--runs", type=int, default=3, help="throughput: paired runs per tree")
+    ap.add_argument("--runs", type=int, default=3, help="throughput: paired runs per tree and round")
+    ap.add_argument("--rounds", type=int, default=2, help="throughput: rounds, alternating which tree goes first")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -186,7 +208,7 @@ def main() -> None:
         traces += built_traces(args.build)
     result["hot_path"] = hot_path(traces, check, args.repeat)
     if args.throughput_baseline:
-        result["throughput"] = throughput(args.throughput_baseline, args.max_load, args.prompts, args.runs)
+        result["throughput"] = throughput(args.throughput_baseline, args.max_load, args.prompts, args.runs, args.rounds)
     result["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

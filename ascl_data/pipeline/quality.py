@@ -167,12 +167,15 @@ class QualityMeter:
         rule is no fit)."""
         got: set[str] = set()
         would: set[str] = set()
+        searched: set[tuple[Any, ...]] = set()  # calls with the same categories and depth need one search
         for args, ids in calls:
             got.update(ids)
             if ids and prompt.strip():
                 try:
                     depth = max(QUERY_FIT_DEPTH, args.get("top_k", self.default_top_k))
-                    hits = self.rule_tool.search(prompt, args.get("categories"), depth)
+                    key = (tuple(args.get("categories") or ()), depth)
+                    hits = [] if key in searched else self.rule_tool.search(prompt, args.get("categories"), depth)
+                    searched.add(key)
                 except (ValueError, TypeError):
                     hits = []
                 would.update(h.rule.id for h in hits)
