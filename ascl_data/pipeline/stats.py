@@ -184,9 +184,8 @@ def answer_diversity(sft: pl.LazyFrame, seed: int, sample: int = DIVERSITY_SAMPL
         for answer in answers:
             words = normalise_text(answer).split()
             for n, (seen, total) in grams.items():
-                new = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-                seen.update(new)
-                grams[n] = (seen, total + len(new))
+                seen.update(zip(*(words[i:] for i in range(n))))
+                grams[n] = (seen, total + max(0, len(words) - n + 1))
             dups += dedup.check(answer) is not None
         row: dict[str, Any] = {"kind": kind, "answers": len(answers)}
         for n, (seen, total) in grams.items():
