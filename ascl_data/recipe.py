@@ -366,6 +366,60 @@ class CardConfig(StrictModel):
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
+FilterAction = Literal["off", "warn", "reject"]
+
+
+class RaterConfig(StrictModel):
+    """The optional model rater: a model, through any judge backend, scores each accepted trace 1-5 for helpfulness
+    and for following the retrieved rules (what the cheap fields cannot see). Off by default: it costs a model call
+    per trace."""
+
+    enabled: bool = False  # ask the rater for every accepted trace
+    backend: str | None = None  # a backend name, as `judge.backend`
+    backend_settings: dict[str, Any] = Field(default_factory=dict)  # settings for the rater's backend
+    prompt: str | None = None  # the rater's system prompt (default: `ascl_data.pipeline.quality.RATER_PROMPT`)
+    max_tokens: int = Field(256, ge=1)  # tokens the rater may write
+
+    @model_validator(mode="after")
+    def _fits(self) -> RaterConfig:
+        from ascl_data.backends.names import BACKENDS
+
+        check_no_secrets(self.backend_settings, "quality.rater.backend_settings")
+        if self.enabled and not self.backend:
+            raise ValueError("backend: the rater is enabled but no backend is named (as judge.backend)")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise ValueError(f"backend: unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
+        return self
+
+
+class QualityConfig(StrictModel):
+    """Per-trace quality filters (`ascl_data.pipeline.quality`). Each filter is `off` (not checked), `warn` (the
+    trace is kept and its reason goes into `quality.flags`, counted in stats and the card) or `reject` (the trace
+    becomes a rejection at stage `quality` with that reason, and the prompt gets its next attempt). Warn or off by
+    default: a strong teacher needs no filter, and the fields are stored either way."""
+
+    off_category_retrieval: FilterAction = "warn"  # no retrieved rule (within max_fit_rank) in the prompt's category
+    off_topic_query: FilterAction = "warn"  # query_fit < min_query_fit
+    hallucinated_citation: FilterAction = "warn"  # the answer names a rule not retrieved, or not in the rule book
+    repeats_tool_response: FilterAction = "warn"  # tool_echo >= max_tool_echo
+    answer_length: FilterAction = "off"  # reasons answer_too_short / answer_too_long
+    low_rating: FilterAction = "warn"  # a rater score < min_rating (only with the rater on)
+    max_fit_rank: int | None = Field(None, ge=1)  # the first in-category rule must rank this high (None: any rank)
+    min_query_fit: float = Field(0.3, ge=0.0, le=1.0)  # off_topic_query below this share of the query's rules
+    max_tool_echo: float = Field(0.5, gt=0.0, le=1.0)  # repeats_tool_response at this share of copied 8-grams
+    min_answer_chars: int = Field(1, ge=0)  # answer_too_short below this many characters
+    max_answer_chars: int | None = Field(None, ge=1)  # answer_too_long above this many (None: no bound)
+    min_rating: int = Field(3, ge=1, le=5)  # low_rating below this rater score
+    rater: RaterConfig = Field(default_factory=RaterConfig)  # the optional model rater
+
+    @model_validator(mode="after")
+    def _bounds(self) -> QualityConfig:
+        if self.max_answer_chars is not None and self.max_answer_chars < self.min_answer_chars:
+            raise ValueError(f"max_answer_chars ({self.max_answer_chars}) is below min_answer_chars "
+                             f"({self.min_answer_chars}): every answer would be rejected")
+        return self
+
+
 class HubConfig(StrictModel):
     """Where `--push-to-hub` sends the dataset when the recipe names it."""
 
@@ -390,6 +444,7 @@ class Recipe(StrictModel):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)  # the teacher model
     ruleset: str = "default"  # rule book: a shipped name or a YAML path
     judge: JudgeConfig = Field(default_factory=JudgeConfig)  # how answers are judged
+    quality: QualityConfig = Field(default_factory=QualityConfig)  # per-trace quality checks and filters
     output: OutputConfig  # where the build is written
     card: CardConfig = Field(default_factory=CardConfig)  # dataset card metadata
     hub: HubConfig = Field(default_factory=HubConfig)  # where to push
@@ -420,6 +475,8 @@ class Recipe(StrictModel):
                 del g["consult"]
             if g["attempts"] == 1:
                 del g["attempts"]
+        if data["quality"] == QualityConfig().model_dump(mode="json"):
+            del data["quality"]  # at its defaults, a build made before the quality section keeps its hash
         card = data["card"]
         for key in ("license_name", "license_link", "task_ids", *(k for k in card if k.startswith("extra_gated_"))):
             if card[key] in (None, []):

@@ -167,6 +167,30 @@ class JudgeResult(StrictModel):
     detail: str = ""
 
 
+class TraceQuality(StrictModel):
+    """Cheap measures of one trace (`ascl_data.pipeline.quality`), computed in the build after the judge; None (or
+    empty) where a measure does not apply. Stored in the `sft` split and on rejected traces in `rejects`."""
+
+    # retrieval fit: the retrieved rules against the prompt's category, where the source gives one the rule book has
+    retrieval_fit: float | None = None  # share of the retrieved rules in the prompt's category
+    retrieval_fit_rank: int | None = None  # 1-based rank (retrieval order) of the first rule in it; None: no rule is
+    # query fit: share of the rules the tool calls retrieved that the prompt itself retrieves (its top 5, or top_k if
+    # more, in the same categories)
+    query_fit: float | None = None
+    # citation faithfulness: rules the answer names (by id or title), those no tool call retrieved, and rule ids
+    # (a rule-book category, "/", a slug) the rule book does not have
+    cited_rules: list[str] = Field(default_factory=list)
+    cited_not_retrieved: list[str] = Field(default_factory=list)
+    unknown_rules: list[str] = Field(default_factory=list)
+    answer_chars: int = 0
+    tool_echo: float | None = None  # share of the answer's word 8-grams found verbatim in the tool responses
+    flags: list[str] = Field(default_factory=list)  # the quality filters that fired (warned or rejected), by reason
+    # the optional model rater (`quality.rater`), 1-5 each; None when it is off or gave no usable answer
+    rating_helpful: int | None = None
+    rating_rule_use: int | None = None
+    rating_detail: str | None = None
+
+
 def tool_schemas_by_name(tools: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {t["function"]["name"]: t["function"] for t in tools if t.get("type") == "function"}
 
@@ -211,6 +235,7 @@ class Trace(StrictModel):
     provenance: Provenance | None = None
     teacher_calls: int = 0
     attempts: int = 1  # the attempt the judge accepted (1: the first)
+    quality: TraceQuality | None = None  # computed by the build after the judge
 
     @model_validator(mode="after")
     def _conversation(self) -> Trace:
@@ -282,7 +307,7 @@ class Trace(StrictModel):
         return out
 
 
-Stage = Literal["source", "generation", "tool_loop", "schema", "judge", "behaviour", "reasoning"]
+Stage = Literal["source", "generation", "tool_loop", "schema", "judge", "behaviour", "reasoning", "quality"]
 
 
 class Rejection(StrictModel):
@@ -301,6 +326,7 @@ class Rejection(StrictModel):
     teacher_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    quality: TraceQuality | None = None  # the rejected trace's quality fields, where a trace was made
 
     @field_validator("reason")
     @classmethod

@@ -128,11 +128,74 @@ def render_card(
         ruleset={"name": ruleset.name, "version": ruleset.version, "fingerprint": ruleset.fingerprint(),
                  "license": ruleset.license},
         judge=judge_desc,
+        quality=quality_section(recipe, stats, plots),
         intended_use=card_cfg.intended_use or DEFAULT_INTENDED_USE,
         limitations=card_cfg.limitations or DEFAULT_LIMITATIONS,
         citation=card_cfg.citation,
     )
     return str(card)
+
+
+QUALITY_PLOT = "stats/quality_by_kind.png"
+QUALITY_COLUMNS = (  # (stats key, card heading); rates are shares of the kind's traces where the field applies
+    ("consultation_rate", "consulted"),
+    ("top_rule_in_category", "top rule in category"),
+    ("any_rule_in_category", "any rule in category"),
+    ("mean_query_fit", "query fit"),
+    ("cites_rules", "names a rule"),
+    ("hallucinated_citation", "hallucinated citation"),
+    ("repeats_tool_response", "copies tool response"),
+    ("median_answer_chars", "median answer chars"),
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}"
+
+
+def quality_section(recipe: Any, stats: dict[str, Any], plots: list[str]) -> dict[str, Any] | None:
+    """What the card's quality section shows, formatted: None for a build without quality fields."""
+    from ascl_data.pipeline.quality import ECHO_NGRAM, RATER_PROMPT, RATER_SCALE
+
+    q = stats.get("quality")
+    if q is None:
+        return None
+    cfg = recipe.quality
+    settings = {
+        "off_category_retrieval": f"max_fit_rank: {cfg.max_fit_rank or 'any'}",
+        "off_topic_query": f"min_query_fit: {cfg.min_query_fit:g}",
+        "hallucinated_citation": "",
+        "repeats_tool_response": f"max_tool_echo: {cfg.max_tool_echo:g}",
+        "answer_length": f"min_answer_chars: {cfg.min_answer_chars}, max_answer_chars: {cfg.max_answer_chars or 'none'}",
+        "low_rating": f"min_rating: {cfg.min_rating} (with the rater on)",
+    }
+    rated = any(r.get("mean_rating_helpful") is not None for r in q["by_kind"])
+    columns = [*QUALITY_COLUMNS, *((("mean_rating_helpful", "rated helpful"), ("mean_rating_rule_use", "rated rule use"))
+                                   if rated else ())]
+    examples = []
+    for e in q["examples"]:
+        fields = e["quality"]
+        shown = ", ".join(f"{k} {_cell(v) if not isinstance(v, list) else ', '.join(v) or '-'}"
+                          for k, v in fields.items() if v not in (None, [], "") and k != "rating_detail")
+        examples.append({**e, "fields": shown})
+    return {
+        "header": ["kind", "policy", "traces", *(h for _, h in columns)],
+        "rows": [[r["kind"], r["policy"], str(r["traces"]), *(_cell(r.get(k)) for k, _ in columns)]
+                 for r in q["by_kind"]],
+        "filters": [{"filter": k, "action": getattr(cfg, k), "setting": v} for k, v in settings.items()],
+        "warnings": q["warnings"],
+        "rejected": [r for r in stats.get("rejections", []) if r["stage"] == "quality"],
+        "diversity": [{**r, **{k: _cell(r.get(k)) for k in ("distinct_1", "distinct_2", "distinct_3",
+                                                             "near_duplicate_answers")}} for r in q["diversity"]],
+        "examples": examples,
+        "echo_ngram": ECHO_NGRAM,
+        "rater": {"enabled": cfg.rater.enabled, "backend": cfg.rater.backend,
+                  "model": cfg.rater.backend_settings.get("model"), "prompt": cfg.rater.prompt or RATER_PROMPT,
+                  "scale": RATER_SCALE},
+        "plot": QUALITY_PLOT if QUALITY_PLOT in plots else None,
+    }
 
 
 def dataset_info(root: Path, files: dict[str, list[str]], rows: dict[str, int]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from ascl_data.pipeline.card import render_card, write_card
 from ascl_data.pipeline.layout import Layout, write_judge_config
 from ascl_data.pipeline.plan import Chunk, TargetGate, chunked, expected_total, plan_items
 from ascl_data.pipeline.progress import BuildListener, progress_for
+from ascl_data.pipeline.quality import make_quality_check
 from ascl_data.pipeline.runner import ADMITTED_PER_REQUEST_SLOT, ChunkCounts, ChunkResult, Scheduler, Stages
 from ascl_data.pipeline.stats import compute_stats, consult_policies, print_stats, write_stats
 from ascl_data.pipeline.summary import BuildResult, BuildSummary
@@ -113,7 +114,8 @@ class Build:
         summary.prices = self.recipe.teacher.prices
         files = DatasetWriter(self.layout).finalize(n_chunks)
         self.layout.log_run(summary.for_log())
-        stats = compute_stats(self.layout.root, files, policies=consult_policies(self.recipe))
+        stats = compute_stats(self.layout.root, files, policies=consult_policies(self.recipe),
+                              quality=self.recipe.quality, seed=self.recipe.seed)
         stats["usage"] = summary.usage()  # summed from the chunk markers: a resumed build counts each chunk once
         if summary.target is not None:
             stats["target"] = summary.target_report()
@@ -195,7 +197,8 @@ class Build:
         teacher = make_teacher(t, Path(t.cache_dir) / "requests.sqlite" if t.cache_dir else self.layout.default_cache,
                                self.backend)
         return Stages(checked.generators, teacher, make_judge(self.recipe.judge, teacher.cache), t.sampling,
-                      t.max_in_flight or ADMITTED_PER_REQUEST_SLOT * teacher.inner.concurrency)
+                      t.max_in_flight or ADMITTED_PER_REQUEST_SLOT * teacher.inner.concurrency,
+                      make_quality_check(self.recipe.quality, checked.generators[0].rule_tool, teacher.cache))
 
     def _teacher_adapter(self) -> str | None:
         """The seed adapter's description when the teacher is the embedded model with it merged in."""

@@ -12,6 +12,7 @@ from ascl_data.backends.base import SamplingParams
 from ascl_data.cache import CachedBackend
 from ascl_data.pipeline.plan import Chunk, TargetGate
 from ascl_data.pipeline.progress import BuildListener
+from ascl_data.pipeline.quality import QualityCheck
 from ascl_data.generators.base import Generator
 from ascl_data.judge import Judge
 from ascl_data.schemas import PromptRecord, Rejection, Trace
@@ -26,14 +27,15 @@ ADMITTED_PER_REQUEST_SLOT = 4
 
 @dataclass(frozen=True)
 class Stages:
-    """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge, and
-    how many conversations may be with the teacher at once (each with at most one request in flight)."""
+    """What turns a prompt into a trace: the recipe's generators (by index), the cached teacher, the judge, the
+    quality check, and how many conversations may be with the teacher at once (each with at most one request in flight)."""
 
     generators: list[Generator]
     backend: CachedBackend
     judge: Judge
     params: SamplingParams
     max_in_flight: int
+    quality: QualityCheck | None = None  # the quality fields and filters, after the judge
 
 
 TRANSIENT_REASONS = frozenset({"backend_error", "judge_error"})  # what `--retry-failed` sends again
@@ -177,8 +179,11 @@ class Scheduler:
                 if rejection is None:
                     result = result.model_copy(update={"verdict": verdict, "judge": judged, "attempts": attempt + 1,
                                                        **usage})
-                    break
-                result = rejection
+                    result = await self.stages.quality.check(result) if self.stages.quality else result
+                    if isinstance(result, Trace):
+                        break
+                else:
+                    result = self.stages.quality.annotate(rejection, result) if self.stages.quality else rejection
             reasons.append(f"{result.stage}/{result.reason}: {result.detail}")
             detail = result.detail if len(reasons) == 1 else "; ".join(
                 f"attempt {k + 1}: {r}" for k, r in enumerate(reasons))

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ascl_data.pipeline.layout import SHARD, Layout, atomic_write_bytes, is_temp
+from ascl_data.pipeline.quality import QUALITY_ARROW
 from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
 from ascl_data.secrets import scrub_json
 
@@ -75,6 +76,7 @@ SFT_SCHEMA = pa.schema(
         ("provenance", PROVENANCE),
         ("teacher_calls", pa.int64()),
         ("attempts", pa.int64()),
+        ("quality", QUALITY_ARROW),
     ]
 )
 PROMPT_SCHEMA = pa.schema(
@@ -100,6 +102,7 @@ REJECT_SCHEMA = pa.schema(
         ("teacher_calls", pa.int64()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
+        ("quality", QUALITY_ARROW),
     ]
 )
 SCHEMAS = {"sft": SFT_SCHEMA, "rl": PROMPT_SCHEMA, "eval": PROMPT_SCHEMA, "rejects": REJECT_SCHEMA}
