@@ -81,7 +81,8 @@ class OpenAISettings(BaseModel):
 
     # the model name the server serves (its /v1/models lists the names)
     model: str = Field(min_length=1)
-    # the server's OpenAI-compatible URL(s), ending in /v1 (`base_url: URL` for one); each request goes to the least busy
+    # the server's OpenAI-compatible URL(s), ending in /v1 (`base_url: URL` for one); each request goes to the
+    # least busy one
     base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"], min_length=1)
     api_key_env: str | None = None  # name of the env var holding the key; None -> "EMPTY" (local servers)
     max_concurrency: int = Field(32, ge=1)  # requests in flight at once, over all replicas
@@ -501,7 +502,7 @@ class OpenAIBackend(Backend):
     async def _ask_context(self) -> int | None:
         replica = self._replicas[0]
         try:
-            models = await asyncio.wait_for(replica.client.models.list(), self.settings.timeout_s)
+            models = await self.policy.deadline(replica.client.models.list())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a server without /v1/models simply gets no guard
