@@ -2,8 +2,8 @@
 
 Why this shape:
 - bounded concurrency (one semaphore over all replicas), so a large build does not open thousands of requests;
-- our own retries with jittered exponential backoff on 429, 5xx, timeouts and connection errors, honouring
-  Retry-After (the client's built-in retries are off, so ours are the ones that count and are visible);
+- when and whether a request is sent again (retries, backoff, Retry-After, the deadline, requests- and
+  tokens-per-minute limits) is `request_policy.py`'s decision; this module builds requests and reads responses;
 - several base URLs: requests go to the least-busy healthy replica; a replica that fails is benched for a
   short while and the retry goes elsewhere (fail-over);
 - the API key comes only from the environment variable named by `api_key_env`; it never appears in a repr,
@@ -11,7 +11,6 @@ Why this shape:
 - one conversation that fails for good yields `Completion(error=...)`; `generate` never raises for one item,
   except for faults no retry can fix (401/403: the key; 404: the model or URL), which raise `FatalError` at once
   instead of failing every prompt of the build;
-- `timeout_s` is a deadline for the whole request (connect, wait, read the body), not a per-byte idle timer;
 - a conversation too long for the teacher's context (the `max_model_len` setting, else what the server's
   `/v1/models` reports) comes back as `error_reason="prompt_too_long"` without being sent;
 - everything that comes back (error texts, raw output, the message) is passed through `ascl_data.secrets.scrub`.
@@ -20,14 +19,12 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
 import os
-import random
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -37,14 +34,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ascl_data.backends.base import MAX_USAGE_TOKENS, Backend, Completion, SamplingParams
 from ascl_data.backends.consult_policy import forces_call, offered_tools
+from ascl_data.backends.request_policy import (  # noqa: F401 - backoff_delay, parse_retry_after: re-exported
+    Failure,
+    GaveUp,
+    RequestPolicy,
+    backoff_delay,
+    classify,
+    parse_retry_after,
+)
 from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.secrets import register_secret, scrub, scrub_json
 from ascl_data.toolcalls import normalize_message
 
-#: HTTP statuses worth another try: rate limits, server overload or failure, request timeout, conflict.
-RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-#: HTTP statuses that every later request would get too: the build stops at the first one.
-FATAL_STATUSES = frozenset({401, 403, 404})
 PROMPT_TOO_LONG = "prompt_too_long"
 RESPONSE_TOO_LONG = "response_too_long"
 INVALID_USAGE = "invalid_usage"
@@ -78,25 +79,32 @@ class OpenAISettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # the model name the server serves (its /v1/models lists the names)
     model: str = Field(min_length=1)
+    # the server's OpenAI-compatible URL(s), ending in /v1 (`base_url: URL` for one); each request goes to the
+    # least busy one
     base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"], min_length=1)
     api_key_env: str | None = None  # name of the env var holding the key; None -> "EMPTY" (local servers)
-    max_concurrency: int = Field(32, ge=1)
-    max_retries: int = Field(6, ge=0)
-    timeout_s: float = Field(120.0, gt=0)
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(20.0, gt=0)
+    max_concurrency: int = Field(32, ge=1)  # requests in flight at once, over all replicas
+    max_retries: int = Field(6, ge=0)  # further tries of a failed request (429, 5xx, timeouts, connection errors)
+    timeout_s: float = Field(120.0, gt=0)  # deadline of one request: connect, wait and read the whole answer
+    backoff_initial_s: float = Field(0.5, gt=0)  # first backoff step; it doubles each retry (jittered)
+    backoff_max_s: float = Field(20.0, gt=0)  # the largest backoff step
     max_retry_after_s: float = Field(120.0, gt=0)  # cap on a server's Retry-After
+    # requests sent per minute at most, evenly spaced (a hosted API's RPM limit); None: no limit
+    max_requests_per_minute: float | None = Field(None, gt=0)
+    # prompt + max_tokens tokens sent per minute at most (a hosted API's TPM limit); None: no limit
+    max_tokens_per_minute: int | None = Field(None, gt=0)
     replica_cooldown_s: float = Field(5.0, ge=0)  # how long a failing replica is skipped
     tool_choice: str | dict[str, Any] | None = None  # sent whenever tools are offered
     force_first_tool_call: bool = False  # force the tool on turns before any tool result (small models)
     send_reasoning: bool = False  # send earlier turns' reasoning_content back (most servers reject it)
-    extra_body: dict[str, Any] = Field(default_factory=dict)
-    # the prompt-length guard: the context length (None: ask the server's /v1/models for `max_model_len`) and how
-    # prompt tokens are counted (a tokenizer name or path; else characters / chars_per_token, which over-counts
-    # English and code so that a prompt the guard lets through fits)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # extra top-level keys of every request body
+    # the prompt-length guard's context length; None: ask the server's /v1/models for `max_model_len`
     max_model_len: int | None = Field(None, ge=1)
+    # counts prompt tokens for the guard (a tokenizer name or path); None: characters / chars_per_token
     tokenizer: str | None = None
+    # characters per token of the estimate, set low so that a prompt the guard lets through fits
     chars_per_token: float = Field(3.0, gt=0)
 
     @model_validator(mode="before")
@@ -161,98 +169,6 @@ class _Replica:
     in_flight: int = 0
     benched_until: float = 0.0
     served: int = 0
-
-
-@dataclass
-class _Failure:
-    """One failed attempt, classified."""
-
-    kind: str  # timeout | rate_limited | server_error | connection_error | bad_request | ...
-    detail: str
-    retryable: bool
-    retry_after: float | None = None
-    bench_replica: bool = False
-    fatal: bool = False  # every request would fail the same way: stop the build
-
-
-@dataclass
-class BackendStats:
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-
-
-def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
-    """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date) or `retry-after-ms`; None if absent/bad."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            value = float(ms) / 1000.0
-            if math.isfinite(value) and value >= 0:
-                return value
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-        return value if math.isfinite(value) and value >= 0 else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
-    """Equal-jitter exponential backoff: half the exponential step fixed, half random (spreads retries of a
-    crowd of requests, and still guarantees a minimum wait so a restarting server gets time)."""
-    step = min(cap, initial * (2**attempt))
-    return step / 2 + rng.uniform(0, step / 2)
-
-
-def classify(exc: BaseException) -> _Failure:
-    """Map an exception from the openai client to a retry decision."""
-    if isinstance(exc, openai.APITimeoutError):
-        return _Failure("timeout", "request timed out", True, bench_replica=False)
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        return _Failure("connection_error", f"{type(cause).__name__}: {cause}", True, bench_replica=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = _error_message(exc)
-        retry_after = parse_retry_after(exc.response.headers) if exc.response is not None else None
-        if status == 429:
-            return _Failure("rate_limited", f"HTTP 429: {message}", True, retry_after)
-        if status in RETRYABLE_STATUSES:
-            return _Failure("server_error", f"HTTP {status}: {message}", True, retry_after, bench_replica=status >= 500)
-        kind = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "http_error")
-        return _Failure(kind, f"HTTP {status}: {message}", False, fatal=status in FATAL_STATUSES)
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return _Failure("timeout", "request timed out", True)
-    if isinstance(exc, ConnectionError):
-        return _Failure("connection_error", f"{type(exc).__name__}: {exc}", True, bench_replica=True)
-    return _Failure("client_error", f"{type(exc).__name__}: {exc}", False)
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error")
-        msg = inner.get("message") if isinstance(inner, dict) else body.get("message")
-        if msg:
-            return (scrub(str(msg)) or "")[:500]  # scrub first: a cut could leave half a key unrecognised
-    return (scrub(str(exc.message)) or "")[:500]
 
 
 def _shown(obj: Any) -> str:
@@ -384,12 +300,12 @@ class OpenAIBackend(Backend):
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rr = 0
-        self._rng = random.Random()
+        self.policy = RequestPolicy(settings)
+        self.stats = self.policy.stats
         self._context: int | None | bool = False  # False: not asked yet; None: unknown (no guard)
         self._context_lock: asyncio.Lock | None = None
         self._tokenizer: Any = None
         self._stopped: FatalError | None = None  # set by the first fatal refusal: nothing more is sent
-        self.stats = BackendStats()
 
     def __repr__(self) -> str:  # no key, ever
         s = self.settings
@@ -424,6 +340,7 @@ class OpenAIBackend(Backend):
         self._loop = loop
         self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
         self._context_lock = asyncio.Lock()
+        self.policy.bind_loop()
 
     # -- replicas -----------------------------------------------------------
     def _pick(self) -> _Replica:
@@ -463,60 +380,51 @@ class OpenAIBackend(Backend):
                 body["tool_choice"] = tool_choice
         body.update(s.extra_body)  # as the client merges `extra_body`: top-level keys, the recipe's win
 
-        assert self._semaphore is not None
+        tokens = self.prompt_tokens(conversation, tools) + params.max_tokens if self.policy.counts_tokens else 0
         started = time.perf_counter()
-        failure: _Failure | None = None
-        for attempt in range(s.max_retries + 1):
-            if attempt:
-                self.stats.retries += 1
-                delay = backoff_delay(attempt - 1, s.backoff_initial_s, s.backoff_max_s, self._rng)
-                if failure is not None and failure.retry_after is not None:
-                    # the server said when; add a little jitter so a crowd does not return at one instant
-                    delay = min(failure.retry_after, s.max_retry_after_s) + self._rng.uniform(0, 0.1)
-                await asyncio.sleep(delay)  # the slot is free while we wait
-            async with self._semaphore:
-                if self._stopped is not None:
-                    raise self._stopped
-                replica = self._pick()
-                replica.in_flight += 1
-                self.stats.requests += 1
-                try:
-                    # `post` rather than `chat.completions.create`: the body is plain JSON already, and create's
-                    # recursive type-driven transform of messages and tools was a quarter of the client's CPU per
-                    # request (benchmarks/README.md, build throughput); the response is parsed the same way. The
-                    # deadline covers the whole request, body included: a server that trickles bytes cannot hold it
-                    # open past timeout_s (the client's own timeout restarts on every read).
-                    response = await asyncio.wait_for(
-                        replica.client.post("/chat/completions", body=body, cast_to=ChatCompletion), s.timeout_s
-                    )
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # classified below; nothing escapes for one item
-                    failure = classify(exc)
-                    self.stats.by_kind[failure.kind] = self.stats.by_kind.get(failure.kind, 0) + 1
-                    if failure.fatal:
-                        self._stopped = self._fatal(replica.url, failure)
-                        raise self._stopped from None
-                    if failure.bench_replica and len(self._replicas) > 1:
-                        replica.benched_until = time.monotonic() + s.replica_cooldown_s
-                    if not failure.retryable:
-                        break
-                    continue
-                finally:
-                    replica.in_flight -= 1
-            replica.served += 1
-            replica.benched_until = 0.0
-            return self._completion(response, time.perf_counter() - started, params.max_tokens)
+        sent_to: list[_Replica] = []  # the replica of each attempt, for what a failure does to it
+        result = await self.policy.run(lambda: self._send(body, tokens, sent_to),
+                                       lambda failure: self._failed(sent_to[-1], failure))
+        if isinstance(result, GaveUp):
+            return Completion(error=result.error, latency_s=time.perf_counter() - started)
+        completion = self._completion(result, time.perf_counter() - started, params.max_tokens)
+        if tokens and completion.prompt_tokens + completion.completion_tokens > tokens:
+            await self.policy.charge(completion.prompt_tokens + completion.completion_tokens - tokens)
+        return completion
 
-        self.stats.failures += 1
-        assert failure is not None
-        tries = attempt + 1
-        return Completion(
-            error=f"{failure.kind}: {failure.detail} (after {tries} attempt{'s' if tries > 1 else ''})",
-            latency_s=time.perf_counter() - started,
-        )
+    async def _send(self, body: dict[str, Any], tokens: int, sent_to: list[_Replica]) -> ChatCompletion:
+        """One attempt: a concurrency slot, the rate limits, the least-busy replica, the request under its deadline."""
+        assert self._semaphore is not None
+        async with self._semaphore:
+            if self._stopped is not None:
+                raise self._stopped
+            await self.policy.admit(tokens)
+            replica = self._pick()
+            sent_to.append(replica)
+            replica.in_flight += 1
+            self.stats.requests += 1
+            try:
+                # `post` rather than `chat.completions.create`: the body is plain JSON already, and create's
+                # recursive type-driven transform of messages and tools was a quarter of the client's CPU per
+                # request (benchmarks/README.md, build throughput); the response is parsed the same way.
+                response = await self.policy.deadline(
+                    replica.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                )
+            finally:
+                replica.in_flight -= 1
+        replica.served += 1
+        replica.benched_until = 0.0
+        return response
 
-    def _fatal(self, url: str, failure: _Failure) -> FatalError:
+    def _failed(self, replica: _Replica, failure: Failure) -> None:
+        """A failed attempt's consequences for the replica it went to: benched, or the whole run stopped."""
+        if failure.fatal:
+            self._stopped = self._fatal(replica.url, failure)
+            raise self._stopped from None
+        if failure.bench_replica and len(self._replicas) > 1:
+            replica.benched_until = time.monotonic() + self.settings.replica_cooldown_s
+
+    def _fatal(self, url: str, failure: Failure) -> FatalError:
         s = self.settings
         who, stops, key_setting = _ROLES.get(self.role, (f"the {self.role} server", "so the run stops", "api_key_env"))
         why = {
@@ -594,7 +502,7 @@ class OpenAIBackend(Backend):
     async def _ask_context(self) -> int | None:
         replica = self._replicas[0]
         try:
-            models = await asyncio.wait_for(replica.client.models.list(), self.settings.timeout_s)
+            models = await self.policy.deadline(replica.client.models.list())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a server without /v1/models simply gets no guard

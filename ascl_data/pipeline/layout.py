@@ -29,15 +29,15 @@ package's own suffix (`.NAME.ascl-tmp-PID`) and only those, only in the build's 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import xxhash
+from filelock import FileLock, Timeout
 
 from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
@@ -99,7 +99,7 @@ def write_json(path: Path, payload: Any) -> None:
     atomic_write_bytes(path, json.dumps(payload, sort_keys=True).encode())
 
 
-_HELD: dict[Path, IO[str]] = {}  # the folder locks this process holds, by lock file
+_HELD: dict[Path, FileLock] = {}  # the folder locks this process holds, by lock file
 
 
 def _changed_sources(before: dict[str, str] | None, now: dict[str, str] | None) -> str | None:
@@ -356,32 +356,35 @@ class Layout:
 
     def lock(self) -> None:
         """Hold the folder's lock for the life of this process (or until `release`): a second build into the same
-        folder is refused while the first runs. The lock is an flock, so a build that dies (even by SIGKILL) leaves
-        no lock behind: the next build takes it over."""
+        folder is refused while the first runs. The lock is the operating system's (`filelock`: flock on POSIX,
+        LockFileEx on Windows), so a build that dies (even by SIGKILL) leaves no lock behind: the next build takes it
+        over. The file holds the holder's pid, for the refusal's message."""
         key = self.lock_file.resolve()
         if key in _HELD:
             return  # this process holds it already (a build run twice in one process)
-        fh = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the build runs
+        held = FileLock(self.lock_file, timeout=0, thread_local=False)
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            owner = fh.read().strip() or "?"
-            fh.close()
+            held.acquire()
+        except Timeout:
+            try:
+                owner = self.lock_file.read_text(encoding="utf-8").strip() or "?"
+            except OSError:  # Windows: the holder's lock covers the file's bytes
+                owner = "?"
             raise self._problem(f"another build (pid {owner}) is writing into this folder; wait for it to end or "
                                 "stop it (it resumes later), or build into another folder") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        _HELD[key] = fh
+        try:
+            with open(self.lock_file, "r+", encoding="utf-8") as fh:  # filelock leaves the holder its file's contents
+                fh.truncate()
+                fh.write(f"{os.getpid()}\n")
+        except OSError:  # Windows: the lock covers the file's bytes; the refusal then names no pid
+            pass
+        _HELD[key] = held
 
     def release(self) -> None:
         """Let go of the folder's lock (it also goes when the process ends)."""
-        fh = _HELD.pop(self.lock_file.resolve(), None)
-        if fh is not None:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-            fh.close()
+        held = _HELD.pop(self.lock_file.resolve(), None)
+        if held is not None:
+            held.release()
 
     # -- chunks ------------------------------------------------------------------
     def committed(self, index: int) -> dict[str, Any] | None:
