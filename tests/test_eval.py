@@ -272,7 +272,7 @@ def test_cli_runs_the_embedded_model_and_compares_runs(data_dir: Path, tmp_path:
     out = tmp_path / "real"
     result = runner.invoke(app, [
         "eval", "--model", "embedded", "--suite", "jailbreakbench", "--suite", "gsm8k", "--data-dir", str(data_dir),
-        "--limit", "1", "--mode", "live", "--mode", "none", "--max-new-tokens", "24", "--max-turns", "2",
+        "--limit", "1", "--mode", "live", "--mode", "none", "--max-new-tokens", "64", "--max-turns", "2",
         "--ruleset", "compact",
         "--backend-setting", "num_threads=2", "--out", str(out),
     ])
