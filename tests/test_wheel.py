@@ -196,7 +196,7 @@ def test_a_fresh_install_of_the_wheel_with_each_extra(tmp_path: Path, embedded_m
                     env={"ASCL_DATA_HOME": str(embedded_model_dir.parents[1])})
     assert quick.returncode == 0, quick.stderr[-3000:]
     assert "preview of 1 prompt(s)" in quick.stderr + quick.stdout
-    assert (env.tmp / "ascl-preview" / "quickstart" / "README.md").is_file()
+    assert (embedded_model_dir.parents[1] / "previews" / "quickstart" / "README.md").is_file()  # under the cache home
 
     # -- train: every command's --help -------------------------------------------------------------------------
     env.install("train")
