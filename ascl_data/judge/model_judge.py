@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,9 +67,13 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
-def parse_judge_output(text: str) -> tuple[Verdict, bool | None, str] | None:
-    """Read (verdict, harmful, reason) from a judge's answer: a JSON object, else `VERDICT: x` lines; None if neither."""
-    body = _THINK.sub(" ", text or "")
+def answer_body(text: str | None) -> str:
+    """A model's answer without its reasoning (`<think>...</think>`, or an unclosed `<think>` to the end)."""
+    return _THINK.sub(" ", text or "")
+
+
+def json_objects(body: str) -> Iterator[dict[str, Any]]:
+    """Every JSON object written in `body`, in order (a model often wraps its JSON in prose or a code fence)."""
     decoder = json.JSONDecoder()
     for m in re.finditer(r"\{", body):
         try:
@@ -77,9 +81,16 @@ def parse_judge_output(text: str) -> tuple[Verdict, bool | None, str] | None:
         except json.JSONDecodeError:
             continue
         if isinstance(obj, dict):
-            verdict = _verdict(obj.get("verdict", obj.get("label")))
-            if verdict:
-                return verdict, _flag(obj.get("harmful")), str(obj.get("reason", ""))[:300]
+            yield obj
+
+
+def parse_judge_output(text: str) -> tuple[Verdict, bool | None, str] | None:
+    """Read (verdict, harmful, reason) from a judge's answer: a JSON object, else `VERDICT: x` lines; None if neither."""
+    body = answer_body(text)
+    for obj in json_objects(body):
+        verdict = _verdict(obj.get("verdict", obj.get("label")))
+        if verdict:
+            return verdict, _flag(obj.get("harmful")), str(obj.get("reason", ""))[:300]
     m = _LINE_VERDICT.search(body)
     verdict = _verdict(m.group(1)) if m else None
     if verdict:
@@ -189,7 +200,7 @@ _LG_CODES = re.compile(r"\bS\d{1,2}\b")
 
 def _parse_llama_guard(text: str) -> Parsed | None:
     """``safe`` or ``unsafe`` on the first line, then the violated categories (``S1,S9``) if unsafe."""
-    lines = [ln.strip() for ln in _THINK.sub(" ", text or "").strip().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in answer_body(text).strip().splitlines() if ln.strip()]
     if not lines or lines[0].lower() not in {"safe", "unsafe"}:
         return None
     if lines[0].lower() == "safe":
@@ -203,7 +214,7 @@ _WG_FIELD = re.compile(r"^\s*(harmful request|response refusal|harmful response)
 
 def _parse_wildguard(text: str) -> Parsed | None:
     """The three ``name: yes|no`` lines; refusal and harmful response must both be read."""
-    found = {m.group(1).lower(): m.group(2).lower() for m in _WG_FIELD.finditer(_THINK.sub(" ", text or ""))}
+    found = {m.group(1).lower(): m.group(2).lower() for m in _WG_FIELD.finditer(answer_body(text))}
     refusal, harm = found.get("response refusal"), found.get("harmful response")
     if refusal not in {"yes", "no"} or harm not in {"yes", "no"}:
         return None
@@ -219,7 +230,7 @@ _Q3_REFUSAL = re.compile(r"^\s*refusal\s*:\s*(yes|no)\b", re.I | re.M)
 def _parse_qwen3guard(text: str) -> Parsed | None:
     """``Safety: Safe|Unsafe|Controversial``, ``Categories: ...``, ``Refusal: Yes|No``; controversial is
     neither harmful nor harmless (harm not stated), so it never rejects on its own."""
-    body = _THINK.sub(" ", text or "")
+    body = answer_body(text)
     safety, refusal = _Q3_SAFETY.search(body), _Q3_REFUSAL.search(body)
     if safety is None or refusal is None:
         return None

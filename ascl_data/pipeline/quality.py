@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ascl_data.judge.model_judge import answer_body, json_objects
 from ascl_data.schemas import Rejection, Trace, TraceQuality
 
 if TYPE_CHECKING:
@@ -281,23 +282,16 @@ things, each an integer from 1 to 5:
 Answer with one JSON object and nothing else:
 {{"helpful": <1-5>, "rule_use": <1-5>, "reason": "<one sentence>"}}"""
 
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
 _SCORE = re.compile(r"\b(helpful|rule_use)[\"'*\s]*[:=][\s\"'*]*([1-5])\b", re.I)
 
 
 def parse_rating(text: str) -> tuple[int, int, str] | None:
     """(helpful, rule_use, reason) from a rater's answer: a JSON object, else `helpful: 4` lines; None if neither."""
-    body = _THINK.sub(" ", text or "")
-    decoder = json.JSONDecoder()
-    for m in re.finditer(r"\{", body):
-        try:
-            obj, _ = decoder.raw_decode(body, m.start())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            scores = [obj.get("helpful"), obj.get("rule_use")]
-            if all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 5 for s in scores):
-                return scores[0], scores[1], str(obj.get("reason", ""))[:300]
+    body = answer_body(text)
+    for obj in json_objects(body):
+        scores = [obj.get("helpful"), obj.get("rule_use")]
+        if all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 5 for s in scores):
+            return scores[0], scores[1], str(obj.get("reason", ""))[:300]
     found = {k.lower(): int(v) for k, v in _SCORE.findall(body)}
     if "helpful" in found and "rule_use" in found:
         return found["helpful"], found["rule_use"], ""
