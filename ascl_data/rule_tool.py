@@ -9,13 +9,26 @@ by nothing would read to the model as guidance.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import bm25s
 import numpy as np
 import Stemmer
+
+# bm25s imports numba where it is installed (vLLM installs it) and would JIT its retrieval: the index here is small, so
+# numpy is as fast without the compile, and numba's llvmlite objects in a process make vLLM 0.32's workers fail at
+# start (their kernel-override scan reads every loaded module). bm25s is imported with numba hidden, so it takes its
+# numpy path; anyone else may still import numba.
+if "numba" in sys.modules:
+    import bm25s
+else:
+    sys.modules["numba"] = None  # type: ignore[assignment]  # `from numba import njit` raises ImportError
+    try:
+        import bm25s
+    finally:
+        del sys.modules["numba"]
 
 from ascl_data.rulebook import Rule, Ruleset
 

@@ -165,7 +165,9 @@ def test_a_fresh_install_of_the_wheel_with_each_extra(tmp_path: Path, embedded_m
         assert _error_line(env.run("train", job, "--help")) == (
             f"error: ascl-data train {job} needs torch, transformers, trl, accelerate, not installed: "
             "pip install 'ascl-data[train]'")
-    line = _error_line(env.run("build", "quickstart.yaml", "--limit", "1", "--quiet"))
+    # an empty cache home: a preview of the same recipe finished there before would be served with no model at all
+    line = _error_line(env.run("build", "quickstart.yaml", "--limit", "1", "--quiet",
+                               env={"ASCL_DATA_HOME": str(tmp_path / "core-home")}))
     assert line.startswith("error: the transformers backend") and line.endswith("pip install 'ascl-data[embedded]'")
     # a build against an OpenAI-compatible server, its validation and its push (dry run) need the core only
     prompts = [("benign", None, f"Give me one tip about topic {i}.", None) for i in range(3)]
