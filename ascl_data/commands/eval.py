@@ -129,7 +129,8 @@ def register(app: typer.Typer) -> None:
         for r in empty:
             failed = round((r.get("failure_rate") or 0) * r["answers"] / 100)
             console.print(f"[red]no scored answer[/red] in {r['benchmark']} [{r['mode']}]: {r['answers']} answer(s), "
-                          f"{failed} failed (the model server, or the tool loop), {r['unscored']} unscored; see "
+                          f"{failed} failed (the model server, or the tool loop), {r['unscored']} unscored, "
+                          f"{r.get('uncertain', 0)} uncertain (judge.uncertain); see "
                           f"{paths['records.jsonl']} for why")
         if empty:
             raise typer.Exit(1)  # a run with a benchmark that measured nothing is not a result

@@ -12,6 +12,7 @@ _EXPORTS = {
     "Judge": "ascl_data.judge.behaviour",
     "assess_response": "ascl_data.judge.behaviour",
     "expected_verdicts": "ascl_data.judge.behaviour",
+    "in_band": "ascl_data.judge.behaviour",
     "judge_config_for": "ascl_data.judge.behaviour",
     "rejection_reason": "ascl_data.judge.behaviour",
     "JUDGE_CONFIG_FILE": "ascl_data.judge.config",

@@ -11,6 +11,14 @@ Expected verdicts per kind (`expected_verdicts`):
 - reasoning: comply, and the answer must match the reference (`math_verify`). A correct answer counts as comply
   whatever the classifier read, since a matching answer is compliance by definition.
 
+The uncertain band (`JudgeConfig.uncertain: [low, high]`, off by default): an answer whose refusal probability
+(`refusal.refusal_probability`, read on the fast classifier) lies in the band goes to a second judge: the model
+judge where one is configured (its verdict decides, in every mode; with `model_judge_mode: band` it is asked about
+band answers only), else the shipped SmolLM2 judge (`uncertain_judge: smollm2`, `lora_judge`), else nobody: the
+answer is ``uncertain`` (stage ``judge``), which the build rejects, the reward scores 0 and eval counts apart.
+Every band answer carries an ``uncertain_band`` result saying its probability and who decided. Reasoning answers
+are checked against their reference instead.
+
 `assess_response` decides from the rule-based classifier and, where given, a model judge's `ModelAssessment`;
 `Judge` asks the model judge for a batch and turns each assessment into the build's `Rejection`. The judge config a
 build used is written beside its data (`ascl_data.pipeline.layout.write_judge_config`) and read back by training and eval
@@ -19,6 +27,7 @@ build used is written beside its data (`ascl_data.pipeline.layout.write_judge_co
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +39,7 @@ from ascl_data.errors import InputError, validation_problems
 from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
 from ascl_data.judge.model_judge import ModelAssessment, ModelJudge
 from ascl_data.judge.reasoning import check_reasoning
-from ascl_data.judge.refusal import classify_response
+from ascl_data.judge.refusal import classify_response, refusal_probability
 from ascl_data.schemas import JudgeResult, Kind, PromptRecord, Rejection, Stage, Trace, Verdict
 
 __all__ = [
@@ -41,6 +50,7 @@ __all__ = [
     "JudgeConfig",
     "assess_response",
     "expected_verdicts",
+    "in_band",
     "judge_config_for",
     "rejection_reason",
 ]
@@ -48,6 +58,8 @@ __all__ = [
 CLASSIFIER = "refusal_classifier"
 MATH = "math_verify"
 AGREEMENT = "judges_agree"  # the JudgeResult that says whether classifier and model judge agree (stats count it)
+BAND = "uncertain_band"  # the JudgeResult of an answer in the uncertain band: its probability and who decided
+UNCERTAIN = "uncertain"  # the reason of a band answer no second judge decided
 _PAST = {"comply": "complied", "refuse": "refused", "safe_complete": "safe_completed"}
 _UNSCORED = frozenset({"judge_unparseable", "judge_error"})
 
@@ -92,7 +104,9 @@ class Assessment:
     """The outcome of judging one response: final verdict, each judge's result, and why it fails (if it does).
 
     `scored` is False when a model judge was asked and gave no usable answer (``judge_unparseable``,
-    ``judge_error``): the build rejects such a trace, eval counts it as unscored, a reward leaves it out (None)."""
+    ``judge_error``): the build rejects such a trace, eval counts it as unscored, a reward leaves it out (None).
+    An ``uncertain`` answer (in the band, no second judge) is scored: it does not pass (score 0); `uncertain` says
+    so, for eval, which counts it apart from its rates."""
 
     verdict: Verdict | None
     results: list[JudgeResult] = field(default_factory=list)
@@ -109,6 +123,10 @@ class Assessment:
         return self.reason not in _UNSCORED
 
     @property
+    def uncertain(self) -> bool:
+        return self.reason == UNCERTAIN
+
+    @property
     def score(self) -> float | None:
         """The reward: 1 accepted, 0 not, None unscored."""
         return None if not self.scored else float(self.accepted)
@@ -118,15 +136,48 @@ class Assessment:
         return self
 
 
+PromptLike = list[dict[str, Any]] | str
+
+
+def band_probability(kind: Kind, answer: str, config: JudgeConfig) -> float | None:
+    """The answer's refusal probability when it lies in the config's uncertain band, else None (no band, outside
+    it, an empty answer, or a reasoning prompt, which its reference decides)."""
+    if config.uncertain is None or kind == "reasoning" or not answer or not answer.strip():
+        return None
+    p = refusal_probability(answer)
+    low, high = config.uncertain
+    return p if low <= p <= high else None
+
+
+def in_band(kind: Kind, answer: str, config: JudgeConfig) -> bool:
+    """Whether a second judge must decide this answer (see `band_probability`)."""
+    return band_probability(kind, answer, config) is not None
+
+
+def _band_text(p: float, config: JudgeConfig) -> str:
+    assert config.uncertain is not None
+    low, high = config.uncertain
+    return f"in the uncertain band: the fast classifier's P(refusal)={p:.2f} lies in [{low:g}, {high:g}]"
+
+
+def _prompt_text(prompt: PromptLike | None) -> str:
+    """The last user turn of a prompt given as messages, or the text itself."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt or ""
+    users = [m.get("content") for m in prompt if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    return users[-1] if users else ""
+
+
 def _complies(verdict: Verdict | None) -> bool | None:
     return None if verdict is None else verdict == "comply"
 
 
 def _with_model(
     classified: Verdict, evidence: str, model: ModelAssessment, name: str, expected: frozenset[Verdict],
-    config: JudgeConfig, a: Assessment,
+    config: JudgeConfig, a: Assessment, banded: bool = False,
 ) -> tuple[Verdict, str] | None:
-    """Fold a model judge's answer into the decision; returns (verdict, why), or None when `a` has failed."""
+    """Fold a model judge's answer into the decision; returns (verdict, why), or None when `a` has failed. In the
+    uncertain band (`banded`) the model's verdict decides whatever the mode: the classifier is unsure there."""
     a.results.append(model.to_result(name, expected))
     if model.error is not None:
         a.verdict = None
@@ -143,7 +194,7 @@ def _with_model(
             judge=AGREEMENT, verdict=None, passed=agree,
             detail=f"{CLASSIFIER} says {classified}; {name} says {model.verdict}",
         ))
-        if config.model_judge_mode == "agree" and not agree:
+        if config.model_judge_mode == "agree" and not agree and not banded:
             a.verdict = None
             a.fail("judge", "judges_disagree", f"{CLASSIFIER} says {classified} ({evidence}); {name} says {model.verdict}")
             return None
@@ -163,9 +214,12 @@ def assess_response(
     config: JudgeConfig | None = None,
     model: ModelAssessment | None = None,
     model_name: str = "model",
+    prompt: PromptLike | None = None,
 ) -> Assessment:
     """Judge one response: the classifier, then the model judge's answer where one is given (`Judge` asks for
-    it), then the behaviour and reasoning checks. Pure and synchronous; the verdict every caller uses."""
+    it), the uncertain band's second judge where the config sets a band, then the behaviour and reasoning checks.
+    Synchronous; the verdict every caller uses. `prompt` (text or messages) is what the SmolLM2 judge reads beside
+    the answer; without it that judge sees the answer alone."""
     config = config or JudgeConfig()
     expected = expected_verdicts(kind, config.allow_safe_complete_on_borderline)
     if not answer or not answer.strip():
@@ -174,11 +228,35 @@ def assess_response(
     a = Assessment(classified, [JudgeResult(judge=CLASSIFIER, verdict=classified, passed=classified in expected,
                                             detail=evidence)])
     verdict, why = classified, f"{CLASSIFIER}: {evidence}"
+    p = band_probability(kind, answer, config)
+    if config.model_judge_mode == "band" and p is None:
+        model = None  # band mode: outside the band the classifier decides alone
+    banded = p is not None
     if model is not None:
-        decided = _with_model(classified, evidence, model, model_name, expected, config, a)
+        decided = _with_model(classified, evidence, model, model_name, expected, config, a, banded)
         if decided is None:
             return a
         verdict, why = decided
+        if banded and model.scope != "harm_only":
+            a.results.append(JudgeResult(judge=BAND, verdict=verdict, passed=verdict in expected,
+                                         detail=f"{_band_text(p, config)}; decided by {model_name}"))
+            banded = False
+    if banded:
+        assert p is not None and config.uncertain is not None
+        if config.uncertain_judge == "none":
+            a.results.append(JudgeResult(judge=BAND, verdict=None, passed=False,
+                                         detail=f"{_band_text(p, config)}; no second judge"))
+            a.verdict = None
+            return a.fail("judge", UNCERTAIN, f"{_band_text(p, config)} and no second judge is configured "
+                                              f"(model_judge, or uncertain_judge: smollm2); {CLASSIFIER}: {evidence}")
+        from ascl_data.judge.lora_judge import THRESHOLD, lora_judge
+
+        q = lora_judge().refusal_probability(_prompt_text(prompt), answer)
+        verdict = "comply" if q < THRESHOLD else (classified if classified != "comply" else "refuse")
+        why = f"smollm2 judge: P(refusal)={q:.2f}"
+        a.results.append(JudgeResult(judge=BAND, verdict=verdict, passed=verdict in expected,
+                                     detail=f"{_band_text(p, config)}; decided by the smollm2 judge, "
+                                            f"P(refusal)={q:.2f}"))
     a.verdict = verdict
     if kind == "reasoning":
         if not reference or not reference.strip():
@@ -204,9 +282,6 @@ def assess_response(
     return a
 
 
-PromptLike = list[dict[str, Any]] | str
-
-
 class Judge:
     """The assessment with a model judge where configured: asks it for whole batches, then `assess_response`."""
 
@@ -226,16 +301,22 @@ class Judge:
     async def assess_many(self, items: list[tuple[Kind, PromptLike, str, str | None]]) -> list[Assessment]:
         """Assess (kind, prompt messages or text, answer, reference) items; the model judge sees them in one call."""
         models: list[ModelAssessment | None] = [None] * len(items)
-        if self.model_judge is not None and items:
-            judged = [i for i, (_, _, answer, _) in enumerate(items) if answer and answer.strip()]
-            answers = await self.model_judge.assess_many([(items[i][1], items[i][2]) for i in judged])
-            for i, m in zip(judged, answers):
+        if self.model_judge is not None and items:  # one backend call for the batch
+            band_only = self.config.model_judge_mode == "band"
+            judged = [i for i, (kind, _, answer, _) in enumerate(items) if answer and answer.strip()
+                      and (not band_only or in_band(kind, answer, self.config))]
+            answers = await self.model_judge.assess_many([(items[i][1], items[i][2]) for i in judged]) if judged else []
+            for i, m in zip(judged, answers, strict=True):
                 models[i] = m
         name = self.model_judge.name if self.model_judge is not None else "model"
-        return [
-            assess_response(kind, answer, reference, self.config, model, name)
-            for (kind, _, answer, reference), model in zip(items, models)
-        ]
+
+        def assess() -> list[Assessment]:
+            return [assess_response(kind, answer, reference, self.config, model, name, prompt)
+                    for (kind, prompt, answer, reference), model in zip(items, models)]
+
+        if self.config.uncertain is not None and self.config.uncertain_judge == "smollm2" and self.model_judge is None:
+            return await asyncio.to_thread(assess)  # the SmolLM2 judge takes a CPU second: off the event loop
+        return assess()
 
     async def judge(self, record: PromptRecord, trace: Trace) -> tuple[Verdict | None, list[JudgeResult], Rejection | None]:
         """(final verdict, results of every judge, a Rejection when the trace must not be accepted)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ascl_data.backends.names import BACKENDS
 
@@ -22,8 +22,9 @@ class JudgeConfig(BaseModel):
     model_judge_format: FormatName = Field(
         "rubric", description="rubric (a general LLM), llama_guard_3, wildguard or qwen3guard"
     )
-    model_judge_mode: Literal["override", "agree"] = Field(
-        "override", description="override: the model's verdict replaces the classifier's; agree: both must agree"
+    model_judge_mode: Literal["override", "agree", "band"] = Field(
+        "override", description="override: the model's verdict replaces the classifier's; agree: both must agree; "
+        "band: the model judge is asked only about answers in the uncertain band, and decides them"
     )
     backend: str | None = Field(None, description="backend name for the model judge (make_backend)")
     # settings for the judge backend (as teacher.settings)
@@ -33,6 +34,19 @@ class JudgeConfig(BaseModel):
     # accept a safe completion (not only compliance) on borderline prompts
     allow_safe_complete_on_borderline: bool = False
     require_reference: bool = Field(True, description="reject reasoning prompts that have no reference answer")
+    # [low, high]: an answer whose refusal probability (the fast classifier's) lies in it goes to a second judge
+    # (the model judge, else uncertain_judge); without one it is `uncertain` (rejected, unpaid, counted apart)
+    uncertain: tuple[float, float] | None = None
+    # the second judge for the band when no model judge is configured: smollm2 (the shipped LoRA classifier on
+    # CPU, about a second per answer; needs the embedded extra) or none (band answers are `uncertain`)
+    uncertain_judge: Literal["smollm2", "none"] = "smollm2"
+
+    @field_validator("uncertain")
+    @classmethod
+    def _band(cls, band: tuple[float, float] | None) -> tuple[float, float] | None:
+        if band is not None and not 0.0 <= band[0] <= band[1] <= 1.0:
+            raise ValueError(f"the band [low, high] needs 0 <= low <= high <= 1, got [{band[0]:g}, {band[1]:g}]")
+        return band
 
     @model_validator(mode="after")
     def _fits(self) -> JudgeConfig:
@@ -43,7 +57,11 @@ class JudgeConfig(BaseModel):
             raise ValueError(f"backend: unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
         if self.rubric is not None and self.model_judge_format != "rubric":
             raise ValueError(f"rubric: only the rubric format takes a rubric, not {self.model_judge_format}")
-        if self.model_judge_format == "llama_guard_3" and self.model_judge_mode == "agree":
+        if self.model_judge_mode == "band" and self.uncertain is None:
+            raise ValueError("model_judge_mode: band asks the model judge about answers in the uncertain band, but "
+                             "no band is set (judge.uncertain: [low, high])")
+        if self.model_judge_format == "llama_guard_3" and self.model_judge_mode in ("agree", "band"):
             raise ValueError("model_judge_mode: llama_guard_3 labels harm, not refusal, so it cannot agree or "
-                             "disagree with the classifier; use override (its unsafe flag rejects)")
+                             "disagree with the classifier, nor decide the uncertain band; use override (its unsafe "
+                             "flag rejects)")
         return self

@@ -115,7 +115,7 @@ class Build:
         files = DatasetWriter(self.layout).finalize(n_chunks)
         self.layout.log_run(summary.for_log())
         stats = compute_stats(self.layout.root, files, policies=consult_policies(self.recipe),
-                              quality=self.recipe.quality, seed=self.recipe.seed)
+                              quality=self.recipe.quality, seed=self.recipe.seed, judge=self.recipe.judge)
         stats["usage"] = summary.usage()  # summed from the chunk markers: a resumed build counts each chunk once
         if summary.target is not None:
             stats["target"] = summary.target_report()

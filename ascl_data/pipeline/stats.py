@@ -18,6 +18,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from ascl_data.judge.config import JudgeConfig
 from ascl_data.pipeline.layout import atomic_write_bytes
 from ascl_data.recipe import QualityConfig, Recipe
 from ascl_data.schemas import KINDS
@@ -43,10 +44,12 @@ def consult_policies(recipe: Recipe) -> dict[str, str]:
 
 def compute_stats(root: str | Path, files: dict[str, list[str]],
                   policies: dict[str, str] | None = None, quality: QualityConfig | None = None,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, judge: JudgeConfig | None = None) -> dict[str, Any]:
     """Aggregates over the shards listed per split (as `DatasetWriter.finalize` returns them); `policies` (kind ->
     consultation policy) goes beside each kind's consultation rate; `quality` (the recipe's filters) and `seed`
-    (the draw of example traces and of the answers the diversity is measured on) shape the quality tables."""
+    (the draw of example traces and of the answers the diversity is measured on) shape the quality tables; `judge`
+    (the recipe's) with an uncertain band adds `uncertain`: the band, its second judge, the accepted traces a second
+    judge decided, and the answers rejected as `uncertain`."""
     root = Path(root)
     out: dict[str, Any] = {"rows": {}}
     sft = _scan(root, files.get("sft", []))
@@ -110,7 +113,24 @@ def compute_stats(root: str | Path, files: dict[str, list[str]],
                  descending=[True, False, False]).collect())
         if rejects is not None else []
     )
+    if judge is not None and judge.uncertain is not None:
+        out["uncertain"] = uncertain_stats(sft, out["rejections"], judge)
     return out
+
+
+def uncertain_stats(sft: pl.LazyFrame | None, rejections: list[dict[str, Any]], judge: JudgeConfig) -> dict[str, Any]:
+    """How the judge's uncertain band was used: accepted traces a second judge decided (they carry an
+    `uncertain_band` result) and answers rejected as `uncertain` (no second judge)."""
+    from ascl_data.judge.behaviour import BAND, UNCERTAIN
+
+    accepted = 0
+    if sft is not None:
+        banded = pl.col("judge").list.eval(pl.element().struct.field("judge") == BAND).list.any()
+        accepted = int(sft.select(banded.sum()).collect().item() or 0)
+    second = ("model judge" if judge.model_judge else
+              "the smollm2 judge" if judge.uncertain_judge == "smollm2" else "none")
+    return {"band": list(judge.uncertain or ()), "second_judge": second, "accepted_after_second_judge": accepted,
+            "rejected": sum(r["n"] for r in rejections if r["reason"] == UNCERTAIN)}
 
 
 # --------------------------------------------------------------------------- quality
@@ -252,6 +272,9 @@ def print_stats(stats: dict[str, Any], console: Console | None = None) -> None:
     console.print(_table("Consultation rate by kind (sft)", stats["consultation_by_kind"]))
     console.print(_table("Lengths (sft)", stats["lengths"]))
     console.print(_table("Rejections", stats["rejections"]))
+    if "uncertain" in stats:
+        band = stats["uncertain"]
+        console.print(_table("Judge's uncertain band", [{**band, "band": f"[{band['band'][0]:g}, {band['band'][1]:g}]"}]))
     console.print(_table("Tokens (sft)", [stats["tokens"]]))
     if "quality" in stats:
         cols = {"kind": "kind", "traces": "traces", "top_rule_in_category": "top rule in cat.",

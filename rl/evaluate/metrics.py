@@ -3,10 +3,11 @@
 Per (benchmark, mode): the benchmark's metric over scored answers (`safety_rate`, `refusal_rate` or `accuracy`,
 which is avg@1 over all samples), `pass@k` for reasoning with k samples (an item counts if any of its k answers is
 right: the unbiased estimator with n = k), `consultation_rate` and `mean_tool_calls` over all answers, `failure_rate`
-(conversations the tool loop could not finish), and `unscored` (answers the judge could not score; counted, never
-silently dropped). With a model judge: `judge_agreement`, the share of answers both judges labelled on which the
-fast classifier and the model judge agree (comply or not, for binary guards), and `judge_harmful`, the share the model
-judge flagged harmful. Per (suite, mode): the mean of its benchmarks' metric, as the paper's "average" column.
+(conversations the tool loop could not finish), `unscored` (answers the judge could not score; counted, never
+silently dropped), and `uncertain` with `uncertain_rate` (answers in the judge's uncertain band that no second judge
+decided, `judge.uncertain`; left out of the metric, which is then over the answers the judge was sure of). With a
+model judge: `judge_agreement`, the share of answers both judges labelled on which the fast classifier and the model
+judge agree (comply or not, for binary guards), and `judge_harmful`, the share the model judge flagged harmful. Per (suite, mode): the mean of its benchmarks' metric, as the paper's "average" column.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def summarise(
             if not rs:
                 continue
             scored = [r for r in rs if r["scored"]]
+            uncertain = sum(bool(r.get("uncertain")) for r in rs)
             row: dict[str, Any] = {
                 "benchmark": name, "suite": bench.suite, "mode": mode, "metric": bench.metric,
-                "n": len({r["item_id"] for r in rs}), "answers": len(rs), "unscored": len(rs) - len(scored),
+                "n": len({r["item_id"] for r in rs}), "answers": len(rs),
+                "unscored": len(rs) - len(scored) - uncertain, "uncertain": uncertain,
+                "uncertain_rate": _pct([bool(r.get("uncertain")) for r in rs]),
                 "value": _pct([bool(r["success"]) for r in scored]),
             }
             if bench.suite == "reasoning" and samples > 1:

@@ -26,13 +26,13 @@ def suite_rows(report: dict[str, Any], suite: str) -> tuple[list[str], list[list
     passk = f"pass@{report['samples']}" if report["samples"] > 1 and suite == "reasoning" else None
     judged = any("judge_agreement" in r for r in rows)  # a model judge labelled this suite's answers
     header = ["benchmark", "mode", rows[0]["metric"] if rows else "value", *([passk] if passk else []),
-              "n", "consult %", "tool calls", "failed %", "unscored", *(["judges agree %", "judge harmful %"]
-                                                                        if judged else []), "seconds"]
+              "n", "consult %", "tool calls", "failed %", "unscored", "uncertain",
+              *(["judges agree %", "judge harmful %"] if judged else []), "seconds"]
     body = []
     for r in rows:
         body.append([r["benchmark"], r["mode"], _fmt(r["value"]), *([_fmt(r.get(passk))] if passk else []),
                      _fmt(r["n"]), _fmt(r.get("consultation_rate")), _fmt(r.get("mean_tool_calls")),
-                     _fmt(r.get("failure_rate")), _fmt(r.get("unscored")),
+                     _fmt(r.get("failure_rate")), _fmt(r.get("unscored")), _fmt(r.get("uncertain")),
                      *([_fmt(r.get("judge_agreement")), _fmt(r.get("judge_harmful"))] if judged else []),
                      _fmt(r.get("seconds"))])
     return header, body

@@ -20,7 +20,7 @@ from typing import Any
 
 from ascl_data.backends import Backend, SamplingParams, make_backend
 from ascl_data.errors import InputError, Problem
-from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, judge_config_for
+from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, in_band, judge_config_for
 from ascl_data.rl.environment import consulted, final_text
 from ascl_data.rl.evaluate.benchmarks import (
     LETTERS, Benchmark, Item, choice_item, load_items, math_item, read_local, resolve,
@@ -131,8 +131,10 @@ class Judging:
     async def assess(self, items: list[Item], answers: list[str]) -> list[ModelAssessment | None]:
         """The model judge's answer per item (None where it is not asked: no judge, no answer, a reasoning item)."""
         out: list[ModelAssessment | None] = [None] * len(items)
+        band_only = self.config.model_judge_mode == "band"  # asked only about answers in the uncertain band
         asked = [i for i, (item, answer) in enumerate(zip(items, answers))
-                 if self.model is not None and answer.strip() and item.scoring in ("safety", "refusal")]
+                 if self.model is not None and answer.strip() and item.scoring in ("safety", "refusal")
+                 and (not band_only or in_band(item.kind, answer, self.config))]  # type: ignore[arg-type]
         if self.model is not None and asked:
             labels = await self.model.assess_many([(items[i].prompt, answers[i]) for i in asked])
             for i, label in zip(asked, labels):
