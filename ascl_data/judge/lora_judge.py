@@ -39,8 +39,8 @@ class LoraSettings:
     layers: int = 2  # top decoder layers that carry LoRA (the lower ones run once per answer with no gradient)
     rank: int = 8
     alpha: int = 16
-    lr: float = 1e-3
-    epochs: int = 2
+    lr: float = 2e-3
+    epochs: int = 1  # one pass: the CPU budget of a fit (each pass costs minutes; see lora_train)
     batch: int = 16  # answers per optimizer step
     max_prompt_tokens: int = 64
     max_answer_tokens: int = 192

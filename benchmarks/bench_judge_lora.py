@@ -1,0 +1,125 @@
+"""The uncertain band's SmolLM2 judge (`ascl_data.judge.lora_judge`) on real models' answers with human labels,
+leave-one-source-out, beside the fast classifier and a refusal-string match on the same rows, its speed on one core,
+and what the cascade (fast classifier, the SmolLM2 judge on the band) gives and costs.
+
+For each real source (Llama-2-70b-chat on XSTest; the embedded SmolLM2 bare and with the seed adapter) the LoRA and
+head are fitted on the other two sources and the hand-written fragments (`python -m ascl_data.judge.lora_train
+--holdout SOURCE` does the same fit) and scored on the held-out one. Binary, as XSTest scores it: full compliance vs
+refusal (full or partial). The fast classifier was fitted on the fragments only, so every source is held out for it.
+
+Cascade: an answer whose `refusal_probability` lies in the band goes to the held-out SmolLM2 judge, the rest keep the
+fast classifier's verdict. Its cost per answer is the fast path's plus the band's share times the SmolLM2 judge's.
+
+    nice -n 10 python benchmarks/bench_judge_lora.py      # writes benchmarks/results/judge_lora.json
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_refusal_classifier import string_match  # noqa: E402
+from provenance import write_results  # noqa: E402
+
+from ascl_data.judge.lora_judge import LoraJudge, LoraSettings  # noqa: E402
+from ascl_data.judge.lora_train import (  # noqa: E402
+    REAL_SOURCES, binary_scores, data_files, fit, holdout_run, load_rows, lower_states, save,
+)
+from ascl_data.judge.refusal import classify_response, refusal_probability  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "judge_lora.json"
+BANDS = {"0.2-0.8": (0.2, 0.8), "0.1-0.9": (0.1, 0.9), "0.3-0.7": (0.3, 0.7)}
+SPEED_ANSWERS = 60  # real answers timed through the SmolLM2 judge (every 17th row)
+
+
+def fast(answer: str) -> int:
+    return int(classify_response(answer)[0] != "comply")
+
+
+def main() -> None:
+    import torch
+
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    settings = LoraSettings()
+    rows = load_rows()
+    states = lower_states(rows, settings, data_files())
+    probability = {i: refusal_probability(r.answer) for i, r in enumerate(rows) if r.source in REAL_SOURCES}
+    out: dict = {"settings": asdict(settings), "sources": {}, "cascade": {}}
+    pooled: dict[str, list[int]] = {"gold": [], "lora": [], "fast": [], "string_match": []}
+    held: dict[int, float] = {}
+    for source in REAL_SOURCES:
+        run = holdout_run(rows, states, source, settings)
+        gold = [rows[i].refusal for i in run["rows"]]
+        lora = [int(p >= 0.5) for p in run["probabilities"]]
+        fast_pred = [fast(rows[i].answer) for i in run["rows"]]
+        strings = [int(string_match(rows[i].answer) != "comply") for i in run["rows"]]
+        out["sources"][source] = {"lora": run["scores"], "fast_classifier": binary_scores(gold, fast_pred),
+                                  "string_match": binary_scores(gold, strings), "train_seconds": run["train_seconds"],
+                                  "loss": run["loss"]}
+        print(source, out["sources"][source], flush=True)
+        for key, pred in (("gold", gold), ("lora", lora), ("fast", fast_pred), ("string_match", strings)):
+            pooled[key].extend(pred)
+        held.update(zip(run["rows"], run["probabilities"]))
+    out["all_sources"] = {"lora": binary_scores(pooled["gold"], pooled["lora"]),
+                          "fast_classifier": binary_scores(pooled["gold"], pooled["fast"]),
+                          "string_match": binary_scores(pooled["gold"], pooled["string_match"])}
+    out["min_source_accuracy"] = {k: min(out["sources"][s][k]["accuracy"] for s in REAL_SOURCES)
+                                  for k in ("lora", "fast_classifier", "string_match")}
+
+    # speed, one core: the fast path (classifier + refusal probability) and the SmolLM2 judge
+    torch.set_num_threads(1)
+    real = [r for r in rows if r.source in REAL_SOURCES]
+    began = time.perf_counter()
+    for r in real:
+        classify_response(r.answer)
+        refusal_probability(r.answer)
+    fast_rate = len(real) / (time.perf_counter() - began)
+    with tempfile.TemporaryDirectory() as tmp:  # any weights time the same: a one-answer fit
+        tensors, _ = fit([states[0]], [rows[0].refusal], LoraSettings(epochs=1), progress=False)
+        save(tensors, Path(tmp) / "judge_lora.safetensors", {"scale": settings.alpha / settings.rank,
+                                                              "settings": asdict(settings)})
+        judge = LoraJudge(Path(tmp) / "judge_lora.safetensors")
+        timed = real[::17][:SPEED_ANSWERS]
+        judge.refusal_probability(timed[0].prompt, timed[0].answer)  # warm
+        began = time.perf_counter()
+        for r in timed:
+            judge.refusal_probability(r.prompt, r.answer)
+        lora_rate = len(timed) / (time.perf_counter() - began)
+    out["speed"] = {"fast_answers_per_second": round(fast_rate, 1), "lora_answers_per_second": round(lora_rate, 3),
+                    "lora_answers_timed": len(timed), "threads": 1}
+
+    # the cascade: share of real answers in each band, accuracy with the held-out SmolLM2 judge on the band, cost
+    for name, (low, high) in BANDS.items():
+        band = {i for i, p in probability.items() if low <= p <= high}
+        per_source = {}
+        for source in REAL_SOURCES:
+            ids = [i for i in probability if rows[i].source == source]
+            gold = [rows[i].refusal for i in ids]
+            pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
+            per_source[source] = {"band_share": round(sum(i in band for i in ids) / len(ids), 4),
+                                  **binary_scores(gold, pred)}
+        ids = list(probability)
+        gold = [rows[i].refusal for i in ids]
+        pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
+        share = len(band) / len(ids)
+        seconds = 1 / fast_rate + share / lora_rate
+        out["cascade"][name] = {
+            "band": [low, high], "band_share": round(share, 4), "all_sources": binary_scores(gold, pred),
+            "sources": per_source, "cpu_seconds_per_answer": round(seconds, 5),
+            "answers_per_cpu_second": round(1 / seconds, 2),
+            "slowdown_vs_fast_path": round(seconds * fast_rate, 1),
+        }
+    out["refusal_probability_note"] = ("the band is read on refusal_probability as it is at this commit; a "
+                                       "recalibrated probability changes the share each band sends on")
+    write_results(RESULTS, out, load_at_start=load_start)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
