@@ -8,7 +8,8 @@ head are fitted on the other two sources and the hand-written fragments (`python
 refusal (full or partial). The fast classifier was fitted on the fragments only, so every source is held out for it.
 
 Cascade: an answer whose `refusal_probability` lies in the band goes to the held-out SmolLM2 judge, the rest keep the
-fast classifier's verdict. Its cost per answer is the fast path's plus the band's share times the SmolLM2 judge's.
+fast classifier's verdict. Its cost per answer is the fast path's plus the band's share times the SmolLM2 judge's,
+all in CPU-seconds of one core (`time.process_time`, torch on one thread).
 
     nice -n 10 python benchmarks/bench_judge_lora.py      # writes benchmarks/results/judge_lora.json
 """
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "judge_lora.json"
 BANDS = {"0.2-0.8": (0.2, 0.8), "0.1-0.9": (0.1, 0.9), "0.3-0.7": (0.3, 0.7)}
 SPEED_ANSWERS = 60  # real answers timed through the SmolLM2 judge (every 17th row)
+FAST_REPEATS = 5  # passes over the 1,014 real answers when timing the fast path
 
 
 def fast(answer: str) -> int:
@@ -75,11 +77,17 @@ def main() -> None:
     # speed, one core: the fast path (classifier + refusal probability) and the SmolLM2 judge
     torch.set_num_threads(1)
     real = [r for r in rows if r.source in REAL_SOURCES]
-    began = time.perf_counter()
-    for r in real:
-        classify_response(r.answer)
-        refusal_probability(r.answer)
-    fast_rate = len(real) / (time.perf_counter() - began)
+    began = time.process_time()
+    for _ in range(FAST_REPEATS):
+        for r in real:
+            classify_response(r.answer)
+    classify_rate = FAST_REPEATS * len(real) / (time.process_time() - began)
+    began = time.process_time()
+    for _ in range(FAST_REPEATS):
+        for r in real:
+            classify_response(r.answer)
+            refusal_probability(r.answer)
+    fast_rate = FAST_REPEATS * len(real) / (time.process_time() - began)
     with tempfile.TemporaryDirectory() as tmp:  # any weights time the same: a one-answer fit
         tensors, _ = fit([states[0]], [rows[0].refusal], LoraSettings(epochs=1), progress=False)
         save(tensors, Path(tmp) / "judge_lora.safetensors", {"scale": settings.alpha / settings.rank,
@@ -87,12 +95,17 @@ def main() -> None:
         judge = LoraJudge(Path(tmp) / "judge_lora.safetensors")
         timed = real[::17][:SPEED_ANSWERS]
         judge.refusal_probability(timed[0].prompt, timed[0].answer)  # warm
-        began = time.perf_counter()
+        began = time.process_time()
         for r in timed:
             judge.refusal_probability(r.prompt, r.answer)
-        lora_rate = len(timed) / (time.perf_counter() - began)
-    out["speed"] = {"fast_answers_per_second": round(fast_rate, 1), "lora_answers_per_second": round(lora_rate, 3),
-                    "lora_answers_timed": len(timed), "threads": 1}
+        lora_rate = len(timed) / (time.process_time() - began)
+    out["speed"] = {"classifier_answers_per_cpu_second": round(classify_rate, 1),
+                    "fast_answers_per_cpu_second": round(fast_rate, 1),
+                    "lora_answers_per_cpu_second": round(lora_rate, 3),
+                    "lora_answers_timed": len(timed), "threads": 1,
+                    "what": "CPU time of this process (time.process_time), real answers of the three sources; "
+                            "classifier: classify_response alone (no band); fast: classify_response and "
+                            "refusal_probability (what a band reads on every answer)"}
 
     # the cascade: share of real answers in each band, accuracy with the held-out SmolLM2 judge on the band, cost
     for name, (low, high) in BANDS.items():
@@ -113,7 +126,7 @@ def main() -> None:
             "band": [low, high], "band_share": round(share, 4), "all_sources": binary_scores(gold, pred),
             "sources": per_source, "cpu_seconds_per_answer": round(seconds, 5),
             "answers_per_cpu_second": round(1 / seconds, 2),
-            "slowdown_vs_fast_path": round(seconds * fast_rate, 1),
+            "slowdown_vs_no_band": round(seconds * classify_rate, 1),
         }
     out["refusal_probability_note"] = ("the band is read on refusal_probability as it is at this commit; a "
                                        "recalibrated probability changes the share each band sends on")
