@@ -8,10 +8,10 @@ returns ``None`` for rows it does not judge, so TRL leaves them out of that func
 The scores come from the build's assessment (`ascl_data.judge.assess_response`) under the judge config the
 dataset was built with, so the policy is rewarded by exactly the rule that accepted or rejected its training traces.
 That includes the judge's uncertain band (`judge.uncertain`): an answer in it is decided by the SmolLM2 judge
-(`uncertain_judge: smollm2`, about a CPU second per band answer; the rewards ask no model judge), and with
-`uncertain_judge: none` it is ``uncertain`` and scores 0, like a wrong answer: the policy is paid only for answers
-the judge can read as right, never for ones it cannot tell (None would drop them from the mean, and a policy could
-learn to hedge into the band).
+(`uncertain_judge: smollm2`, one CPU forward pass of the 135M model per band answer; the rewards ask no model
+judge), and with `uncertain_judge: none` it is ``uncertain`` and scores 0, like a wrong answer: the policy is paid
+only for answers the judge can read as right, never for ones it cannot tell (None would drop them from the mean, and
+a policy could learn to hedge into the band).
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def assess_response(
         if decided is None:
             return a
         verdict, why = decided
-        if banded and model.scope != "harm_only":
+        if p is not None and model.scope != "harm_only":
             a.results.append(JudgeResult(judge=BAND, verdict=verdict, passed=verdict in expected,
                                          detail=f"{_band_text(p, config)}; decided by {model_name}"))
             banded = False

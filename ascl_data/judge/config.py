@@ -38,7 +38,7 @@ class JudgeConfig(BaseModel):
     # (the model judge, else uncertain_judge); without one it is `uncertain` (rejected, unpaid, counted apart)
     uncertain: tuple[float, float] | None = None
     # the second judge for the band when no model judge is configured: smollm2 (the shipped LoRA classifier on
-    # CPU, about a second per answer; needs the embedded extra) or none (band answers are `uncertain`)
+    # CPU, a few answers per CPU-second; needs the embedded extra) or none (band answers are `uncertain`)
     uncertain_judge: Literal["smollm2", "none"] = "smollm2"
 
     @field_validator("uncertain")
