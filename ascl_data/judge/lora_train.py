@@ -126,12 +126,18 @@ def lower_states(rows: list[Row], settings: LoraSettings, files: list[Path], pro
     model.model.layers, model.model.norm = torch.nn.ModuleList(list(layers)[:first]), torch.nn.Identity()
     out = []
     began = time.perf_counter()
-    with torch.no_grad():
-        for i, row in enumerate(rows):
-            ids, start = encode(tokenizer, row.prompt, row.answer, settings)
-            out.append((model.model(input_ids=torch.tensor([ids])).last_hidden_state.clone(), start))
-            if progress and (i + 1) % 100 == 0:
-                print(f"lower layers: {i + 1}/{len(rows)} answers, {time.perf_counter() - began:.0f} s", flush=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)  # the same float sums on any machine's core count
+    try:
+        with torch.no_grad():
+            for i, row in enumerate(rows):
+                ids, start = encode(tokenizer, row.prompt, row.answer, settings)
+                out.append((model.model(input_ids=torch.tensor([ids])).last_hidden_state.clone(), start))
+                if progress and (i + 1) % 100 == 0:
+                    print(f"lower layers: {i + 1}/{len(rows)} answers, {time.perf_counter() - began:.0f} s",
+                          flush=True)
+    finally:
+        torch.set_num_threads(threads)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(out, tmp)
