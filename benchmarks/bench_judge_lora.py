@@ -117,6 +117,11 @@ def main() -> None:
             pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
             per_source[source] = {"band_share": round(sum(i in band for i in ids) / len(ids), 4),
                                   **binary_scores(gold, pred)}
+        inside = sorted(band)
+        gold_in = [rows[i].refusal for i in inside]
+        in_band = {"n": len(inside),
+                   "fast_classifier_accuracy": binary_scores(gold_in, [fast(rows[i].answer) for i in inside])["accuracy"],
+                   "lora_accuracy": binary_scores(gold_in, [int(held[i] >= 0.5) for i in inside])["accuracy"]}
         ids = list(probability)
         gold = [rows[i].refusal for i in ids]
         pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
@@ -124,6 +129,7 @@ def main() -> None:
         seconds = 1 / fast_rate + share / lora_rate
         out["cascade"][name] = {
             "band": [low, high], "band_share": round(share, 4), "all_sources": binary_scores(gold, pred),
+            "in_band": in_band,
             "sources": per_source, "cpu_seconds_per_answer": round(seconds, 5),
             "answers_per_cpu_second": round(1 / seconds, 2),
             "slowdown_vs_no_band": round(seconds * classify_rate, 1),
