@@ -179,14 +179,18 @@ PROVENANCE = ("commit", "date", "cpu", "load", "command")
 
 
 def _lookup(data: Any, dotted: str, file: str) -> Any:
-    value = data
-    for part in dotted.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise DocsError(f"{file} holds no `{dotted}` (at `{part}`)")
+    """The value at `a.b.c`; a key that holds dots itself (`cascade.0.3-0.7.share`) is matched whole, longest first."""
+    value, parts = data, dotted.split(".")
+    while parts:
+        if isinstance(value, dict):
+            n = next((n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in value), 0)
+            if n:
+                value, parts = value[".".join(parts[:n])], parts[n:]
+                continue
+        elif isinstance(value, list) and parts[0].isdigit() and int(parts[0]) < len(value):
+            value, parts = value[int(parts[0])], parts[1:]
+            continue
+        raise DocsError(f"{file} holds no `{dotted}` (at `{parts[0]}`)")
     return value
 
 

@@ -158,3 +158,17 @@ def test_every_recipe_field_is_documented() -> None:
                 undocumented.append(f"{model.__name__}.{name}")
             queue.extend(hooks._models_in(field.annotation))
     assert not undocumented, f"recipe fields without help (a `# comment` or Field(description=...)): {undocumented}"
+
+
+def test_a_results_key_that_holds_dots_is_found_whole() -> None:
+    """Results files name bands by their bounds (`cascade.0.3-0.7.band_share`): the directive finds the key whole."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import hooks
+    finally:
+        sys.path.pop(0)
+    data = {"cascade": {"0.3-0.7": {"band_share": 0.24}}, "rows": [{"n": 3}]}
+    assert hooks._lookup(data, "cascade.0.3-0.7.band_share", "f.json") == 0.24
+    assert hooks._lookup(data, "rows.0.n", "f.json") == 3
+    with pytest.raises(hooks.DocsError, match="at `0.4-0.6`|at `0`"):
+        hooks._lookup(data, "cascade.0.4-0.6.band_share", "f.json")
