@@ -250,3 +250,23 @@ def test_build_stats_and_card_say_how_many_answers_were_uncertain(uncertain_buil
     assert "uncertain band" in card and f"{rejected['uncertain']} " in card
     judge = yaml.safe_load((uncertain_build / "judge.json").read_text())
     assert judge["uncertain"] == [0.0, 1.0]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the SmolLM2 judge needs the embedded extra")
+def test_a_build_with_the_smollm2_judge_decides_every_band_answer(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import datasets
+
+    recipe = make_recipe(tmp_path, tiny_model_dir, judge={"uncertain": [0.0, 1.0]})
+    result = CliRunner().invoke(app, ["build", str(recipe), "--quiet"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    out = tmp_path / "out"
+    stats = json.loads((out / "stats" / "stats.json").read_text())
+    assert stats["uncertain"]["second_judge"] == "the smollm2 judge" and stats["uncertain"]["rejected"] == 0
+    banded = 0
+    if stats["rows"]["sft"]:
+        sft = datasets.load_dataset(str(out), split="sft")
+        banded = sum(any(j["judge"] == "uncertain_band" for j in row["judge"]) for row in sft)
+        for row in sft:  # every accepted answer but a reasoning one was decided by the SmolLM2 judge
+            assert row["kind"] == "reasoning" or any("smollm2" in j["detail"] for j in row["judge"])
+    assert stats["uncertain"]["accepted_after_second_judge"] == banded
+    assert "decided by a second judge" in (out / "README.md").read_text()
