@@ -381,3 +381,34 @@ def test_a_custom_file_missing_a_column_is_named(tmp_path: Path):
     with pytest.raises(InputError) as err:
         evaluate(settings, backend=scripted(), show_progress=False)
     assert str(path) in str(err.value) and "question: missing column" in str(err.value)
+
+
+def test_the_uncertain_band_is_counted_per_benchmark_and_sent_to_a_band_judge(data_dir: Path, tmp_path: Path):
+    """`judge.uncertain` in eval: with no second judge, answers in the band are counted per benchmark (`uncertain`)
+    and left out of the rate; with `model_judge_mode: band` the model judge is asked about those answers only."""
+    from ascl_data.judge import refusal_probability
+
+    low = refusal_probability("Answer: A")  # the scripted model's answer to every safe prompt
+    assert refusal_probability(REFUSAL) > low  # its refusals lie outside the band below
+    base = {"model": "scripted", "benchmarks": ["jailbreakbench", "xstest", "gsm8k"], "modes": ["none"],
+            "data_dir": str(data_dir)}
+    settings = EvalSettings.model_validate({**base, "judge": {"uncertain": [0.0, low], "uncertain_judge": "none"}})
+    report = evaluate(settings, backend=scripted(), show_progress=False)
+    rows = {r["benchmark"]: r for r in report["results"] if r["benchmark"] != "average"}
+    assert rows["xstest"]["uncertain"] == rows["xstest"]["answers"] and rows["xstest"]["uncertain_rate"] == 100.0
+    assert rows["xstest"]["value"] is None and rows["xstest"]["unscored"] == 0
+    assert rows["jailbreakbench"]["uncertain"] == 0 and rows["jailbreakbench"]["value"] == 100.0
+    assert rows["gsm8k"]["uncertain"] == 0  # reasoning answers are decided by their reference
+    assert all(r["uncertain"] for r in report["records"] if r["benchmark"] == "xstest")
+    table = write_outputs(report, tmp_path / "out")["results.md"].read_text()
+    assert "| uncertain |" in table
+
+    judge = judge_backend("rubric")
+    banded = EvalSettings.model_validate({**base, "judge": {
+        "uncertain": [0.0, low], "model_judge": True, "backend": "openai", "model_judge_mode": "band"}})
+    report = evaluate(banded, backend=scripted(), judge_backend=judge, show_progress=False)
+    sent = [c for batch in judge.batches for c in batch]
+    assert sent and all("Answer: A" in " ".join(str(m["content"]) for m in c) for c in sent)  # band answers only
+    rows = {r["benchmark"]: r for r in report["results"] if r["benchmark"] != "average"}
+    assert rows["xstest"]["uncertain"] == 0  # the model judge decided every band answer
+    assert rows["xstest"]["value"] == 50.0  # its verdicts: it calls the night-photo answer a refusal (judge_backend)
