@@ -168,6 +168,14 @@ class Layout:
         found = [p for p in folder.glob(f"{split}-*.parquet") if SHARD.match(p.name)] if folder.is_dir() else []
         return sorted(found, key=lambda p: p.name)
 
+    def split_files(self, split: str) -> list[Path]:
+        """The parquet files of one split in any folder a reader is given: a build's shards (`shards`), else the
+        common layouts of a dataset folder (the Hub's `data/{split}-*.parquet`, one folder or one file per split)."""
+        files = self.shards(split)
+        for pattern in (f"data/{split}-*.parquet", f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
+            files = files or sorted(self.root.glob(pattern))
+        return files
+
     def chunk_shards(self, index: int, split: str | None = None) -> list[Path]:
         """The shards chunk `index` has on disk (of `split`, or of every split), under either name: a finished
         build's `-of-MMMMM` or a running one's."""
