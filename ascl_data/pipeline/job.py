@@ -37,6 +37,7 @@ from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.recipe import Recipe, TeacherConfig
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+from ascl_data.row_schema import ROW_SCHEMA_ID
 from ascl_data.rulebook import Ruleset
 from ascl_data.sources import Source, preflight, prompt_stream, source_ids
 
@@ -107,6 +108,7 @@ class Build:
 
     def _run(self, checked: Checked) -> BuildResult:
         self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__,
+                                                      "row_schema": ROW_SCHEMA_ID,
                                                       "sources": source_ids(checked.sources)}, overwrite=self.overwrite)
         started = time.perf_counter()
         summary, n_chunks = asyncio.run(self._chunks(checked))

@@ -270,6 +270,14 @@ class Layout:
                         f"holds a build of another recipe (hash {previous.get('recipe_hash')}, this one is "
                         f"{fingerprint}); pass --overwrite to replace it (the teacher cache is kept)")
                 self.clear()
+            elif previous.get("row_schema") != payload.get("row_schema"):
+                if not overwrite:
+                    raise self._problem(
+                        "was built by a version of ascl-data whose rows have other columns or types (row schema "
+                        f"{previous.get('row_schema', 'not recorded')}, this version writes {payload.get('row_schema')}), "
+                        "so resuming would mix two row layouts in one dataset; pass --overwrite to build it again (the "
+                        "teacher cache is kept: finished requests cost nothing)")
+                self.clear()
             elif (changed := _changed_sources(previous.get("sources"), payload.get("sources"))) and not overwrite:
                 raise self._problem(
                     f"was built from other content of {changed} (its content changed since this build began); "
