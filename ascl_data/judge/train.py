@@ -123,8 +123,7 @@ def vocabulary(rows: list[dict]) -> set[str]:
             if not f.startswith("#"):
                 prompts[f].add(r["prompt"])
                 sources[f].add(r["source"])
-    return {f for f in prompts if len(prompts[f]) >= MIN_PROMPTS and len(sources[f]) >= MIN_SOURCES
-            and not (set(f.split(" ")) & refusal_model.RULE_WORDS)}
+    return {f for f in prompts if len(prompts[f]) >= MIN_PROMPTS and len(sources[f]) >= MIN_SOURCES}
 
 
 def _sample_weights(rows: list[dict]) -> np.ndarray:
