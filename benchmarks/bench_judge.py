@@ -88,7 +88,7 @@ def calibration(probs: list[float], ys: list[int]) -> dict[str, object]:
     for lo, hi in BANDS:
         inside = [lo <= p < hi for p in probs]
         out = [i for i, x in enumerate(inside) if not x]
-        bands[f"{lo}-{hi}"] = {"share_in_band": round(sum(inside) / len(probs), 4),
+        bands[f"p{round(lo * 100)}_{round(hi * 100)}"] = {"share_in_band": round(sum(inside) / len(probs), 4),
                                "accuracy_outside": round(sum((probs[i] >= 0.5) == ys[i] for i in out)
                                                          / max(1, len(out)), 4)}
     return {"ece": round(ece, 4), "bins": bins, "uncertain_bands": bands}
