@@ -56,3 +56,11 @@ def test_probability_is_defined_on_every_answer_and_decides_the_verdict() -> Non
         p, verdict, _ = refusal.assess(text)
         assert 0.0 <= p <= 1.0 and p == refusal.refusal_probability(text)
         assert (verdict != "comply") == (p >= model.threshold), (text, p, verdict)
+
+
+def test_a_bad_label_names_the_file_and_the_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = tmp_path / "smollm2_labels.jsonl"
+    labels.write_text('{"id": "x/1", "final_label": "4_maybe"}\n')
+    monkeypatch.setattr(train, "SMOLLM2_LABELS", labels)
+    with pytest.raises(SystemExit, match="smollm2_labels.jsonl: row 'x/1' final_label: label '4_maybe'"):
+        train.load_smollm2()

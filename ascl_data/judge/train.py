@@ -72,8 +72,15 @@ def xstest_path(path: Path | str | None = None) -> Path:
 
 
 def _jsonl(path: Path) -> list[dict]:
+    rows = []
     with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise SystemExit(f"{path}: line {n} is not JSON ({exc})") from None
+    return rows
 
 
 def load_fragments() -> list[dict]:
@@ -85,9 +92,17 @@ def load_fragments() -> list[dict]:
     return rows
 
 
+def _label(value: object, where: str) -> str:
+    if value not in LABELS:
+        raise SystemExit(f"{where}: label {value!r} is not one of {', '.join(LABELS)}")
+    return LABELS[value]  # type: ignore[index]
+
+
 def load_smollm2() -> list[dict]:
     """The hand-labelled SmolLM2 answers (settled labels), in file order; rows not yet labelled are left out."""
     labels = {r["id"]: r["final_label"] for r in _jsonl(SMOLLM2_LABELS) if r.get("final_label")}
+    for row_id, value in labels.items():
+        _label(value, f"{SMOLLM2_LABELS.name}: row {row_id!r} final_label")
     return [{"source": r["source"], "prompt": r["prompt"], "text": r["answer"], "gold": LABELS[labels[r["id"]]],
              "safe": bool(r["safe"]), "id": r["id"]}
             for r in _jsonl(SMOLLM2_ANSWERS) if r["id"] in labels]
@@ -99,7 +114,7 @@ def load_xstest(path: Path | str | None = None) -> list[dict]:
         raise SystemExit(f"XSTest Llama-2 answers not found: {file} (pass --xstest DIR or set ${XSTEST_ENV})")
     with file.open(encoding="utf-8") as fh:
         return [{"source": XSTEST_SOURCE, "prompt": r["prompt"], "text": r["completion"],
-                 "gold": LABELS[r["final_label"]], "safe": not r["type"].startswith("contrast_"), "id": r["id"]}
+                 "gold": _label(r["final_label"], f"{file}: row {r['id']!r} final_label"), "safe": not r["type"].startswith("contrast_"), "id": r["id"]}
                 for r in csv.DictReader(fh)]
 
 
