@@ -35,13 +35,6 @@ _LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s", re.M)
 # character class so the regex engine skips to candidates in C (three times faster on a typical answer).
 SENTENCE_END = re.compile(r"[.!?\n](?:(?<=\n)\n*|(?<=[.!?])[.!?]*(?=\s))")
 _NEGATION = re.compile(r"\b(?:not|no|never|nothing)\b|\wn't\b")
-# Words the phrase rules read in context (refusals, apologies, disclaimers, quoted refusals): they get no weight of
-# their own, so "I can't give medical advice, but ..." or a quoted "I'm sorry, I can't" count as the rules decide.
-RULE_WORDS = frozenset({
-    "i", "i'm", "can't", "cannot", "won't", "not", "unable", "sorry", "apologize", "apologise", "afraid", "decline",
-    "refuse", "able", "assist", "help", "provide", "comfortable", "unfortunately", "don't", "shouldn't", "against",
-    "appropriate", "ai", "but", "however", "here", "here's", "how", "sure", "let", "me", "you", "can",
-})
 LENGTH_BUCKETS = (8, 20, 40, 80, 160)  # word counts, ascending; the last bucket is everything longer
 UNKNOWN_BUCKETS = (0.1, 0.25, 0.45)  # ascending share of words outside the vocabulary
 
