@@ -14,9 +14,8 @@ Each real source weighs the same in the loss (its rows share one unit), the frag
 single cues the rules were written from, in many models' styles), so no real model's style dominates. Features (see
 `refusal_model`): the phrase rules' cue, words and word pairs, structure. Vocabulary: words and word pairs seen in
 answers to at least MIN_PROMPTS different prompts and in at least MIN_SOURCES sources (the fragments count as one),
-so neither one prompt's subject nor
-one model's verbal habit gets a weight. Each source also gets its own copy of the cue, structure and bias features
-while fitting (dropped from the shipped weights), so what is peculiar to one model stays out of the shared weights.
+so neither one prompt's subject nor one model's verbal habit gets a weight. Each source also gets its own copy of
+the cue, structure and bias features while fitting (dropped from the shipped weights), so what is peculiar to one model stays out of the shared weights.
 Model: logistic regression with L2 (light on the cue and structure features), fitted by Nesterov-accelerated
 full-batch gradient descent from zeros for a fixed number of steps (no randomness: rerunning it writes the same
 bytes; weights are rounded to 4 decimals). Threshold 0.5: the model is fitted to be calibrated, so the decision is
