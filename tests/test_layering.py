@@ -29,7 +29,7 @@ LAYERS = [
      "ascl_data.validate", "ascl_data.embedded", "ascl_data.embedded_adapter", "ascl_data.testing"],
     ["ascl_data.generators"],
     ["ascl_data.pipeline", "ascl_data.publish"],
-    ["ascl_data.rl"],
+    ["ascl_data.rl", "ascl_data.evaluation"],
     ["ascl_data.commands", "ascl_data.cli", "ascl_data.__main__"],
 ]
 

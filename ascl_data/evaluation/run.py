@@ -22,12 +22,12 @@ from ascl_data.backends import Backend, SamplingParams, make_backend
 from ascl_data.errors import InputError, Problem
 from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, judge_config_for
 from ascl_data.rl.environment import consulted, final_text
-from ascl_data.rl.evaluate.benchmarks import (
+from ascl_data.evaluation.benchmarks import (
     LETTERS, Benchmark, Item, choice_item, load_items, math_item, read_local, resolve,
 )
-from ascl_data.rl.evaluate.metrics import summarise
-from ascl_data.rl.evaluate.scoring import judge_answer
-from ascl_data.rl.evaluate.settings import CustomBenchmark, EvalSettings
+from ascl_data.evaluation.metrics import summarise
+from ascl_data.evaluation.scoring import judge_answer
+from ascl_data.evaluation.settings import CustomBenchmark, EvalSettings
 from ascl_data.pipeline.layout import Layout
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
