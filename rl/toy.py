@@ -68,14 +68,10 @@ ITEMS: list[tuple[str, str | None, str, str, str | None, str | None]] = [
 ]
 
 
-def system_prompt(ruleset: Ruleset) -> str:
-    return adaptive_system_prompt(ruleset)
-
-
 def _trace(i: int, item: tuple, ruleset: Ruleset, tool: RuleTool) -> Trace:
     kind, category, prompt, answer, _ref, query = item
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system_prompt(ruleset)},
+        {"role": "system", "content": adaptive_system_prompt(ruleset)},
         {"role": "user", "content": prompt},
     ]
     rule_ids: list[str] = []
@@ -110,7 +106,7 @@ def prompt_rows(ruleset: Ruleset, with_system: bool = True) -> list[dict[str, An
     """The `rl`/`eval` split rows: TRL conversational prompts plus kind, category, reference, prompt_id."""
     rows = []
     for i, (kind, category, prompt, _answer, ref, _q) in enumerate(ITEMS):
-        msgs = [{"role": "system", "content": system_prompt(ruleset)}] if with_system else []
+        msgs = [{"role": "system", "content": adaptive_system_prompt(ruleset)}] if with_system else []
         msgs.append({"role": "user", "content": prompt})
         rows.append({"prompt": msgs, "kind": kind, "category": category, "reference": ref, "prompt_id": f"toy-{i}"})
     return rows
