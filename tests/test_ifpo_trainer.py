@@ -119,3 +119,41 @@ def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smo
     completion = mask[:, -keep:].bool()
     torch.testing.assert_close(logps[completion], every_logps[completion])
     torch.testing.assert_close(entropy[completion], every_entropy[completion])
+
+
+def test_resuming_from_a_checkpoint_trains_on_the_advantages_of_a_run_that_did_not_stop(
+        tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
+    """Issue 22: the consult-frequency EMA is saved with every checkpoint (trainer_state.json) and restored on resume.
+    Four steps in one go, and the same run resumed from its checkpoint at step 2, log the same EMA and the same
+    advantages for steps 3 and 4 (without the saved state the EMA would start again from step 3's batch)."""
+    rl = load_split(str(toy_data), "rl").select([0, 10])  # one group of 4 rollouts per step
+    settings = dict(max_steps=4, save_strategy="steps", save_steps=2, max_completion_length=160,
+                    ifpo_frequency="ema", ifpo_ema_decay=0.5, ifpo_w_min=0.1, ifpo_w_max=10.0)
+    straight = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "a",
+                                                             smollm_tokenizer, **settings)), train_dataset=rl)
+    straight.train()
+    checkpoint = tmp_path / "a" / "checkpoint-2"
+    saved = json.loads((checkpoint / "trainer_state.json").read_text())["stateful_callbacks"]
+    assert saved["ConsultFrequencyCallback"]["attributes"]["value"] is not None
+
+    resumed = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "b",
+                                                            smollm_tokenizer, **settings)), train_dataset=rl)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+
+    def steps(trainer) -> dict[int, dict]:
+        return {h["step"]: h for h in trainer.state.log_history if "ifpo/consult_rate" in h}
+
+    a, b = steps(straight), steps(resumed)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4]  # the resumed log starts with the checkpoint's
+    for step in (3, 4):
+        # the same rollouts (RNG, weights and data order come back from the checkpoint) ...
+        assert b[step]["ifpo/consult_rate"] == a[step]["ifpo/consult_rate"]
+        assert b[step]["reward"] == pytest.approx(a[step]["reward"])
+        # ... reweighted by the same moving average, so trained on the same advantages
+        assert b[step]["ifpo/consult_frequency_ema"] == pytest.approx(a[step]["ifpo/consult_frequency_ema"])
+        for name in ("consult", "direct"):
+            key = f"ifpo/advantage/{name}"
+            assert (key in b[step]) == (key in a[step])
+            if key in a[step]:
+                assert b[step][key] == pytest.approx(a[step][key], rel=1e-5)
+    assert len({a[s]["ifpo/consult_rate"] for s in a}) > 1, "the steered policy should vary its consult rate"
