@@ -96,11 +96,15 @@ def test_lora_backward_reaches_below_the_adapted_layers_only_with_checkpointing(
 def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path, monkeypatch):
     """TRL's fused LM head scores every position, prompt included, off Triton devices; on CPU that tripled the LM
     head's work (49k vocabulary, forward and backward) for a 624-token prompt. The trainer scores only the labelled
-    (completion) positions, with the same log-probabilities and entropies."""
+    (completion) positions, with the same log-probabilities and entropies, when asked to
+    (`cpu_lm_head_completion_only`: it patches a private TRL function, so it is opt-in); by default TRL is untouched."""
     import trl.trainer.utils as trl_utils
 
     trainer = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "o",
+                                                            smollm_tokenizer, cpu_lm_head_completion_only=True)))
+    default = build_ifpo_trainer(IFPOConfig(**ifpo_settings(tiny_model_dir, toy_data, tmp_path / "d",
                                                             smollm_tokenizer)))
+    assert "_get_per_token_logps_and_entropies" not in vars(default)  # TRL's own method, unwrapped
     scored: list[int] = []
     apply = trl_utils._ChunkedLogProbFunction.apply
     monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
