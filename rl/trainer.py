@@ -150,13 +150,12 @@ def _score_completion_only_on_cpu() -> Iterator[None]:
 
 
 def _completion_only_lm_head(method: Callable) -> Callable:
+    """`method` (the trainer's `_get_per_token_logps_and_entropies`) run with `_score_completion_only_on_cpu`. TRL
+    releases without `_use_triton` (1.15) project the labelled positions only on every device: nothing to do."""
     import trl.trainer.utils as trl_utils
 
     if not callable(getattr(trl_utils, "_use_triton", None)):
-        raise ValueError(
-            "cpu_lm_head_completion_only: this TRL release has no trl.trainer.utils._use_triton to extend; "
-            "set cpu_lm_head_completion_only: false"
-        )
+        return method
 
     @functools.wraps(method)
     def scored_on_completion(*args: Any, **kwargs: Any) -> Any:
