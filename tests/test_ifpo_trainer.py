@@ -4,12 +4,14 @@ SmolLM2's tokenizer, the toy dataset, the rule tool live."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+import trl
 from trl import GRPOConfig, GRPOTrainer
 
 from ascl_data.rl.config import IFPOConfig
@@ -24,6 +26,13 @@ from helpers import record_layer_grads
 from test_rl_pipeline import ifpo_settings
 
 pytestmark = pytest.mark.slow
+
+_trl_utils = importlib.import_module("trl.trainer.utils")
+# TRL 1.15's GRPO loss runs Triton kernels (trl.kernels), so it trains on GPUs only: without Triton it has none
+trains_here = pytest.mark.skipif(
+    hasattr(_trl_utils, "_ChunkedLogProbFunction") and _trl_utils._ChunkedLogProbFunction is None,
+    reason=f"TRL {trl.__version__}'s GRPO loss needs Triton (a GPU): it cannot train here",
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +64,7 @@ def test_stock_grpo_trainer_sees_what_ifpo_trainer_sees(tiny_model_dir, toy_data
     assert prompts[0][0]["role"] == "system" and prompts[0][0]["content"] in text  # the stored system message
 
 
+@trains_here
 def test_logged_advantages_are_the_ones_trained_on(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
     """One real IFPO step (issue 12): TRL's completions log and the advantage metrics carry IFPO's values."""
     rl = load_split(str(toy_data), "rl").select([0, 10])  # a harmful and a benign prompt, 4 rollouts each
@@ -75,6 +85,7 @@ def test_logged_advantages_are_the_ones_trained_on(tiny_model_dir, toy_data, smo
         assert step[f"ifpo/advantage/{name}"] == pytest.approx(expected[mask].abs().mean().item(), rel=1e-5)
 
 
+@trains_here
 @pytest.mark.parametrize("checkpointing, below", [(False, {False}), (True, {True})])
 def test_lora_backward_reaches_below_the_adapted_layers_only_with_checkpointing(
         checkpointing, below, tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
@@ -93,6 +104,8 @@ def test_lora_backward_reaches_below_the_adapted_layers_only_with_checkpointing(
     assert grads == {0: below, 1: {True}}
 
 
+@trains_here
+@pytest.mark.skipif(not hasattr(_trl_utils, "_use_triton"), reason="this TRL scores the labelled positions only anyway")
 def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smollm_tokenizer, tmp_path, monkeypatch):
     """TRL's fused LM head scores every position, prompt included, off Triton devices; on CPU that tripled the LM
     head's work (49k vocabulary, forward and backward) for a 624-token prompt. The trainer scores only the labelled
@@ -125,6 +138,7 @@ def test_lm_head_scores_only_the_completion_on_cpu(tiny_model_dir, toy_data, smo
     torch.testing.assert_close(entropy[completion], every_entropy[completion])
 
 
+@trains_here
 def test_resuming_from_a_checkpoint_trains_on_the_advantages_of_a_run_that_did_not_stop(
         tiny_model_dir, toy_data, smollm_tokenizer, tmp_path):
     """Issue 22: the consult-frequency EMA is saved with every checkpoint (trainer_state.json) and restored on resume.
