@@ -14,7 +14,10 @@ Per step, TRL's `step_time` and the tokens it processed are read from the log hi
 `per_step`; the first step of a run is warm-up). `ifpo/reweight_seconds` is the trainer's own work per batch (the
 gathers and the reweighting). At a small learning rate every variant samples the same tokens (`identical_rollouts`).
 
-    nice -n 10 python benchmarks/bench_ifpo_trl_surface.py --rounds 2 --steps 3
+    nice -n 10 python benchmarks/bench_ifpo_trl_surface.py --rounds 3 --steps 3 --loss-reps 5
+
+`--loss-reps N` also times the loss's log-probability pass alone (forward and backward on a fixed batch, variants
+alternating): what the LM-head opt-in changes, without the generation whose time a shared machine's load swamps.
 
 Writes `benchmarks/results/ifpo_trl_surface_<out>.json`.
 """
@@ -30,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -85,6 +89,35 @@ def one_run(args: argparse.Namespace, model: str, data: Path, variant: str, work
             "consult_rate": statistics.fmean(consult) if consult else None}
 
 
+def loss_pass(args: argparse.Namespace, model: str, data: Path, work: Path) -> dict:
+    """The loss's log-probability pass alone (`_get_per_token_logps_and_entropies`, forward and backward) of each
+    variant's trainer on the same batch (`--loss-batch` sequences of `--loss-length` tokens, the last
+    `max_completion_length` of them the completion), variants alternating, `--loss-reps` times."""
+    trainers = {}
+    for variant in VARIANTS:
+        settings = IFPOConfig(
+            model_name_or_path=model, dataset_name=str(data), output_dir=str(work / f"loss-{variant}"),
+            ruleset="compact", per_device_train_batch_size=args.batch, num_generations=args.generations,
+            max_completion_length=args.max_completion_length, bf16=False, report_to="none",
+            cpu_lm_head_completion_only=variant == "after_lm_head",
+        )
+        trainers[variant] = trainer_module(variant, args.before, work).build_ifpo_trainer(settings)
+        trainers[variant].model.train()
+    gen = torch.Generator().manual_seed(args.seed)
+    ids = torch.randint(0, 1000, (args.loss_batch, args.loss_length), generator=gen)
+    mask = torch.ones_like(ids)
+    seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(args.loss_reps):
+        for variant, trainer in trainers.items():
+            trainer.model.zero_grad()
+            start = time.perf_counter()
+            logps, _, _ = trainer._get_per_token_logps_and_entropies(
+                trainer.model, ids, mask, args.max_completion_length, compute_entropy=True)
+            logps.sum().backward()
+            seconds[variant].append(time.perf_counter() - start)
+    return {"seconds": seconds, "median_seconds": {v: statistics.median(x) for v, x in seconds.items()}}
+
+
 def summarise(runs: list[dict]) -> dict:
     times = [t for r in runs for t in r["step_seconds"]]
     rates = [n / t for r in runs for n, t in zip(r["tokens"], r["step_seconds"], strict=True) if t > 0]
@@ -105,6 +138,10 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", default=None)
+    p.add_argument("--loss-reps", type=int, default=0,
+                   help="also time the loss's log-probability pass alone, this many times per variant")
+    p.add_argument("--loss-batch", type=int, default=8)
+    p.add_argument("--loss-length", type=int, default=700, help="prompt + completion tokens of the loss pass")
     p.add_argument("--out", default="cpu", help="suffix of the results file")
     args = p.parse_args()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -122,6 +159,7 @@ def main() -> None:
             print(f"round {r} {variant}: median step {statistics.median(runs[variant][-1]['step_seconds']):.2f}s",
                   flush=True)
     summary = {v: summarise(rs) for v, rs in runs.items()}
+    loss = loss_pass(args, model, data, work) if args.loss_reps else None
     b, a, fast = (summary[v]["median_step_seconds"] for v in VARIANTS)
     import trl
 
@@ -141,12 +179,19 @@ def main() -> None:
         "after_lm_head_over_before_step_time": fast / b,
         "after_lm_head_over_after_step_time": fast / a,
         "identical_rollouts": len({json.dumps([r["tokens"] for r in rs]) for rs in runs.values()}) == 1,
+        "loss_pass": loss and {
+            "what": f"forward + backward of the loss's log-probabilities, {args.loss_batch} x {args.loss_length} "
+                    f"tokens, the last {args.max_completion_length} the completion, medians of {args.loss_reps}",
+            **loss,
+            "after_lm_head_over_after": loss["median_seconds"]["after_lm_head"] / loss["median_seconds"]["after"],
+            "after_lm_head_over_before": loss["median_seconds"]["after_lm_head"] / loss["median_seconds"]["before"],
+        },
         "runs": runs,
     }
     path = RESULTS / f"ifpo_trl_surface_{args.out}.json"
     write_results(path, result, load_at_start)
     keys = ("summary", "after_over_before_step_time", "after_lm_head_over_before_step_time",
-            "after_lm_head_over_after_step_time", "identical_rollouts")
+            "after_lm_head_over_after_step_time", "identical_rollouts", "loss_pass")
     print(json.dumps({k: result[k] for k in keys}, indent=2))
     print(f"wrote {path}")
 
