@@ -86,6 +86,10 @@ def _clone(page: Path, tmp_root: Path) -> Path:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest / rel)
         (dest / ".venv").symlink_to(Path(sys.prefix))
+        # The editable install maps these subpackages to the checkout it was made from; linked into the copy, its
+        # own folders are imported (PYTHONPATH is the copy), so the block runs the copied code throughout.
+        for sub in ("generators", "rl", "rulesets", "cards"):
+            (dest / "ascl_data" / sub).symlink_to(Path("..") / sub)
         earlier = [c for c in _CLONES.values() if (c / CACHE / "requests.sqlite").is_file()]
         if earlier:  # the request cache of the pages before (the database with its write-ahead log)
             (dest / CACHE).mkdir(parents=True)
