@@ -123,6 +123,45 @@ def test_fingerprint_follows_content_not_output() -> None:
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+# A recipe's fingerprint goes into its card and build state: a new version of the package must not change it for a
+# recipe that did not change. These are the values the shipped recipes (and variants of each teacher backend) had
+# when the teacher's settings were an untyped dict.
+PUBLISHED_FINGERPRINTS = {
+    "quickstart": "ce05d34530a31889",
+    "example_hub": "5641d811af24d75b",
+    "no_backend": "ce05d34530a31889",
+    "openai_base_url": "cec6b8f41f8ab4b7",
+    "vllm": "d05e325e47a9fb84",
+}
+
+
+def published_recipes() -> dict[str, dict]:
+    import copy
+
+    quick = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
+    hub = yaml.safe_load((REPO / "configs" / "example_hub.yaml").read_text())
+    no_backend = copy.deepcopy(quick)
+    del no_backend["teacher"]["backend"]
+    one_url = copy.deepcopy(hub)
+    one_url["teacher"]["settings"] = {"base_url": "http://10.0.0.1:8000/v1/", "max_retries": 2,
+                                      "extra_body": {"top_k": 20}}
+    vllm = copy.deepcopy(quick)
+    vllm["teacher"] = {"backend": "vllm", "model": "Qwen/Qwen3-8B",
+                       "settings": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.9, "max_model_len": 16384,
+                                    "batch_size": 256, "engine_kwargs": {"enforce_eager": True}}}
+    return {"quickstart": quick, "example_hub": hub, "no_backend": no_backend, "openai_base_url": one_url,
+            "vllm": vllm}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_FINGERPRINTS))
+def test_fingerprint_of_an_unchanged_recipe_stays_as_published(name: str) -> None:
+    assert Recipe.model_validate(published_recipes()[name]).fingerprint() == PUBLISHED_FINGERPRINTS[name]
+
+
+def test_fingerprint_of_the_quickstart_file_stays_as_published() -> None:
+    assert load_recipe(REPO / "configs" / "quickstart.yaml").fingerprint() == PUBLISHED_FINGERPRINTS["quickstart"]
+
+
 def test_recipe_is_a_pure_contract():
     """Reading a recipe imports no stage: the contract never depends on the engine (issue 9)."""
     import subprocess
