@@ -229,7 +229,10 @@ def check_settings(backend: str, settings: dict[str, Any]) -> None:
     try:
         SETTINGS[backend].model_validate(settings)
     except ValidationError as exc:
-        errors: list[Any] = [e for e in exc.errors(include_url=False) if e["type"] != "missing"]
+        errors: list[Any] = [
+            InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"].removeprefix("Value error, ")), loc=e["loc"],
+                             input=e["input"])
+            for e in exc.errors(include_url=False) if e["type"] != "missing"]
         if errors:
             raise ValidationError.from_exception_data(exc.title, errors) from None
 
