@@ -306,10 +306,11 @@ class _Teacher(StrictModel):
         data = self.settings.model_dump()
         if self.model is not None:
             data["model"] = self.model
-        if self.api_key_env is not None and self.backend == "openai":
+        model = SETTINGS[self.backend]
+        if self.api_key_env is not None and "api_key_env" in model.model_fields:  # a server's key; engines need none
             data["api_key_env"] = self.api_key_env
         try:
-            return SETTINGS[self.backend].model_validate(data)
+            return model.model_validate(data)
         except ValidationError as exc:
             problems = []
             for err in exc.errors(include_url=False):

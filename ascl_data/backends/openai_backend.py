@@ -190,7 +190,6 @@ class OpenAIBackend(Backend):
     """Teacher over one or more OpenAI-compatible endpoints. Settings: see `OpenAISettings`."""
 
     name = "openai"
-    uses_api_key = True
     #: what the server is to whoever made the backend, for the message of a refusal no retry can fix: "teacher"
     #: (a build's), "judge" (a model judge's) or "model" (the model `eval` evaluates)
     role = "teacher"

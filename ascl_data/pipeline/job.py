@@ -53,8 +53,8 @@ class Checked:
 
 def make_teacher(config: TeacherConfig, cache_file: Path, backend: Backend | None = None) -> CachedBackend:
     """The recipe's teacher (or `backend`, given from Python) behind the persistent request cache, built from the
-    teacher's typed settings (`TeacherConfig.backend_settings`). The key's environment variable goes to backends
-    that take one; in-process engines need none."""
+    teacher's typed settings (its `backend_settings()`). The key's environment variable goes to backends that take
+    one; in-process engines need none."""
     if backend is None:
         settings = config.backend_settings()  # typed, validated; an InputError names teacher.model or the setting
         backend = backend_class(config.backend)(**settings.model_dump())
