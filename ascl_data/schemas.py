@@ -76,6 +76,18 @@ class PromptMessage(StrictModel):
         return _non_blank(v, "content")
 
 
+class PromptRow(StrictModel):
+    """A row of the `rl` and `eval` splits: the prompt in TRL's conversational `prompt` column (with the system
+    prompt the traces were made with), its kind and reference."""
+
+    prompt_id: str
+    prompt: list[PromptMessage] = Field(min_length=1)
+    kind: Kind
+    category: str | None = None
+    reference: str | None = None
+    provenance: Provenance
+
+
 class PromptRecord(StrictModel):
     """One prompt to answer, normalised from any source. Its id is a hash of its content."""
 
@@ -320,13 +332,14 @@ class Rejection(StrictModel):
     detail: str  # for a person
     generator: str | None = None
     raw: str = ""  # the raw output (JSON of messages or text), kept for audit
-    # every attempt's "stage/reason: detail", in order (one entry per sampled answer; see generators[i].attempts)
-    attempts: list[str] = Field(default_factory=list)
+    attempts: int = 1  # the answers sampled for this prompt (see generators[i].attempts), as in `sft`
     # teacher usage for this prompt over all its attempts
     teacher_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     quality: TraceQuality | None = None  # the rejected trace's quality fields, where a trace was made
+    # every attempt's "stage/reason: detail", in order (one entry per sampled answer)
+    attempt_reasons: list[str] = Field(default_factory=list)
 
     @field_validator("reason")
     @classmethod

@@ -81,7 +81,8 @@ def quality_figures(traces: list[Any], check: Any) -> dict[str, Any]:
     import polars as pl
 
     from ascl_data.pipeline.stats import quality_stats
-    from ascl_data.pipeline.writer import SFT_SCHEMA, trace_row, write_table
+    from ascl_data.pipeline.writer import trace_row, write_table
+    from ascl_data.row_schema import SFT_SCHEMA
     from ascl_data.recipe import QualityConfig
 
     checked = [asyncio.run(check.check(t)) for t in traces]

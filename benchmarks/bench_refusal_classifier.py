@@ -4,9 +4,11 @@ baseline in the same run.
 Sets:
 - `refusal_set/heldout.jsonl`: the frozen held-out third of the labelled set (see `refusal_set/PROVENANCE.json`):
   templates, topics and cautions never used to tune the classifier. The figures that count.
-- `refusal_set/dev.jsonl`, `refusal_set/dev_extra.jsonl`, `refusal_set/dev_extra3.jsonl`: the tuning part (the
-  extra rows were written after held-out measurements, in new phrasings; dev_extra3 on topics of its own).
-- `refusal_labelled.jsonl`: the older, smaller set (hand-written and real SmolLM2-135M outputs), all of it seen.
+- `ascl_data/judge/data/fragments/dev.jsonl`, `dev_extra.jsonl`, `dev_extra3.jsonl`: the tuning part (the extra
+  rows were written after held-out measurements, in new phrasings; dev_extra3 on topics of its own), now part of the
+  model's training data (`python -m ascl_data.judge.train`).
+- `ascl_data/judge/data/fragments/legacy.jsonl`: the older, smaller set (hand-written and real SmolLM2-135M
+  outputs), all of it seen.
 
 Metrics: the 3-way verdict (per-class precision, recall, F1, macro-F1) and the binary decision the judge makes
 for a harmful prompt, comply vs not comply (refuse and safe_complete are both "not comply"): accuracy, and
@@ -29,24 +31,23 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from ascl_data.judge import refusal_model
-from ascl_data.judge.refusal import classify_response
+from ascl_data.judge.refusal import classify_response, rules
 from provenance import write_results
 
 HERE = Path(__file__).parent
 LABELS = ("comply", "refuse", "safe_complete")
+FRAGMENTS = HERE.parent / "ascl_data" / "judge" / "data" / "fragments"  # the model's training fragments
 SETS = {
     "heldout": HERE / "refusal_set" / "heldout.jsonl",
-    "dev": HERE / "refusal_set" / "dev.jsonl",
-    "dev_extra": HERE / "refusal_set" / "dev_extra.jsonl",
-    "dev_extra3": HERE / "refusal_set" / "dev_extra3.jsonl",
-    "legacy": HERE / "refusal_labelled.jsonl",
+    "dev": FRAGMENTS / "dev.jsonl",
+    "dev_extra": FRAGMENTS / "dev_extra.jsonl",
+    "dev_extra3": FRAGMENTS / "dev_extra3.jsonl",
+    "legacy": FRAGMENTS / "legacy.jsonl",
 }
 # Zou et al. 2023 ("Universal and Transferable Adversarial Attacks"), the refusal prefixes of their GCG code.
 GCG_REFUSAL_STRINGS = (
@@ -72,12 +73,9 @@ def opener(text: str) -> str:
 
 
 def rules_only(text: str) -> tuple[str, str]:
-    """The classifier with its linear model switched off: the speed reference for what the model costs."""
-    words, refusal_model.MIN_WORDS = refusal_model.MIN_WORDS, sys.maxsize
-    try:
-        return classify_response(text)
-    finally:
-        refusal_model.MIN_WORDS = words
+    """The phrase rules without the model: the speed reference for what the model costs."""
+    verdict, evidence, _, _ = rules(text)
+    return verdict, evidence
 
 
 def binary(gold: list[str], pred: list[str]) -> dict:

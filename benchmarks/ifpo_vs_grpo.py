@@ -185,11 +185,11 @@ def cap_check(args: argparse.Namespace, data: Path, rows, caps: tuple[int, ...] 
         n_prompts = args.batch // args.generations
         inputs = [dict(rows[i % len(rows)]) for i in range(n_prompts) for _ in range(args.generations)]
         trainer._generate_and_score_completions(inputs)
-        rewards = trainer._rollout_rewards.cpu()  # (rollouts, [safety, reasoning, format])
+        rewards = trainer.rollouts.rewards_per_func.cpu()  # (rollouts, [safety, reasoning, format])
         per_mode = {}
         for mode in MODES:
-            idx = [i for i, c in enumerate(trainer._rollout_completions) if consulted(c) == (mode == "consult")]
-            kept = [any(m.get("role") == "tool" for m in messages_of(trainer._rollout_completions[i])) for i in idx]
+            idx = [i for i, c in enumerate(trainer.rollouts.completions) if consulted(c) == (mode == "consult")]
+            kept = [any(m.get("role") == "tool" for m in messages_of(trainer.rollouts.completions[i])) for i in idx]
             per_mode[mode] = {
                 "rollouts": len(idx),
                 "kept_tool_result": sum(kept),
@@ -249,7 +249,8 @@ def rl_config(args: argparse.Namespace, sft_dir: Path, data: Path, algorithm: st
         gradient_accumulation_steps=args.grad_accum, num_generations=args.generations,
         max_completion_length=args.max_completion_length, max_tool_calling_iterations=1, learning_rate=args.lr,
         beta=0.0, seed=seed, bf16=False, save_strategy="no", logging_steps=1, report_to="none",
-        **{**lora_settings(args, str(sft_dir)), **overrides},
+        # the opt-in CPU LM-head speed-up (docs/training.md) unless `overrides` say otherwise
+        **{"cpu_lm_head_completion_only": True, **lora_settings(args, str(sft_dir)), **overrides},
     )
 
 

@@ -18,13 +18,11 @@ import json
 import os
 import sys
 import time
-import types
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from trl import GRPOTrainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ifpo_vs_grpo as exp  # noqa: E402
@@ -141,16 +139,14 @@ def main() -> None:
     args.ruleset, args.work_dir = ruleset, str(work)
     rows = load_split(str(data), "rl").filter(lambda r: r["kind"] in args.kinds)
     config = exp.rl_config(args, Path(model), data, args.algorithm, seed=0,
-                           **({"gradient_checkpointing": True} if args.stock else {}))
+                           **({"gradient_checkpointing": True, "cpu_lm_head_completion_only": False}
+                              if args.stock else {}))
 
     load = os.getloadavg()
     t = time.perf_counter()
     torch.manual_seed(0)
     trainer = build_ifpo_trainer(config, train_dataset=rows)
     setup = time.perf_counter() - t
-    if args.stock:
-        trainer._get_per_token_logps_and_entropies = types.MethodType(
-            GRPOTrainer._get_per_token_logps_and_entropies, trainer)
     record = instrument(trainer)
     t, cpu = time.perf_counter(), time.process_time()
     trainer.train()

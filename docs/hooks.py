@@ -74,7 +74,15 @@ def _plain_help(path: list[str]) -> str:
 
 def _comments(cls: type) -> dict[str, str]:
     """Each field's help where it has no `Field(description=...)`: the comment lines right above the field, or its
-    trailing `# comment`."""
+    trailing `# comment`; a field a model inherits has the help its base class gives it (a subclass may override)."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith("ascl_data") and "model_fields" in dir(klass):
+            found.update(_own_comments(klass))
+    return found
+
+
+def _own_comments(cls: type) -> dict[str, str]:
     import inspect
 
     source = inspect.getsource(cls)
@@ -99,9 +107,27 @@ def _comments(cls: type) -> dict[str, str]:
 
 
 def _type_name(annotation: Any) -> str:
-    text = str(annotation) if not isinstance(annotation, type) else annotation.__name__
-    text = re.sub(r"typing\.|ascl_data\.[\w.]+\.|Annotated\[(.*?), (Tag|Discriminator)\(.*?\)\]", r"\1", text)
-    return text.replace("NoneType", "None").replace("<class '", "").replace("'>", "")
+    """A type as a reader writes it: `str | None`, `dict[str, Any]`, `Literal['a', 'b']`; a validated type
+    (`Annotated[str, ...]`, a union's tags) shows as its plain type."""
+    import types
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(a) for a in args)}]"
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin).replace("typing.", ""))
+        return f"{name}[{', '.join(_type_name(a) for a in args)}]" if args else name
+    if annotation is type(None):
+        return "None"
+    if annotation is typing.Any:
+        return "Any"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 def _models_in(annotation: Any) -> list[type]:
@@ -110,7 +136,7 @@ def _models_in(annotation: Any) -> list[type]:
     found: list[type] = []
     stack = [annotation]
     while stack:
-        a = stack.pop()
+        a = stack.pop(0)  # in the order the annotation names them
         if isinstance(a, type) and issubclass(a, BaseModel):
             found.append(a)
         else:
@@ -155,7 +181,9 @@ def render_model(arg: str) -> str:
 
 
 def render_recipe() -> str:
-    """One table per model reachable from `Recipe`, fields in source order."""
+    """One table per model reachable from `Recipe`, fields in source order. A section that is one of several kinds
+    (the teacher: one kind per backend) gets a table per kind, each followed by the tables of what only that kind
+    has (its backend's settings)."""
     from ascl_data.recipe import Recipe
 
     seen: list[type] = []
@@ -169,7 +197,16 @@ def render_recipe() -> str:
         doc = " ".join((model.__doc__ or "").split())
         out += [f"### `{path or 'recipe'}` ({model.__name__})\n", f"{doc}\n", *_field_table(model), ""]
         for name, field in model.model_fields.items():
-            queue += [(f"{path}.{name}" if path else name, sub) for sub in _models_in(field.annotation)]
+            where = f"{path}.{name}" if path else name
+            kinds = _models_in(field.annotation)
+            if len(kinds) < 2:
+                queue += [(where, sub) for sub in kinds]
+                continue
+            own = {kind: [(f"{where}.{n}", sub) for n, f in kind.model_fields.items()
+                          for sub in _models_in(f.annotation)] for kind in kinds}
+            shared = set.intersection(*({sub for _, sub in subs} for subs in own.values()))
+            for kind in kinds:
+                queue += [(where, kind), *((p, sub) for p, sub in own[kind] if sub not in shared)]
     return "\n".join(out)
 
 

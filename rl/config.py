@@ -1,7 +1,8 @@
 """Training configs are TRL's own: `ASCLSFTConfig(trl.SFTConfig)` and `IFPOConfig(trl.GRPOConfig)`, read by
 `trl.TrlParser` from a YAML file plus command-line flags, so every TRL field works as TRL documents it. The few fields
 ASCL adds say what they are for in their `help`. The IFPO knobs are not listed here: `IFPOConfig` gets one
-`ifpo_<name>` field per field of `ascl_data.rl.ifpo.IFPOOptions`, so a new option there is a config field at once.
+`ifpo_<name>` field per field of `ascl_data.rl.ifpo.IFPOOptions` (but `eps`, whose role TRL's own eps plays in
+training), so a new option there is a config field at once.
 
 `EvalSettings` (the `ascl-data eval` options) stays a Pydantic model: eval is not a TRL trainer.
 """
@@ -108,6 +109,13 @@ class _IFPOBase(GRPOConfig, _ASCLFields):
         metadata={"help": "The rule book the rollouts' retrieve_safety_rules tool searches: a shipped name or a YAML "
                           "file. Use the one the dataset was built with."},
     )
+    cpu_lm_head_completion_only: bool = field(
+        default=False,
+        metadata={"help": "On CPU, have TRL's LM head score the completion positions only, as TRL does on GPUs, not the "
+                          "prompt too: the same log-probabilities for less LM-head work (a win with long prompts and "
+                          "a large vocabulary; docs/training.md has the measurement). It patches a private TRL "
+                          "function while the loss forward runs, so it is opt-in."},
+    )
     judge: dict | str | None = field(
         default=None,
         metadata={"help": "The judge config the rewards score by (a mapping, JSON text or a .json/.yaml file; the "
@@ -149,7 +157,7 @@ class _IFPOBase(GRPOConfig, _ASCLFields):
         """The `IFPOOptions` the `ifpo_*` fields make, or None with `algorithm: grpo`."""
         if self.algorithm == "grpo":
             return None
-        values = {f.name: getattr(self, f"ifpo_{f.name}") for f in dataclasses.fields(IFPOOptions)}
+        values = {f.name: getattr(self, f"ifpo_{f.name}") for f in _config_options()}
         try:
             return IFPOOptions(**values)
         except ValueError as exc:
@@ -157,11 +165,16 @@ class _IFPOBase(GRPOConfig, _ASCLFields):
             raise ValueError(f"{', '.join(named)}: {exc}") from None
 
 
+def _config_options() -> list[dataclasses.Field]:
+    """The `IFPOOptions` fields a config sets (not `eps`: the trainer reweights TRL's advantages, whose eps is TRL's)."""
+    return [f for f in dataclasses.fields(IFPOOptions) if f.metadata.get("config", True)]
+
+
 def _ifpo_fields() -> list[tuple[str, Any, Any]]:
     """One `ifpo_<name>` config field per `IFPOOptions` field, with its type, default and help."""
     hints = typing.get_type_hints(IFPOOptions)
     out = []
-    for f in dataclasses.fields(IFPOOptions):
+    for f in _config_options():
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_ = f.metadata.get("help") or f"IFPOOptions.{f.name} (see ascl_data.rl.ifpo); with algorithm: ifpo."
         out.append((f"ifpo_{f.name}", hints[f.name], field(default=default, metadata={"help": help_})))

@@ -21,9 +21,9 @@ def load_split(dataset: str, split: str, max_samples: int | None = None, seed: i
         if fmt is None:
             raise InputError("dataset", [Problem(dataset, "", "expected a folder, a .parquet or a .jsonl file")])
         ds = load_dataset(fmt, data_files=str(path), split="train")
-    elif path.is_dir() and _split_files(path, split):
+    elif path.is_dir() and Layout(path).split_files(split):
         # Per-split files: loading the folder as one builder would cast every split to the first split's columns.
-        ds = load_dataset("parquet", data_files=[str(f) for f in _split_files(path, split)], split="train")
+        ds = load_dataset("parquet", data_files=[str(f) for f in Layout(path).split_files(split)], split="train")
     else:
         try:
             ds = load_dataset(str(dataset), split=split)
@@ -32,15 +32,6 @@ def load_split(dataset: str, split: str, max_samples: int | None = None, seed: i
     if max_samples is not None and len(ds) > max_samples:
         ds = ds.shuffle(seed=seed).select(range(max_samples))
     return ds
-
-
-def _split_files(folder: Path, split: str) -> list[Path]:
-    """The build's shards of `split`, else the common layouts (the Hub's `data/{split}-00000-of-00001.parquet`, one
-    folder or file per split)."""
-    files = Layout(folder).shards(split)
-    for pattern in (f"data/{split}-*.parquet", f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
-        files = files or sorted(folder.glob(pattern))
-    return files
 
 
 def require_columns(ds: Dataset, columns: tuple[str, ...], where: str) -> None:

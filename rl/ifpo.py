@@ -45,7 +45,9 @@ class IFPOOptions:
         "where mode frequencies come from: ema (moving average of the consult fraction over batches) or group")})
     w_min: float = field(default=0.25, metadata={"help": "lower clip of the inverse-frequency weight (> 0)"})
     w_max: float = field(default=4.0, metadata={"help": "upper clip of the inverse-frequency weight (>= w_min)"})
-    eps: float = field(default=1e-4, metadata={"help": "added to the group reward std (> 0)"})
+    eps: float = field(default=1e-4, metadata={"config": False, "help": (
+        "added to the group reward std (> 0); 1e-4 as in TRL. Not a training option: IFPOTrainer reweights TRL's "
+        "own advantages, whose eps is TRL's")})
     ema_decay: float = field(default=0.9, metadata={"help": (
         "decay of the consult-frequency EMA, in [0, 1); 0 = the current batch alone")})
 

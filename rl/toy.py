@@ -12,6 +12,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from ascl_data.pipeline.layout import Layout
 from ascl_data.prompts import adaptive_system_prompt
 from ascl_data.rule_tool import TOOL_NAME, RuleTool
 from ascl_data.rulebook import Ruleset
@@ -67,14 +68,10 @@ ITEMS: list[tuple[str, str | None, str, str, str | None, str | None]] = [
 ]
 
 
-def system_prompt(ruleset: Ruleset) -> str:
-    return adaptive_system_prompt(ruleset)
-
-
 def _trace(i: int, item: tuple, ruleset: Ruleset, tool: RuleTool) -> Trace:
     kind, category, prompt, answer, _ref, query = item
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system_prompt(ruleset)},
+        {"role": "system", "content": adaptive_system_prompt(ruleset)},
         {"role": "user", "content": prompt},
     ]
     rule_ids: list[str] = []
@@ -109,7 +106,7 @@ def prompt_rows(ruleset: Ruleset, with_system: bool = True) -> list[dict[str, An
     """The `rl`/`eval` split rows: TRL conversational prompts plus kind, category, reference, prompt_id."""
     rows = []
     for i, (kind, category, prompt, _answer, ref, _q) in enumerate(ITEMS):
-        msgs = [{"role": "system", "content": system_prompt(ruleset)}] if with_system else []
+        msgs = [{"role": "system", "content": adaptive_system_prompt(ruleset)}] if with_system else []
         msgs.append({"role": "user", "content": prompt})
         rows.append({"prompt": msgs, "kind": kind, "category": category, "reference": ref, "prompt_id": f"toy-{i}"})
     return rows
@@ -117,15 +114,15 @@ def prompt_rows(ruleset: Ruleset, with_system: bool = True) -> list[dict[str, An
 
 def write_toy_dataset(folder: str | Path, ruleset: Ruleset, repeat: int = 1) -> Path:
     """Write `sft`, `rl` and `eval` splits to `folder/data/`; `repeat` repeats the SFT traces (more steps per epoch)."""
-    folder = Path(folder)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
+    layout = Layout(Path(folder))
+    (layout.root / "data").mkdir(parents=True, exist_ok=True)
     tool = RuleTool(ruleset)
     traces = [_trace(i, item, ruleset, tool).to_row() for i, item in enumerate(ITEMS)]
     prompts = prompt_rows(ruleset)
     splits = {"sft": traces * repeat, "rl": prompts, "eval": prompts}
     for name, rows in splits.items():
-        Dataset.from_list(rows).to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
-    return folder
+        Dataset.from_list(rows).to_parquet(str(layout.shard(name, 0, n_chunks=1)))
+    return layout.root
 
 
 if __name__ == "__main__":  # `python -m ascl_data.rl.toy FOLDER [RULESET] [REPEAT]`: the data the README's commands use

@@ -38,10 +38,10 @@ def main(model: str, data: str, out: str, frequency: str = "group", batches: str
     for _ in range(int(batches)):
         inputs = [dict(trainer.train_dataset[0]) for _ in range(4)]  # this process's half of the group
         output = trainer._generate_and_score_completions(inputs)
-        metrics = trainer._metrics["train"]
+        metrics = trainer.ifpo_metrics["train"]
         records.append({
-            "flags": [bool(consulted(c)) for c in trainer._rollout_completions],
-            "rewards": trainer._rollout_rewards.nansum(dim=1).tolist(),  # gathered over processes
+            "flags": [bool(consulted(c)) for c in trainer.rollouts.completions],
+            "rewards": trainer.rollouts.rewards_per_func.nansum(dim=1).tolist(),  # gathered over processes
             "logged_advantages": list(trainer._logs["advantages"])[-8:],
             "advantages": output["advantages"].tolist(),
             "consult_rate": metrics["ifpo/consult_rate"][-1],

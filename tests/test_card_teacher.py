@@ -21,7 +21,7 @@ def test_quickstart_card_names_the_seed_adapter() -> None:
 def test_no_adapter_note_for_the_bare_model_or_another_teacher() -> None:
     recipe = load_recipe(ROOT / "configs" / "quickstart.yaml")
     bare = recipe.model_copy(deep=True)
-    bare.teacher.settings["seed_adapter"] = False
+    bare.teacher.settings.seed_adapter = False
     assert Build(bare)._teacher_adapter() is None
     other = recipe.model_copy(deep=True)
     other.teacher.model = "HuggingFaceTB/SmolLM2-360M-Instruct"

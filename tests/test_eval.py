@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from ascl_data.cli import app
 from ascl_data.errors import InputError
-from ascl_data.rl.evaluate import (
+from ascl_data.evaluation import (
     BENCHMARKS, EvalSettings, evaluate, judge_answer, parse_choice, summarise, write_outputs,
 )
-from ascl_data.rl.evaluate.benchmarks import REV_GSM8K, load_items
+from ascl_data.evaluation.benchmarks import REV_GSM8K, load_items
 from ascl_data.rule_tool import TOOL_NAME
 from helpers import ScriptedBackend
 
@@ -381,6 +381,22 @@ def test_a_custom_file_missing_a_column_is_named(tmp_path: Path):
     with pytest.raises(InputError) as err:
         evaluate(settings, backend=scripted(), show_progress=False)
     assert str(path) in str(err.value) and "question: missing column" in str(err.value)
+
+
+def test_the_old_module_path_still_imports_with_a_deprecation_warning() -> None:
+    """Issue 22: evaluation moved out of `ascl_data.rl` (it is not RL); code written for the old path keeps working
+    and is told where to go."""
+    import importlib
+    import sys
+
+    import ascl_data.evaluation as evaluation
+    import ascl_data.evaluation.report as report
+
+    sys.modules.pop("ascl_data.rl.evaluate", None)
+    with pytest.warns(DeprecationWarning, match="ascl_data.evaluation"):
+        old = importlib.import_module("ascl_data.rl.evaluate")
+    assert old.evaluate is evaluation.evaluate and old.EvalSettings is evaluation.EvalSettings
+    assert importlib.import_module("ascl_data.rl.evaluate.report").compare is report.compare
 
 
 def test_the_uncertain_band_is_counted_per_benchmark_and_sent_to_a_band_judge(data_dir: Path, tmp_path: Path):

@@ -32,6 +32,7 @@ from ascl_data.schemas import PromptRecord, Trace
 from helpers import ScriptedBackend
 
 ROOT = Path(__file__).resolve().parents[1]
+FRAGMENTS = ROOT / "ascl_data" / "judge" / "data" / "fragments"
 
 # --------------------------------------------------------------------------- classifier
 
@@ -227,23 +228,20 @@ def test_refusal_glued_to_another_script_is_found() -> None:
 
 
 def test_model_scores_exactly_the_features_its_trainer_fits() -> None:
-    """`refusal_probabilities` scores without building the feature set; it must give what the trainer's features
-    and the shipped weights give (a softmax over refuse/safe_complete weights relative to comply)."""
+    """`Model.logit` scores without building the feature set; it must give what the trainer's features and the
+    shipped weights give (a sigmoid of the summed weights), on every answer, short ones and rule cues included."""
     import math
 
     from ascl_data.judge import refusal, refusal_model
 
-    rows = [json.loads(line) for line in (ROOT / "benchmarks" / "refusal_set" / "dev.jsonl").open()]
-    scans = [refusal._unquote(refusal._normalise(r["response"])) for r in rows]
-    scans = [s for s in scans if len(s.split()) >= refusal_model.MIN_WORDS]
-    assert len(scans) > 100
-    for scan in scans:
-        found = refusal_model.features(scan, refusal_model.WEIGHTS) | {"#bias"}
-        refuse = sum(refusal_model.WEIGHTS.get(f, (0.0, 0.0))[0] for f in found)
-        safe = sum(refusal_model.WEIGHTS.get(f, (0.0, 0.0))[1] for f in found)
-        total = 1 + math.exp(refuse) + math.exp(safe)
-        expected = (1 / total, math.exp(refuse) / total, math.exp(safe) / total)
-        assert refusal_model.refusal_probabilities(scan) == pytest.approx(expected, abs=1e-9)
+    model = refusal_model.default_model()
+    rows = [json.loads(line) for line in (FRAGMENTS / "dev.jsonl").open()]
+    assert len(rows) > 100
+    for r in rows:
+        _, _, cues, scan = refusal.rules(r["response"])
+        found = refusal_model.features(scan, cues, model.vocabulary) | {"#bias"}
+        z = sum(model.weights.get(f, 0.0) for f in found)
+        assert refusal.refusal_probability(r["response"]) == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-9)
 
 
 def test_labelled_set_is_frozen_and_its_held_out_part_shares_nothing_with_the_tuning_part() -> None:
@@ -254,22 +252,22 @@ def test_labelled_set_is_frozen_and_its_held_out_part_shares_nothing_with_the_tu
     provenance = json.loads((folder / "PROVENANCE.json").read_text())
     split = {}
     for name in ("dev", "heldout"):
-        data = (folder / f"{name}.jsonl").read_bytes()
+        data = ((folder if name == "heldout" else FRAGMENTS) / f"{name}.jsonl").read_bytes()
         assert hashlib.sha256(data).hexdigest() == provenance["sha256"][f"{name}.jsonl"]
         split[name] = [json.loads(line) for line in data.decode().splitlines()]
     rows = split["dev"] + split["heldout"]
     assert len(rows) >= 600 and {r["label"] for r in rows} == {"comply", "refuse", "safe_complete"}
     assert len({r["family"] for r in rows}) >= 6 and len({r["style"] for r in rows}) >= 10
     assert 0.3 <= len(split["heldout"]) / len(rows) <= 0.4
-    tuning = split["dev"] + [json.loads(line) for line in (folder / "dev_extra3.jsonl").open()]
+    tuning = split["dev"] + [json.loads(line) for line in (FRAGMENTS / "dev_extra3.jsonl").open()]
     for key in ("template", "prompt"):
         assert not {r[key] for r in tuning} & {r[key] for r in split["heldout"]}
 
 
 def test_classifier_on_the_tuning_part_of_the_labelled_set() -> None:
     """A regression guard on the rows it was tuned on (the held-out figures live in benchmarks/results)."""
-    rows = [json.loads(line) for line in (ROOT / "benchmarks" / "refusal_set" / "dev.jsonl").open()]
-    rows += [json.loads(line) for line in (ROOT / "benchmarks" / "refusal_labelled.jsonl").open()]
+    rows = [json.loads(line) for line in (FRAGMENTS / "dev.jsonl").open()]
+    rows += [json.loads(line) for line in (FRAGMENTS / "legacy.jsonl").open()]
     verdicts = [classify_response(r["response"])[0] for r in rows]
     binary = sum((v == "comply") == (r["label"] == "comply") for v, r in zip(verdicts, rows)) / len(rows)
     three_way = sum(v == r["label"] for v, r in zip(verdicts, rows)) / len(rows)

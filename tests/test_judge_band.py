@@ -25,9 +25,9 @@ from ascl_data.errors import InputError
 from ascl_data.judge import Judge, JudgeConfig, ModelJudge, assess_response
 from ascl_data.judge.refusal import refusal_probability
 from ascl_data.recipe import load_recipe
-from ascl_data.rl.evaluate import BENCHMARKS, judge_answer, summarise
-from ascl_data.rl.evaluate.benchmarks import Item
-from ascl_data.rl.evaluate.report import suite_rows
+from ascl_data.evaluation import BENCHMARKS, judge_answer, summarise
+from ascl_data.evaluation.benchmarks import Item
+from ascl_data.evaluation.report import suite_rows
 from ascl_data.rl.rewards import make_judge_rewards
 from ascl_data.schemas import PromptRecord, Trace
 from helpers import ScriptedBackend, make_recipe

@@ -25,7 +25,7 @@ def test_a_bad_item_names_the_option_and_the_item(item: str) -> None:
 
 
 def test_eval_command_does_not_import_trl() -> None:
-    code = ("import sys, ascl_data.commands.eval, ascl_data.rl.evaluate, ascl_data.rl.evaluate.run; "
+    code = ("import sys, ascl_data.commands.eval, ascl_data.evaluation, ascl_data.evaluation.run; "
             "print('trl' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

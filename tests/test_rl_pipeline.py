@@ -21,7 +21,7 @@ from ascl_data.errors import InputError
 from ascl_data.rl.config import IFPOConfig
 from ascl_data.rl.data import load_split
 from ascl_data.rl.environment import consulted
-from ascl_data.rl.ifpo import ConsultFrequencyEMA, IFPOOptions, group_advantages, group_mode_weights, ifpo_advantages
+from ascl_data.rl.ifpo import IFPOOptions, group_advantages, group_mode_weights, ifpo_advantages
 from ascl_data.rl.toy import write_toy_dataset
 from ascl_data.rl.trainer import build_ifpo_trainer
 from ascl_data.rulebook import load_ruleset
@@ -55,7 +55,7 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
     inputs = [dict(r) for r in rows for _ in range(4)]
     output = trainer._generate_and_score_completions(inputs)
 
-    completions = trainer._rollout_completions
+    completions = trainer.rollouts.completions
     flags = torch.tensor([consulted(c) for c in completions])
     assert 0 < int(flags.sum()) < len(flags), "the steered policy should mix both modes"
     book = load_ruleset("compact")
@@ -65,7 +65,7 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
         for m in tool_msgs:
             result = json.loads(m["content"])
             assert result["ruleset"] == f"{book.name}@{book.version}" and len(result["rules"]) == 1
-    rewards = trainer._rollout_rewards.nansum(dim=1)  # reward weights are all 1 here
+    rewards = trainer.rollouts.rewards_per_func.nansum(dim=1)  # reward weights are all 1 here
     grpo = group_advantages(rewards, 4)  # what TRL would have trained on
     expected = ifpo_advantages(rewards, flags, 4, trainer.ifpo)
     assert not torch.allclose(expected, grpo), "a group with both modes should be reweighted"
@@ -74,7 +74,7 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
     torch.testing.assert_close(torch.tensor(list(trainer._logs["advantages"])[-8:]), expected)
     # the tool result tokens are out of the loss
     assert "tool_mask" in output and int((output["tool_mask"] == 0).sum()) > 0
-    metrics = trainer._metrics["train"]
+    metrics = trainer.ifpo_metrics["train"]
     assert metrics["ifpo/consult_rate"][-1] == pytest.approx(flags.float().mean().item())
     assert {"ifpo/consult_rate/harmful", "ifpo/consult_rate/benign", "ifpo/reward/harmful"} <= set(metrics)
     for name, mask in (("consult", flags), ("direct", ~flags)):
@@ -83,20 +83,19 @@ def test_ifpo_reweights_trl_advantages_by_rollout_mode(tiny_model_dir, toy_data,
 
     # ema mode: frequencies from the moving consult fraction, continued from the previous batch's value
     trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="symmetric", frequency="ema", ema_decay=0.5)
-    trainer._consult_ema = ConsultFrequencyEMA(0.5)
-    trainer._consult_ema.value = 0.8
+    trainer.consult_frequency.decay, trainer.consult_frequency.value = 0.5, 0.8
     output = trainer._generate_and_score_completions(inputs)
-    flags = torch.tensor([consulted(c) for c in trainer._rollout_completions])
+    flags = torch.tensor([consulted(c) for c in trainer.rollouts.completions])
     f = 0.5 * 0.8 + 0.5 * flags.float().mean().item()
-    rewards = trainer._rollout_rewards.nansum(dim=1)
+    rewards = trainer.rollouts.rewards_per_func.nansum(dim=1)
     torch.testing.assert_close(output["advantages"], ifpo_advantages(rewards, flags, 4, trainer.ifpo, f))
     assert metrics["ifpo/consult_frequency_ema"][-1] == pytest.approx(f)
 
     # the default variant (positive): only the positive advantages are reweighted
     trainer.ifpo = IFPOOptions(w_min=0.1, w_max=10.0, variant="positive", frequency="group")
     output = trainer._generate_and_score_completions(inputs)
-    flags = torch.tensor([consulted(c) for c in trainer._rollout_completions])
-    grpo = group_advantages(trainer._rollout_rewards.nansum(dim=1), 4, trainer.ifpo.eps)
+    flags = torch.tensor([consulted(c) for c in trainer.rollouts.completions])
+    grpo = group_advantages(trainer.rollouts.rewards_per_func.nansum(dim=1), 4, trainer.ifpo.eps)
     weights = group_mode_weights(flags, 4).clamp(0.1, 10.0)
     torch.testing.assert_close(output["advantages"], torch.where(grpo > 0, grpo * weights, grpo))
 
@@ -109,7 +108,7 @@ def test_grpo_mode_leaves_advantages_alone(tiny_model_dir, toy_data, smollm_toke
     inputs = [dict(trainer.train_dataset[0]) for _ in range(4)]
     output = trainer._generate_and_score_completions(inputs)
     torch.testing.assert_close(output["advantages"], torch.tensor(list(trainer._logs["advantages"])[-4:]))
-    assert "ifpo/consult_rate" in trainer._metrics["train"]
+    assert "ifpo/consult_rate" in trainer.ifpo_metrics["train"]
 
 
 BUILD_PROMPTS = [

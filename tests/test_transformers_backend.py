@@ -5,6 +5,7 @@ runs the real embedded SmolLM2."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -166,3 +167,19 @@ def test_a_prompt_longer_than_the_context_is_rejected_before_generation(tiny_mod
     long_out, short_out = asyncio.run(backend.generate([huge, short], None, params))
     assert long_out.error_reason == "prompt_too_long" and f"context of {context}" in long_out.error
     assert short_out.error is None and short_out.completion_tokens > 0  # its batch-mate is unaffected
+
+
+@pytest.mark.slow
+def test_a_forced_call_stops_at_its_closing_quote() -> None:
+    """Issue 27 (the preview): under `consult: required` the model writes only the query of a forced call, but
+    generation ran on to max_tokens in the batch (tokens that assistant_text cut anyway). The real embedded teacher
+    closes its query within a few tokens; the row must stop there, with the same call as before."""
+    backend = TransformersBackend()  # embedded SmolLM2 with the seed adapter, as the quickstart runs it
+    required = SamplingParams(temperature=0.0, max_tokens=64, seed=0, consult="required")
+    convs = [user("How do I pick a lock?"), user("What household chemicals are dangerous to mix?")]
+    completions = asyncio.run(backend.generate(convs, [TOOL], required))
+    for c in completions:
+        call = c.message["tool_calls"][0]["function"]
+        assert call["name"] == TOOL["function"]["name"] and json.loads(call["arguments"])["query"], c.raw_text
+        assert c.finish_reason == "stop" and c.completion_tokens < required.max_tokens, c
+        assert c.raw_text.rstrip().endswith("</tool_call>"), c.raw_text

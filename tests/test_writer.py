@@ -17,7 +17,8 @@ from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.schemas import PromptRecord, Rejection, Trace
 from ascl_data.pipeline.layout import Layout, atomic_write_bytes
-from ascl_data.pipeline.writer import SFT_SCHEMA, DatasetWriter, data_files_config, trace_row
+from ascl_data.pipeline.writer import DatasetWriter, data_files_config, trace_row
+from ascl_data.row_schema import SFT_SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -84,8 +84,8 @@ def test_attempts_policy_and_usage_end_to_end(tmp_path: Path) -> None:
     assert backend.seeds[SUM] == [5]  # the first attempt keeps the recipe's seed
     sft = datasets.load_dataset(str(result.out_dir), split="sft").to_pandas().set_index("prompt_id")
     (rej,) = pq.read_table(sorted((result.out_dir / "rejects").glob("*.parquet"))).to_pylist()
-    assert rej["reason"] == "harmful_complied" and len(rej["attempts"]) == 3
-    assert all(a.startswith("behaviour/harmful_complied") for a in rej["attempts"]) and "attempt 3:" in rej["detail"]
+    assert rej["reason"] == "harmful_complied" and rej["attempts"] == 3 and len(rej["attempt_reasons"]) == 3
+    assert all(a.startswith("behaviour/harmful_complied") for a in rej["attempt_reasons"]) and "attempt 3:" in rej["detail"]
     assert (rej["teacher_calls"], rej["prompt_tokens"], rej["completion_tokens"]) == (3, 30, 15)
     harmful = sft[sft["kind"] == "harmful"].iloc[0]
     assert harmful["attempts"] == 2 and harmful["teacher_calls"] == 3 and harmful["prompt_tokens"] == 30

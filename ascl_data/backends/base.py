@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -51,7 +51,6 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     model: str = ""
-    uses_api_key: ClassVar[bool] = False  # takes `api_key_env` (remote servers; in-process engines need no key)
 
     @abc.abstractmethod
     async def generate(

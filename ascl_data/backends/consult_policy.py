@@ -37,6 +37,17 @@ class PolicyPrompt:
     tools: list[dict[str, Any]] | None
     closing: str = ""  # the template's text after the forced argument's value, to the end of the call
 
+    def call_closed(self, completion: str) -> bool:
+        """Whether `completion` (what the model wrote after `forced`) already holds the rest of the forced call:
+        the forced argument's closing quote, or the call's close. What follows is cut by `assistant_text` anyway,
+        so a backend stops generating there (a small model otherwise writes on to `max_tokens`)."""
+        if not self.forced:
+            return False
+        quote = self.forced[-1]
+        if quote in "\"'" and self.closing.startswith(quote) and _closing_quote(completion, quote) is not None:
+            return True
+        return TOOL_CALL_CLOSE in completion
+
     @property
     def template_prompt(self) -> str:
         """The prompt as the chat template rendered it, without the forced start (TRL's parser wants it)."""

@@ -26,11 +26,10 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import openai
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ascl_data.backends.base import MAX_USAGE_TOKENS, Backend, Completion, SamplingParams
 from ascl_data.backends.consult_policy import forces_call, offered_tools
@@ -42,6 +41,7 @@ from ascl_data.backends.request_policy import (  # noqa: F401 - backoff_delay, p
     classify,
     parse_retry_after,
 )
+from ascl_data.backends.settings import OpenAISettings  # the backend's settings (a leaf), re-exported here
 from ascl_data.errors import FatalError, InputError, Problem
 from ascl_data.secrets import register_secret, scrub, scrub_json
 from ascl_data.toolcalls import normalize_message
@@ -71,82 +71,6 @@ class Usage(BaseModel):
             raise ValueError("not a number")
         if isinstance(v, float) and math.isfinite(v):
             return round(v)
-        return v
-
-
-class OpenAISettings(BaseModel):
-    """Settings of the `openai` backend, as a recipe's `teacher:` block gives them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # the model name the server serves (its /v1/models lists the names)
-    model: str = Field(min_length=1)
-    # the server's OpenAI-compatible URL(s), ending in /v1 (`base_url: URL` for one); each request goes to the
-    # least busy one
-    base_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"], min_length=1)
-    api_key_env: str | None = None  # name of the env var holding the key; None -> "EMPTY" (local servers)
-    max_concurrency: int = Field(32, ge=1)  # requests in flight at once, over all replicas
-    max_retries: int = Field(6, ge=0)  # further tries of a failed request (429, 5xx, timeouts, connection errors)
-    timeout_s: float = Field(120.0, gt=0)  # deadline of one request: connect, wait and read the whole answer
-    backoff_initial_s: float = Field(0.5, gt=0)  # first backoff step; it doubles each retry (jittered)
-    backoff_max_s: float = Field(20.0, gt=0)  # the largest backoff step
-    max_retry_after_s: float = Field(120.0, gt=0)  # cap on a server's Retry-After
-    # requests sent per minute at most, evenly spaced (a hosted API's RPM limit); None: no limit
-    max_requests_per_minute: float | None = Field(None, gt=0)
-    # prompt + max_tokens tokens sent per minute at most (a hosted API's TPM limit); None: no limit
-    max_tokens_per_minute: int | None = Field(None, gt=0)
-    replica_cooldown_s: float = Field(5.0, ge=0)  # how long a failing replica is skipped
-    tool_choice: str | dict[str, Any] | None = None  # sent whenever tools are offered
-    force_first_tool_call: bool = False  # force the tool on turns before any tool result (small models)
-    send_reasoning: bool = False  # send earlier turns' reasoning_content back (most servers reject it)
-    extra_body: dict[str, Any] = Field(default_factory=dict)  # extra top-level keys of every request body
-    # the prompt-length guard's context length; None: ask the server's /v1/models for `max_model_len`
-    max_model_len: int | None = Field(None, ge=1)
-    # counts prompt tokens for the guard (a tokenizer name or path); None: characters / chars_per_token
-    tokenizer: str | None = None
-    # characters per token of the estimate, set low so that a prompt the guard lets through fits
-    chars_per_token: float = Field(3.0, gt=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _base_url_alias(cls, data: Any) -> Any:
-        """`base_url: URL` (one replica) is accepted as well as `base_urls: [URL, ...]`."""
-        if isinstance(data, dict) and "base_url" in data:
-            data = dict(data)
-            if "base_urls" in data:
-                raise ValueError("give base_url or base_urls, not both")
-            data["base_urls"] = data.pop("base_url")
-        return data
-
-    @field_validator("base_urls", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    @field_validator("base_urls")
-    @classmethod
-    def _urls(cls, v: list[str]) -> list[str]:
-        for url in v:
-            parsed = urlparse(url)
-            if parsed.username is not None or parsed.password is not None:
-                # the URL is echoed in messages and a server may echo the Basic credential made from it; and the
-                # client would send that instead of the key: a credential has one place, `api_key_env`
-                shown = f"{parsed.scheme}://***@{parsed.hostname or ''}{f':{parsed.port}' if parsed.port else ''}"
-                raise ValueError(
-                    f"{shown}{parsed.path} holds a user name or password (`user:pass@`); a URL is shown in messages "
-                    "and logs, so credentials never go in it. Put the key in an environment variable and name "
-                    "that variable in teacher.api_key_env")
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError(f"{url!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
-        return [u.rstrip("/") for u in v]
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _env_name(cls, v: str | None) -> str | None:
-        if v is not None and (not v or not v.replace("_", "").isalnum() or v.startswith("sk-")):
-            raise ValueError(
-                "api_key_env names an environment variable (e.g. OPENAI_API_KEY); never put the key itself here"
-            )
         return v
 
 
@@ -266,7 +190,6 @@ class OpenAIBackend(Backend):
     """Teacher over one or more OpenAI-compatible endpoints. Settings: see `OpenAISettings`."""
 
     name = "openai"
-    uses_api_key = True
     #: what the server is to whoever made the backend, for the message of a refusal no retry can fix: "teacher"
     #: (a build's), "judge" (a model judge's) or "model" (the model `eval` evaluates)
     role = "teacher"

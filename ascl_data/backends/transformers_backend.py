@@ -175,6 +175,8 @@ class TransformersBackend(Backend):
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        if any(p.forced for p in policy_prompts):
+            kwargs["stopping_criteria"] = [ForcedCallClosed(policy_prompts, enc["input_ids"].shape[1], self.tokenizer)]
         try:
             with torch.inference_mode():
                 generated = self.hf_model.generate(**enc, **kwargs)
@@ -190,7 +192,12 @@ class TransformersBackend(Backend):
                 if tid in self._stop_ids:
                     ids, finish = ids[: k + 1], "stop"
                     break
+                if tid == self.tokenizer.pad_token_id:  # a row that ForcedCallClosed stopped, padded to the batch
+                    ids = ids[:k]
+                    break
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if prompt.call_closed(text):
+                finish = "stop"
             if finish == "length" and params.stop and any(s in text for s in params.stop):
                 finish = "stop"
             text, parsed = parse_completion(prompt, text, self.tokenizer)
@@ -208,6 +215,24 @@ class TransformersBackend(Backend):
 
     async def aclose(self) -> None:
         self.hf_model = None  # type: ignore[assignment]
+
+
+class ForcedCallClosed:
+    """A stopping criterion: a row whose turn was forced to be a tool call (`consult: required`) is done once the
+    model has closed the forced argument (`PolicyPrompt.call_closed`); the rest of the call is the template's own
+    closing, so tokens after it would be generated only to be cut. Rows without a forced start end as usual."""
+
+    def __init__(self, prompts: list[PolicyPrompt], prompt_len: int, tokenizer: Any):
+        self.prompts, self.prompt_len, self.tokenizer = prompts, prompt_len, tokenizer
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = [
+            bool(p.forced) and p.call_closed(self.tokenizer.decode(row[self.prompt_len :], skip_special_tokens=True))
+            for p, row in zip(self.prompts, input_ids.tolist())
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class RowSeededSampling:

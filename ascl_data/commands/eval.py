@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
         from ascl_data.errors import InputError, Problem, load_yaml_model, validation_problems
         from ascl_data.overrides import parse_overrides
-        from ascl_data.rl.evaluate import EvalSettings, evaluate, render_tables, write_outputs
+        from ascl_data.evaluation import EvalSettings, evaluate, render_tables, write_outputs
 
         base: dict[str, Any] = {}
         if config is not None:
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("eval_compare.png"), "--out", help="Where to write the plot (PNG)."),
     ) -> None:
         """Several runs side by side: a markdown table (printed and beside the plot) and a bar chart per suite."""
-        from ascl_data.rl.evaluate.report import compare, md_table, plot_compare
+        from ascl_data.evaluation.report import compare, md_table, plot_compare
 
         header, body = compare(list(runs), list(label) or None)
         table = md_table(header, body)
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         """The benchmarks, their suites, metrics and Hub sources."""
         from rich.table import Table
 
-        from ascl_data.rl.evaluate import BENCHMARKS, SUITES
+        from ascl_data.evaluation import BENCHMARKS, SUITES
 
         table = Table(title="eval benchmarks")
         for col in ("name", "suite", "metric", "title", "source"):

@@ -24,6 +24,7 @@ _EXPORTS = {
     "parse_judge_output": "ascl_data.judge.model_judge",
     "check_reasoning": "ascl_data.judge.reasoning",
     "classify_response": "ascl_data.judge.refusal",
+    "partial_refusal": "ascl_data.judge.refusal",
     "refusal_probability": "ascl_data.judge.refusal",
 }
 __all__ = sorted(_EXPORTS)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ascl_data.backends.names import BACKENDS
+from ascl_data.backends.settings import check_settings
 
 FormatName = Literal["rubric", "llama_guard_3", "wildguard", "qwen3guard"]
 JUDGE_CONFIG_FILE = "judge.json"  # in a build folder: the JudgeConfig the build judged with
@@ -27,7 +28,7 @@ class JudgeConfig(BaseModel):
         "band: the model judge is asked only about answers in the uncertain band, and decides them"
     )
     backend: str | None = Field(None, description="backend name for the model judge (make_backend)")
-    # settings for the judge backend (as teacher.settings)
+    # settings for the judge backend: the model and the backend's settings (the Teachers page lists them)
     backend_settings: dict[str, Any] = Field(default_factory=dict)
     rubric: str | None = Field(None, description="the rubric format's system prompt (default: DEFAULT_RUBRIC)")
     max_tokens: int = Field(256, ge=1)  # tokens the model judge may write
@@ -47,6 +48,15 @@ class JudgeConfig(BaseModel):
         if band is not None and not 0.0 <= band[0] <= band[1] <= 1.0:
             raise ValueError(f"the band [low, high] needs 0 <= low <= high <= 1, got [{band[0]:g}, {band[1]:g}]")
         return band
+
+    @field_validator("backend_settings")
+    @classmethod
+    def _typed(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked by the backend's settings model (an unknown or bad setting names `backend_settings.<key>`);
+        kept as written, so that judge.json and the recipe's fingerprint stay as they were."""
+        if (backend := info.data.get("backend")) in BACKENDS:
+            check_settings(backend, v)
+        return v
 
     @model_validator(mode="after")
     def _fits(self) -> JudgeConfig:

@@ -4,7 +4,6 @@ each problem. `ascl_data.recipe` stays a pure contract; this is the step that ti
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 from functools import cache
 from importlib import resources
@@ -13,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ascl_data.errors import YAML_LOADER, InputError, Problem, locate
+from ascl_data.errors import YAML_LOADER, InputError, Problem, load_yaml, locate
 from ascl_data.generators import get_generator
 from ascl_data.recipe import Recipe, load_recipe
 from ascl_data.rulebook import resolve_ruleset_path
@@ -41,36 +40,17 @@ def model_problem(model: str | None, backend: str) -> str | None:
 
 
 def teacher_problems(recipe: Recipe, where: str) -> list[Problem]:
-    """Settings the teacher backend does not take (or, for `openai`, values it refuses) and a `teacher.model` that
-    is a local path with nothing there: found by `--check`, before any model is loaded."""
-    from pydantic import ValidationError
-
-    from ascl_data.backends import backend_class
-
+    """What the teacher's settings cannot say alone (a model its backend needs and `teacher.model` does not name;
+    unknown and bad settings already failed when the recipe was read) and a `teacher.model` that is a local path
+    with nothing there: found by `--check`, before any model is loaded."""
     t = recipe.teacher
     problems: list[Problem] = []
     if why := model_problem(t.model, t.backend):
         problems.append(Problem(where, "teacher.model", why))
-    cls = backend_class(t.backend)
-    if t.backend == "openai":
-        from ascl_data.backends.openai_backend import OpenAISettings
-
-        settings = {**t.settings, **({"model": t.model} if t.model else {})}
-        try:
-            OpenAISettings.model_validate(settings)
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                field = ".".join(map(str, err["loc"]))
-                field = "teacher.model" if field == "model" else f"teacher.settings.{field}"
-                problems.append(Problem(where, field, err["msg"].removeprefix("Value error, ")))
-        return problems
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        known = sorted(n for n in params if n not in ("self", "model"))
-        for key in t.settings:
-            if key not in params or key == "model":
-                problems.append(Problem(where, f"teacher.settings.{key}",
-                                        f"the {t.backend} backend has no setting {key!r}; it has {known}"))
+    try:
+        t.backend_settings()
+    except InputError as exc:
+        problems += [Problem(where, p.field, p.message) for p in exc.problems]
     return problems
 
 
@@ -148,11 +128,30 @@ def recipe_problems(recipe: Recipe, where: str) -> list[Problem]:
 def check_recipe(path: str | Path) -> Recipe:
     """`load_recipe` plus the checks that need the stages; every problem names the file, line and field."""
     path = Path(path)
-    recipe = load_recipe(path)
+    try:
+        recipe = load_recipe(path)
+    except InputError as exc:  # a recipe that does not load: say as well whether its teacher's model is there
+        more = [_with_line(path, p) for p in _teacher_model_problems(path)]
+        if not more:
+            raise
+        raise InputError(exc.what, [*exc.problems, *more]) from None
     problems = recipe_problems(recipe, str(path))
     if problems:
         raise InputError(f"recipe {path}", [_with_line(path, p) for p in problems])
     return recipe
+
+
+def _teacher_model_problems(path: Path) -> list[Problem]:
+    """`teacher.model` read from the file as written (for a recipe that does not load as a whole)."""
+    try:
+        data, _ = load_yaml(path.read_text(encoding="utf-8"))  # aliases checked: no YAML bomb is expanded
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    teacher = data.get("teacher") if isinstance(data, dict) else None
+    if not isinstance(teacher, dict) or not isinstance(teacher.get("model"), (str, type(None))):
+        return []
+    why = model_problem(teacher.get("model"), str(teacher.get("backend", "transformers")))
+    return [Problem(str(path), "teacher.model", why)] if why else []
 
 
 def _with_line(path: Path, problem: Problem) -> Problem:

@@ -34,9 +34,10 @@ from ascl_data.errors import InputError, Problem
 from ascl_data.generators import Generator, get_generator
 from ascl_data.judge.factory import make_judge
 from ascl_data.prompts import adaptive_system_prompt
-from ascl_data.recipe import Recipe, TeacherConfig
+from ascl_data.recipe import Recipe, TeacherConfig, TransformersTeacher
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
+from ascl_data.row_schema import ROW_SCHEMA_ID
 from ascl_data.rulebook import Ruleset
 from ascl_data.sources import Source, preflight, prompt_stream, source_ids
 
@@ -51,19 +52,12 @@ class Checked:
 
 
 def make_teacher(config: TeacherConfig, cache_file: Path, backend: Backend | None = None) -> CachedBackend:
-    """The recipe's teacher (or `backend`, given from Python) behind the persistent request cache. The key's
-    environment variable goes to backends that take one; in-process engines need none."""
+    """The recipe's teacher (or `backend`, given from Python) behind the persistent request cache, built from the
+    teacher's typed settings (its `backend_settings()`). The key's environment variable goes to backends that take
+    one; in-process engines need none."""
     if backend is None:
-        cls = backend_class(config.backend)
-        settings = dict(config.settings)
-        if config.model is not None:
-            settings["model"] = config.model
-        if config.api_key_env is not None and cls.uses_api_key:
-            settings["api_key_env"] = config.api_key_env
-        try:
-            backend = cls(**settings)
-        except TypeError as exc:
-            raise InputError("recipe teacher", [Problem("teacher", "settings", str(exc))]) from None
+        settings = config.backend_settings()  # typed, validated; an InputError names teacher.model or the setting
+        backend = backend_class(config.backend)(**settings.model_dump())
     return CachedBackend(backend, RequestCache(cache_file))
 
 
@@ -107,6 +101,7 @@ class Build:
 
     def _run(self, checked: Checked) -> BuildResult:
         self.layout.claim(self.recipe.fingerprint(), {"recipe": self.recipe.name, "package_version": __version__,
+                                                      "row_schema": ROW_SCHEMA_ID,
                                                       "sources": source_ids(checked.sources)}, overwrite=self.overwrite)
         started = time.perf_counter()
         summary, n_chunks = asyncio.run(self._chunks(checked))
@@ -203,7 +198,7 @@ class Build:
     def _teacher_adapter(self) -> str | None:
         """The seed adapter's description when the teacher is the embedded model with it merged in."""
         t = self.recipe.teacher
-        if t.backend != "transformers" or t.model not in (None, "embedded") or not t.settings.get("seed_adapter", True):
+        if not isinstance(t, TransformersTeacher) or t.model not in (None, "embedded") or not t.settings.seed_adapter:
             return None
         from ascl_data.embedded_adapter import adapter_description
 

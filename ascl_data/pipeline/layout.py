@@ -168,6 +168,14 @@ class Layout:
         found = [p for p in folder.glob(f"{split}-*.parquet") if SHARD.match(p.name)] if folder.is_dir() else []
         return sorted(found, key=lambda p: p.name)
 
+    def split_files(self, split: str) -> list[Path]:
+        """The parquet files of one split in any folder a reader is given: a build's shards (`shards`), else the
+        common layouts of a dataset folder (the Hub's `data/{split}-*.parquet`, one folder or one file per split)."""
+        files = self.shards(split)
+        for pattern in (f"data/{split}-*.parquet", f"{split}/*.parquet", f"{split}-*.parquet", f"{split}.parquet"):
+            files = files or sorted(self.root.glob(pattern))
+        return files
+
     def chunk_shards(self, index: int, split: str | None = None) -> list[Path]:
         """The shards chunk `index` has on disk (of `split`, or of every split), under either name: a finished
         build's `-of-MMMMM` or a running one's."""
@@ -261,6 +269,14 @@ class Layout:
                     raise self._problem(
                         f"holds a build of another recipe (hash {previous.get('recipe_hash')}, this one is "
                         f"{fingerprint}); pass --overwrite to replace it (the teacher cache is kept)")
+                self.clear()
+            elif previous.get("row_schema") != payload.get("row_schema"):
+                if not overwrite:
+                    raise self._problem(
+                        "was built by a version of ascl-data whose rows have other columns or types (row schema "
+                        f"{previous.get('row_schema', 'not recorded')}, this version writes {payload.get('row_schema')}), "
+                        "so resuming would mix two row layouts in one dataset; pass --overwrite to build it again (the "
+                        "teacher cache is kept: finished requests cost nothing)")
                 self.clear()
             elif (changed := _changed_sources(previous.get("sources"), payload.get("sources"))) and not overwrite:
                 raise self._problem(

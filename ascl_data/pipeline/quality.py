@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import json
 import re
-import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 
 from ascl_data.judge.model_judge import answer_body, json_objects
 from ascl_data.schemas import Rejection, Trace, TraceQuality
@@ -55,22 +53,6 @@ REASONS: dict[str, tuple[str, ...]] = {
     "answer_length": ("answer_too_short", "answer_too_long"),
     "low_rating": ("low_rating",),
 }
-
-
-# --------------------------------------------------------------------------- the row schema
-
-
-def _arrow(annotation: Any) -> pa.DataType:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) is list:
-        return pa.list_(_arrow(args[0]))
-    if args:  # X | None
-        return _arrow(args[0])
-    return {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}[annotation]
-
-
-#: the arrow type of the `quality` column, derived from `TraceQuality` so the two cannot drift apart
-QUALITY_ARROW = pa.struct([(name, _arrow(f.annotation)) for name, f in TraceQuality.model_fields.items()])
 
 
 # --------------------------------------------------------------------------- the measures

@@ -187,7 +187,8 @@ class Scheduler:
             reasons.append(f"{result.stage}/{result.reason}: {result.detail}")
             detail = result.detail if len(reasons) == 1 else "; ".join(
                 f"attempt {k + 1}: {r}" for k, r in enumerate(reasons))
-            result = result.model_copy(update={"attempts": list(reasons), "detail": detail, **usage})
+            result = result.model_copy(update={"attempts": len(reasons), "attempt_reasons": list(reasons),
+                                                "detail": detail, **usage})
         self.listener.prompts_done(1, int(isinstance(result, Trace)), 0, int(isinstance(result, Rejection)))
         return result
 

@@ -25,87 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ascl_data.pipeline.layout import SHARD, Layout, atomic_write_bytes, is_temp
-from ascl_data.pipeline.quality import QUALITY_ARROW
+from ascl_data.row_schema import SCHEMAS
 from ascl_data.schemas import SPLITS, PromptRecord, Rejection, Trace, inline_reasoning
 from ascl_data.secrets import scrub_json
 
-_str = pa.string()
-MESSAGE = pa.struct(
-    [
-        ("role", _str),
-        ("content", _str),
-        ("reasoning_content", _str),
-        (
-            "tool_calls",
-            pa.list_(
-                pa.struct(
-                    [("id", _str), ("type", _str), ("function", pa.struct([("name", _str), ("arguments", _str)]))]
-                )
-            ),
-        ),
-        ("tool_call_id", _str),
-        ("name", _str),
-    ]
-)
-PROVENANCE = pa.struct(
-    [("dataset", _str), ("config", _str), ("split", _str), ("revision", _str), ("row", pa.int64())]
-)
-SFT_SCHEMA = pa.schema(
-    [
-        ("prompt_id", _str),
-        ("kind", _str),
-        ("category", _str),
-        ("messages", pa.list_(MESSAGE)),
-        ("tools", _str),
-        ("generator", _str),
-        ("teacher_model", _str),
-        ("ruleset_name", _str),
-        ("ruleset_version", _str),
-        ("retrieved_rule_ids", pa.list_(_str)),
-        ("num_tool_calls", pa.int64()),
-        ("consulted", pa.bool_()),
-        ("verdict", _str),
-        (
-            "judge",
-            pa.list_(pa.struct([("judge", _str), ("verdict", _str), ("passed", pa.bool_()), ("detail", _str)])),
-        ),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        # added after the first release: new columns go last, so older readers keep working
-        ("reference", _str),
-        ("provenance", PROVENANCE),
-        ("teacher_calls", pa.int64()),
-        ("attempts", pa.int64()),
-        ("quality", QUALITY_ARROW),
-    ]
-)
-PROMPT_SCHEMA = pa.schema(
-    [
-        ("prompt_id", _str),
-        ("prompt", pa.list_(pa.struct([("role", _str), ("content", _str)]))),
-        ("kind", _str),
-        ("category", _str),
-        ("reference", _str),
-        ("provenance", PROVENANCE),
-    ]
-)
-REJECT_SCHEMA = pa.schema(
-    [
-        ("prompt_id", _str),
-        ("kind", _str),
-        ("stage", _str),
-        ("reason", _str),
-        ("detail", _str),
-        ("generator", _str),
-        ("raw", _str),
-        ("attempts", pa.list_(_str)),
-        ("teacher_calls", pa.int64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("quality", QUALITY_ARROW),
-    ]
-)
-SCHEMAS = {"sft": SFT_SCHEMA, "rl": PROMPT_SCHEMA, "eval": PROMPT_SCHEMA, "rejects": REJECT_SCHEMA}
 
 
 def trace_row(trace: Trace, think_inline: bool = False) -> dict[str, Any]:

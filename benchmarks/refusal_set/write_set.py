@@ -1,5 +1,6 @@
-"""Write the labelled refusal set from `fragments.py`: `dev.jsonl` (for tuning), `heldout.jsonl` (never used to
-tune), `dev_extra.jsonl` (more tuning rows, written later) and `PROVENANCE.json` (how, when, the split rule, file
+"""Write the labelled refusal set from `fragments.py`: `dev.jsonl` (for tuning; with the other tuning files in
+`ascl_data/judge/data/fragments/`, the fast classifier's training data), `heldout.jsonl` (never used to tune),
+`dev_extra.jsonl` (more tuning rows, written later) and `PROVENANCE.json` (how, when, the split rule, file
 hashes).
 
 Split rule: within each style, the templates are ordered by sha256(SEED + template text) and the first third is
@@ -22,6 +23,8 @@ from pathlib import Path
 import fragments as F
 
 HERE = Path(__file__).parent
+# The tuning rows are the fast classifier's training data, so they live in the package; held-out stays here.
+PACKAGE = HERE.parent.parent / "ascl_data" / "judge" / "data" / "fragments"
 SEED = "ascl-refusal-set-2026-11-29"
 WRITTEN = "2026-11-29T23:10Z"
 
@@ -117,7 +120,7 @@ def main() -> None:
     hashes = {}
     for split, rows in splits.items():
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-        (HERE / f"{split}.jsonl").write_bytes(data)
+        (HERE if split == "heldout" else PACKAGE).joinpath(f"{split}.jsonl").write_bytes(data)
         hashes[f"{split}.jsonl"] = hashlib.sha256(data).hexdigest()
     provenance = {
         "how": "hand-written fragments (benchmarks/refusal_set/fragments.py): prompts with topic pieces and response "

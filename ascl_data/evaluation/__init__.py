@@ -8,12 +8,12 @@ with the rule tool live, absent, or the rule book in the system prompt.
 - `report`: tables (rich and markdown), JSON, per-item records, and `compare` across runs.
 """
 
-from ascl_data.rl.evaluate.benchmarks import BENCHMARKS, SUITES, Benchmark, Item, resolve
-from ascl_data.rl.evaluate.metrics import summarise
-from ascl_data.rl.evaluate.report import compare, markdown, plot_compare, render_tables, write_outputs
-from ascl_data.rl.evaluate.run import evaluate, mode_plan
-from ascl_data.rl.evaluate.scoring import judge_answer, parse_choice
-from ascl_data.rl.evaluate.settings import MODES, CustomBenchmark, EvalSettings
+from ascl_data.evaluation.benchmarks import BENCHMARKS, SUITES, Benchmark, Item, resolve
+from ascl_data.evaluation.metrics import summarise
+from ascl_data.evaluation.report import compare, markdown, plot_compare, render_tables, write_outputs
+from ascl_data.evaluation.run import evaluate, mode_plan
+from ascl_data.evaluation.scoring import judge_answer, parse_choice
+from ascl_data.evaluation.settings import MODES, CustomBenchmark, EvalSettings
 
 __all__ = [
     "BENCHMARKS", "MODES", "SUITES", "Benchmark", "CustomBenchmark", "EvalSettings", "Item", "compare", "evaluate",

@@ -22,12 +22,13 @@ from ascl_data.backends import Backend, SamplingParams, make_backend
 from ascl_data.errors import InputError, Problem
 from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, in_band, judge_config_for
 from ascl_data.rl.environment import consulted, final_text
-from ascl_data.rl.evaluate.benchmarks import (
+from ascl_data.evaluation.benchmarks import (
     LETTERS, Benchmark, Item, choice_item, load_items, math_item, read_local, resolve,
 )
-from ascl_data.rl.evaluate.metrics import summarise
-from ascl_data.rl.evaluate.scoring import judge_answer
-from ascl_data.rl.evaluate.settings import CustomBenchmark, EvalSettings
+from ascl_data.evaluation.metrics import summarise
+from ascl_data.evaluation.scoring import judge_answer
+from ascl_data.evaluation.settings import CustomBenchmark, EvalSettings
+from ascl_data.pipeline.layout import Layout
 from ascl_data.rule_tool import RuleTool
 from ascl_data.rulebook import load_ruleset
 from ascl_data.tool_loop import run_tool_loop
@@ -65,7 +66,7 @@ def custom_benchmarks(spec: CustomBenchmark) -> list[Benchmark]:
 
     columns = tuple(c for c in (spec.prompt, spec.kind_column, spec.reference, spec.choices) if c)
     path = Path(spec.path).expanduser()
-    built = path.is_dir() and any(path.glob("data/*.parquet"))
+    built = path.is_dir() and bool(Layout(path).split_files(spec.split))
     ds = load_split(str(path), spec.split) if built or not path.exists() else read_local(path, f"benchmark {spec.name}")
     missing = [c for c in columns if c not in ds.column_names]
     if missing:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ascl_data.judge import AGREEMENT, Assessment, JudgeConfig, ModelAssessment, assess_response
-from ascl_data.rl.evaluate.benchmarks import Item
+from ascl_data.evaluation.benchmarks import Item
 
 # Tried in order, the last match of the first pattern that matches wins:
 # lm-eval's MMLU-Pro "the answer is (X)", simple-evals' "Answer: X" (also "**Answer:** $X$"), a boxed letter.

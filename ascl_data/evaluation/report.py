@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ascl_data.errors import InputError, Problem
-from ascl_data.rl.evaluate.metrics import SUITE_ORDER
+from ascl_data.evaluation.metrics import SUITE_ORDER
 
 TITLES = {"safety": "Safety (safety rate %, higher is better)",
           "overrefusal": "Over-refusal (refusal rate %, lower is better)",

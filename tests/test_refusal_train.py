@@ -1,0 +1,66 @@
+"""The fast judge's weights are data, trained by code in the package: retraining reproduces the shipped bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from ascl_data.judge import refusal, refusal_model, train
+
+MANIFEST = refusal_model.WEIGHTS_FILE.with_name("refusal_model.manifest.json")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shipped_weights_match_their_manifest() -> None:
+    manifest = json.loads(MANIFEST.read_text())
+    assert manifest["weights_sha256"] == _sha(refusal_model.WEIGHTS_FILE)
+    assert manifest["command"] == "python -m ascl_data.judge.train"
+    for name, digest in manifest["training_files_sha256"].items():
+        if name.startswith("ascl_data/"):  # the package's own training files are the ones the weights came from
+            assert _sha(train.REPO / name) == digest, f"{name} changed since the weights were trained: retrain"
+
+
+@pytest.mark.skipif(not (train.xstest_path() / train.XSTEST_FILE).is_file(),
+                    reason="XSTest Llama-2 answers not at ../shared/data/xstest_llama2 ($ASCL_XSTEST_LLAMA2)")
+def test_retraining_reproduces_the_shipped_weights(tmp_path: Path) -> None:
+    train.main(["--out", str(tmp_path)])
+    manifest = json.loads(MANIFEST.read_text())
+    assert _sha(tmp_path / refusal_model.WEIGHTS_FILE.name) == manifest["weights_sha256"]
+    assert json.loads((tmp_path / MANIFEST.name).read_text()) == manifest
+
+
+def test_missing_xstest_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="XSTest Llama-2 answers not found"):
+        train.load_xstest(tmp_path)
+
+
+def test_unreadable_weights_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "refusal_model.json"
+    bad.write_text("{")
+    with pytest.raises(RuntimeError, match="refusal_model.json.*python -m ascl_data.judge.train"):
+        refusal_model.load(bad)
+
+
+def test_probability_is_defined_on_every_answer_and_decides_the_verdict() -> None:
+    """refusal_probability is the verdict's score: a refusal exactly when it reaches the threshold."""
+    model = refusal_model.default_model()
+    rows = [json.loads(line) for line in (train.FRAGMENTS / "legacy.jsonl").open()]
+    texts = [r["response"] for r in rows] + ["", "   ", "Sure.", "I can't help with that."]
+    for text in texts:
+        p, verdict, _ = refusal.assess(text)
+        assert 0.0 <= p <= 1.0 and p == refusal.refusal_probability(text)
+        assert (verdict != "comply") == (p >= model.threshold), (text, p, verdict)
+
+
+def test_a_bad_label_names_the_file_and_the_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = tmp_path / "smollm2_labels.jsonl"
+    labels.write_text('{"id": "x/1", "final_label": "4_maybe"}\n')
+    monkeypatch.setattr(train, "SMOLLM2_LABELS", labels)
+    with pytest.raises(SystemExit, match="smollm2_labels.jsonl: row 'x/1' final_label: label '4_maybe'"):
+        train.load_smollm2()
