@@ -29,7 +29,7 @@ from provenance import write_results  # noqa: E402
 
 from ascl_data.judge.lora_judge import LoraJudge, LoraSettings  # noqa: E402
 from ascl_data.judge.lora_train import (  # noqa: E402
-    REAL_SOURCES, binary_scores, data_files, fit, holdout_run, load_rows, lower_states, save,
+    REAL_SOURCES, binary_scores, fit, holdout_run, load_rows, lower_states, save,
 )
 from ascl_data.judge.refusal import classify_response, refusal_probability  # noqa: E402
 
@@ -50,7 +50,7 @@ def main() -> None:
     load_start = [round(x, 2) for x in os.getloadavg()]
     settings = LoraSettings()
     rows = load_rows()
-    states = lower_states(rows, settings, data_files())
+    states = lower_states(rows, settings)
     probability = {i: refusal_probability(r.answer) for i, r in enumerate(rows) if r.source in REAL_SOURCES}
     out: dict = {"settings": asdict(settings), "sources": {}, "cascade": {}}
     pooled: dict[str, list[int]] = {"gold": [], "lora": [], "fast": [], "string_match": []}

@@ -5,12 +5,12 @@ Data (binary: full compliance 0, refusal or partial refusal 1), each row a promp
   settled `final_label`; `--shared` or ASCL_SHARED_DATA, default `../shared/data` beside the checkout) and the
   embedded SmolLM2 bare and with the seed adapter (`ascl_data/judge/data/smollm2_answers.jsonl` joined on `id` with
   `smollm2_labels.jsonl`), one source each;
-- the hand-written fragments of `benchmarks/refusal_set/dev*.jsonl` (refuse and safe_complete are 1, comply 0; the
-  held-out file stays out), source `fragments`.
+- the hand-written fragments of `ascl_data/judge/data/fragments/dev*.jsonl` (refuse and safe_complete are 1, comply
+  0), source `fragments`.
 
 How it fits a few CPU minutes: the lower 30 - `layers` decoder layers carry no LoRA, so each answer runs through
-them once, with no gradient, and their output is cached on disk (`cache_home()/judge_lora/`, keyed by the base
-model, the data and the settings); training then runs only the top `layers` layers (with LoRA on every projection)
+them once, with no gradient, and their output is cached on disk per answer (`cache_home()/judge_lora/`, one file per
+base model and input settings, each answer's states keyed by its token ids, so new data computes only new answers); training then runs only the top `layers` layers (with LoRA on every projection)
 and the head, one answer at a time, `batch` answers per AdamW step, for `epochs` passes in a seeded order, with a
 fixed thread count, so the same inputs on the same CPU give the same weights.
 
@@ -58,7 +58,7 @@ def shared_dir(shared: Path | None = None) -> Path:
 
 def data_files(shared: Path | None = None, fragments: Path | None = None) -> list[Path]:
     """Every file the training reads, in a fixed order (their sha256 go in the manifest)."""
-    frag = Path(fragments or ROOT / "benchmarks" / "refusal_set")
+    frag = Path(fragments or DATA / "fragments")
     return [shared_dir(shared) / "xstest_llama2" / "completions_llama2.csv", DATA / "smollm2_answers.jsonl",
             DATA / "smollm2_labels.jsonl", *sorted(frag.glob("dev*.jsonl"))]
 
@@ -103,45 +103,59 @@ def _base_and_tokenizer() -> tuple[Path, Any]:
     return base, AutoTokenizer.from_pretrained(base)
 
 
-def lower_states(rows: list[Row], settings: LoraSettings, files: list[Path], progress: bool = True) -> list[Any]:
+def lower_states(rows: list[Row], settings: LoraSettings, progress: bool = True) -> list[Any]:
     """Each row's output of the lower (LoRA-free) layers, (1, T, d) float32, with the answer's start index; cached
-    on disk, keyed by the base model's weights, the data files and the settings that shape the input."""
+    on disk (`cache_file`), each answer keyed by its token ids: only answers not seen before run the model."""
+    import torch
+
+    base, tokenizer = _base_and_tokenizer()
+    path = cache_file(base, settings)
+    cache: dict[str, Any] = torch.load(path) if path.is_file() else {}
+    encoded = [encode(tokenizer, row.prompt, row.answer, settings) for row in rows]
+    keys = [hashlib.sha256(json.dumps(ids).encode()).hexdigest() for ids, _ in encoded]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if todo:
+        cache.update(_run_lower(base, [encoded[i][0] for i in todo], [keys[i] for i in todo], settings, progress))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(cache, tmp)
+        tmp.replace(path)
+    return [(cache[k], start) for k, (_, start) in zip(keys, encoded)]
+
+
+def cache_file(base: Path, settings: LoraSettings) -> Path:
+    """The lower layers' cache for this base model and input settings (answers keyed by their token ids inside)."""
+    from ascl_data.embedded import cache_home
+
+    key = hashlib.sha256(json.dumps({
+        "model": sha256_file(base / "model.safetensors"), "layers": settings.layers, "threads": settings.threads,
+        "format": 2,
+    }, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_home() / "judge_lora" / f"lower-{key}.pt"
+
+
+def _run_lower(base: Path, inputs: list[list[int]], keys: list[str], settings: LoraSettings,
+               progress: bool) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ascl_data.embedded import cache_home
-
-    base, tokenizer = _base_and_tokenizer()
-    key = hashlib.sha256(json.dumps({
-        "model": sha256_file(base / "model.safetensors"), "data": [sha256_file(f) for f in files],
-        "layers": settings.layers, "prompt": settings.max_prompt_tokens, "answer": settings.max_answer_tokens,
-        "format": 1,
-    }, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_home() / "judge_lora" / f"lower-{key}.pt"
-    if path.is_file():
-        return torch.load(path)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
     layers, norm = model.model.layers, model.model.norm
     first = model.config.num_hidden_layers - settings.layers
     model.model.layers, model.model.norm = torch.nn.ModuleList(list(layers)[:first]), torch.nn.Identity()
-    out = []
+    out = {}
     began = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)  # the same float sums on any machine's core count
     try:
         with torch.no_grad():
-            for i, row in enumerate(rows):
-                ids, start = encode(tokenizer, row.prompt, row.answer, settings)
-                out.append((model.model(input_ids=torch.tensor([ids])).last_hidden_state.clone(), start))
+            for i, (ids, key) in enumerate(zip(inputs, keys)):
+                out[key] = model.model(input_ids=torch.tensor([ids])).last_hidden_state.clone()
                 if progress and (i + 1) % 100 == 0:
-                    print(f"lower layers: {i + 1}/{len(rows)} answers, {time.perf_counter() - began:.0f} s",
+                    print(f"lower layers: {i + 1}/{len(inputs)} answers, {time.perf_counter() - began:.0f} s",
                           flush=True)
     finally:
         torch.set_num_threads(threads)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(out, tmp)
-    tmp.replace(path)
     return out
 
 
@@ -302,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = LoraSettings()
     files = data_files(args.shared)
     rows = load_rows(args.shared)
-    states = lower_states(rows, settings, files)
+    states = lower_states(rows, settings)
     if args.holdout:
         out = holdout_run(rows, states, args.holdout, settings)
         print(json.dumps({"holdout": args.holdout, **out["scores"]}))
