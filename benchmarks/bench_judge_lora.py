@@ -31,7 +31,7 @@ from ascl_data.judge.lora_judge import LoraJudge, LoraSettings  # noqa: E402
 from ascl_data.judge.lora_train import (  # noqa: E402
     REAL_SOURCES, binary_scores, fit, holdout_run, load_rows, lower_states, save,
 )
-from ascl_data.judge.refusal import classify_response, refusal_probability  # noqa: E402
+from ascl_data.judge.refusal import assess, classify_response, refusal_probability  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "judge_lora.json"
@@ -85,8 +85,7 @@ def main() -> None:
     began = time.process_time()
     for _ in range(FAST_REPEATS):
         for r in real:
-            classify_response(r.answer)
-            refusal_probability(r.answer)
+            assess(r.answer)  # verdict and probability in one pass: what assess_response runs when a band is set
     fast_rate = FAST_REPEATS * len(real) / (time.process_time() - began)
     with tempfile.TemporaryDirectory() as tmp:  # any weights time the same: a one-answer fit
         tensors, _ = fit([states[0]], [rows[0].refusal], LoraSettings(epochs=1), progress=False)
@@ -104,8 +103,8 @@ def main() -> None:
                     "lora_answers_per_cpu_second": round(lora_rate, 3),
                     "lora_answers_timed": len(timed), "threads": 1,
                     "what": "CPU time of this process (time.process_time), real answers of the three sources; "
-                            "classifier: classify_response alone (no band); fast: classify_response and "
-                            "refusal_probability (what a band reads on every answer)"}
+                            "classifier: classify_response (no band); fast: refusal.assess, the verdict and the "
+                            "probability in one pass (what the judge runs on every answer when a band is set)"}
 
     # the cascade: share of real answers in each band, accuracy with the held-out SmolLM2 judge on the band, cost
     for name, (low, high) in BANDS.items():

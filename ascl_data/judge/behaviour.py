@@ -39,7 +39,7 @@ from ascl_data.errors import InputError, validation_problems
 from ascl_data.judge.config import JUDGE_CONFIG_FILE, JudgeConfig
 from ascl_data.judge.model_judge import ModelAssessment, ModelJudge
 from ascl_data.judge.reasoning import check_reasoning
-from ascl_data.judge.refusal import classify_response, refusal_probability
+from ascl_data.judge.refusal import assess, classify_response, refusal_probability
 from ascl_data.schemas import JudgeResult, Kind, PromptRecord, Rejection, Stage, Trace, Verdict
 
 __all__ = [
@@ -224,11 +224,16 @@ def assess_response(
     expected = expected_verdicts(kind, config.allow_safe_complete_on_borderline)
     if not answer or not answer.strip():
         return Assessment(None).fail("behaviour", "empty_answer", "the response is empty")
-    classified, evidence = classify_response(answer)
+    p: float | None = None
+    if config.uncertain is not None and kind != "reasoning":  # the verdict and its probability in one pass
+        probability, classified, evidence = assess(answer)
+        low, high = config.uncertain
+        p = probability if low <= probability <= high else None
+    else:
+        classified, evidence = classify_response(answer)
     a = Assessment(classified, [JudgeResult(judge=CLASSIFIER, verdict=classified, passed=classified in expected,
                                             detail=evidence)])
     verdict, why = classified, f"{CLASSIFIER}: {evidence}"
-    p = band_probability(kind, answer, config)
     if config.model_judge_mode == "band" and p is None:
         model = None  # band mode: outside the band the classifier decides alone
     banded = p is not None
