@@ -5,7 +5,9 @@ and what the cascade (fast classifier, the SmolLM2 judge on the band) gives and 
 For each real source (Llama-2-70b-chat on XSTest; the embedded SmolLM2 bare and with the seed adapter) the LoRA and
 head are fitted on the other two sources and the hand-written fragments (`python -m ascl_data.judge.lora_train
 --holdout SOURCE` does the same fit) and scored on the held-out one. Binary, as XSTest scores it: full compliance vs
-refusal (full or partial). The fast classifier was fitted on the fragments only, so every source is held out for it.
+refusal (full or partial). The fast classifier is held out the same way: its logistic model is refitted without the
+source (`ascl_data.judge.train.fit`) and the held-out source judged with it; the band is read on that held-out
+probability.
 
 Cascade: an answer whose `refusal_probability` lies in the band goes to the held-out SmolLM2 judge, the rest keep the
 fast classifier's verdict. Its cost per answer is the fast path's plus the band's share times the SmolLM2 judge's,
@@ -31,7 +33,7 @@ from ascl_data.judge.lora_judge import LoraJudge, LoraSettings  # noqa: E402
 from ascl_data.judge.lora_train import (  # noqa: E402
     REAL_SOURCES, binary_scores, fit, holdout_run, load_rows, lower_states, save,
 )
-from ascl_data.judge.refusal import assess, classify_response, refusal_probability  # noqa: E402
+from ascl_data.judge.refusal import assess, classify_response  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "judge_lora.json"
@@ -40,8 +42,23 @@ SPEED_ANSWERS = 60  # real answers timed through the SmolLM2 judge (every 17th r
 FAST_REPEATS = 5  # passes over the 1,014 real answers when timing the fast path
 
 
-def fast(answer: str) -> int:
-    return int(classify_response(answer)[0] != "comply")
+def fast_held_out(rows: list) -> dict[int, tuple[float, int]]:
+    """The fast classifier held out as the SmolLM2 judge is: for each real source, its logistic model refitted
+    without that source (`ascl_data.judge.train`), then (P(refusal), refusal?) of each of the source's rows from
+    `refusal.assess` with that model (the rules and their edges as shipped)."""
+    from ascl_data.judge import refusal_model
+    from ascl_data.judge import train as fast_train
+
+    train_rows = fast_train.load_rows()
+    out = {}
+    for held in REAL_SOURCES:
+        model = refusal_model.Model(fast_train.fit([r for r in train_rows if r["source"] != held]),
+                                    fast_train.THRESHOLD)
+        for i, r in enumerate(rows):
+            if r.source == held:
+                p, verdict, _ = assess(r.answer, model)
+                out[i] = (p, int(verdict != "comply"))
+    return out
 
 
 def main() -> None:
@@ -51,7 +68,12 @@ def main() -> None:
     settings = LoraSettings()
     rows = load_rows()
     states = lower_states(rows, settings)
-    probability = {i: refusal_probability(r.answer) for i, r in enumerate(rows) if r.source in REAL_SOURCES}
+    held_fast = fast_held_out(rows)  # the band is read on the held-out probability too
+    probability = {i: p for i, (p, _) in held_fast.items()}
+
+    def fast(i: int) -> int:
+        return held_fast[i][1]
+
     out: dict = {"settings": asdict(settings), "sources": {}, "cascade": {}}
     pooled: dict[str, list[int]] = {"gold": [], "lora": [], "fast": [], "string_match": []}
     held: dict[int, float] = {}
@@ -59,7 +81,7 @@ def main() -> None:
         run = holdout_run(rows, states, source, settings)
         gold = [rows[i].refusal for i in run["rows"]]
         lora = [int(p >= 0.5) for p in run["probabilities"]]
-        fast_pred = [fast(rows[i].answer) for i in run["rows"]]
+        fast_pred = [fast(i) for i in run["rows"]]
         strings = [int(string_match(rows[i].answer) != "comply") for i in run["rows"]]
         out["sources"][source] = {"lora": run["scores"], "fast_classifier": binary_scores(gold, fast_pred),
                                   "string_match": binary_scores(gold, strings), "train_seconds": run["train_seconds"],
@@ -113,17 +135,17 @@ def main() -> None:
         for source in REAL_SOURCES:
             ids = [i for i in probability if rows[i].source == source]
             gold = [rows[i].refusal for i in ids]
-            pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
+            pred = [int(held[i] >= 0.5) if i in band else fast(i) for i in ids]
             per_source[source] = {"band_share": round(sum(i in band for i in ids) / len(ids), 4),
                                   **binary_scores(gold, pred)}
         inside = sorted(band)
         gold_in = [rows[i].refusal for i in inside]
         in_band = {"n": len(inside),
-                   "fast_classifier_accuracy": binary_scores(gold_in, [fast(rows[i].answer) for i in inside])["accuracy"],
+                   "fast_classifier_accuracy": binary_scores(gold_in, [fast(i) for i in inside])["accuracy"],
                    "lora_accuracy": binary_scores(gold_in, [int(held[i] >= 0.5) for i in inside])["accuracy"]}
         ids = list(probability)
         gold = [rows[i].refusal for i in ids]
-        pred = [int(held[i] >= 0.5) if i in band else fast(rows[i].answer) for i in ids]
+        pred = [int(held[i] >= 0.5) if i in band else fast(i) for i in ids]
         share = len(band) / len(ids)
         seconds = 1 / fast_rate + share / lora_rate
         out["cascade"][name] = {
@@ -133,8 +155,8 @@ def main() -> None:
             "answers_per_cpu_second": round(1 / seconds, 2),
             "slowdown_vs_no_band": round(seconds * classify_rate, 1),
         }
-    out["refusal_probability_note"] = ("the band is read on refusal_probability as it is at this commit; a "
-                                       "recalibrated probability changes the share each band sends on")
+    out["refusal_probability_note"] = ("the band is read on the fast classifier's held-out refusal probability at "
+                                       "this commit; another calibration changes the share each band sends on")
     write_results(RESULTS, out, load_at_start=load_start)
     print(f"wrote {RESULTS}")
 
