@@ -270,3 +270,13 @@ def test_a_build_with_the_smollm2_judge_decides_every_band_answer(tmp_path: Path
             assert row["kind"] == "reasoning" or any("smollm2" in j["detail"] for j in row["judge"])
     assert stats["uncertain"]["accepted_after_second_judge"] == banded
     assert "decided by a second judge" in (out / "README.md").read_text()
+
+
+def test_balanced_sources_weigh_the_same_in_the_loss() -> None:
+    from ascl_data.judge.lora_train import source_weights
+
+    sources = ["fragments"] * 6 + ["llama"] * 3 + ["smol"]
+    w = source_weights(sources)
+    assert abs(sum(w) / len(w) - 1.0) < 1e-9
+    totals = {s: sum(x for x, t in zip(w, sources) if t == s) for s in set(sources)}
+    assert max(totals.values()) - min(totals.values()) < 1e-9

@@ -184,8 +184,19 @@ def _top_model(settings: LoraSettings) -> tuple[Any, Any, Any, Any]:
     return peft_model, model.model, head, layers
 
 
-def fit(states: list[Any], labels: list[int], settings: LoraSettings, progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train LoRA and head on the cached lower states; returns (tensors to ship, training log)."""
+def source_weights(sources: list[str]) -> list[float]:
+    """Each answer's weight in the loss when sources are balanced: every source weighs the same in total (mean 1),
+    so the largest set (the fragments, then one model's answers) does not teach its own style as the rule."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s] = counts.get(s, 0) + 1
+    return [len(sources) / (len(counts) * counts[s]) for s in sources]
+
+
+def fit(states: list[Any], labels: list[int], settings: LoraSettings, progress: bool = True,
+        weights: list[float] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train LoRA and head on the cached lower states (each answer's loss times its weight, default 1); returns
+    (tensors to ship, training log)."""
     import torch
 
     from ascl_data.embedded_adapter import lora_tensors
@@ -210,7 +221,7 @@ def fit(states: list[Any], labels: list[int], settings: LoraSettings, progress: 
                     hidden = decoder(inputs_embeds=hidden_in).last_hidden_state
                     logit = head(pool(hidden, start))
                     loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                        logit, torch.tensor([float(labels[i])])) / len(batch)
+                        logit, torch.tensor([float(labels[i])])) * (weights[i] if weights else 1.0) / len(batch)
                     loss.backward()
                     total += float(loss.detach()) * len(batch)
                 opt.step()
@@ -294,12 +305,17 @@ def save(tensors: dict[str, Any], path: Path, manifest: dict[str, Any]) -> None:
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def _weights(rows: list[Row], settings: LoraSettings) -> list[float] | None:
+    return source_weights([r.source for r in rows]) if settings.balance_sources else None
+
+
 def holdout_run(rows: list[Row], states: list[Any], source: str, settings: LoraSettings,
                 progress: bool = True) -> dict[str, Any]:
     """Fit on every source but `source`; scores and per-row probabilities on `source`."""
     train = [i for i, r in enumerate(rows) if r.source != source]
     test = [i for i, r in enumerate(rows) if r.source == source]
-    tensors, log = fit([states[i] for i in train], [rows[i].refusal for i in train], settings, progress)
+    tensors, log = fit([states[i] for i in train], [rows[i].refusal for i in train], settings, progress,
+                       _weights([rows[i] for i in train], settings))
     probs = predict(tensors, [states[i] for i in test], settings)
     gold = [rows[i].refusal for i in test]
     return {"scores": binary_scores(gold, [int(p >= 0.5) for p in probs]), "probabilities": probs,
@@ -321,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         out = holdout_run(rows, states, args.holdout, settings)
         print(json.dumps({"holdout": args.holdout, **out["scores"]}))
         return
-    tensors, log = fit(states, [r.refusal for r in rows], settings)
+    tensors, log = fit(states, [r.refusal for r in rows], settings, weights=_weights(rows, settings))
     args.out.mkdir(parents=True, exist_ok=True)
     save(tensors, args.out / WEIGHTS_FILE, manifest_for(settings, files, rows, log))
     print(f"wrote {args.out / WEIGHTS_FILE} and its manifest ({log['seconds']} s of training)")
