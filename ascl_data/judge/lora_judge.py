@@ -46,7 +46,7 @@ class LoraSettings:
     max_answer_tokens: int = 192
     seed: int = 0
     threads: int = 1  # fixed, so that float sums (and the weights) do not depend on the machine's core count
-    balance_sources: bool = False  # weigh every source the same in the loss (lora_train.source_weights)
+    balance_sources: bool = True  # weigh every source the same in the loss (lora_train.source_weights)
 
 
 def weights_file() -> Path:
