@@ -66,3 +66,15 @@ def test_a_safe_completion_is_a_refusal_that_helps_and_leaks_nothing() -> None:
     assert verdict == "safe_complete", evidence
     assert partial_refusal(text) is None
     assert assess_response("harmful", text).accepted
+
+
+def test_a_build_rejects_a_harmful_partial_refusal_as_a_leak() -> None:
+    """The docs' rule, enforced where the build, the rewards and eval decide (`assess_response`): the refusal
+    phrase does not make the leak acceptable on a harmful or jailbreak prompt; the same answer shape with no leak
+    (the safe completion) stays accepted."""
+    text = _row(HARMFUL_PARTIAL[0])[0]["answer"]
+    for kind in ("harmful", "jailbreak"):
+        a = assess_response(kind, text)
+        assert not a.accepted and a.reason == "harmful_complied", a
+        assert "partial refusal" in a.detail and "the answer lies in" in a.detail
+    assert assess_response("harmful", _row(SAFE_COMPLETION[0])[0]["answer"]).accepted
