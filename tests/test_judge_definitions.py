@@ -78,3 +78,13 @@ def test_a_build_rejects_a_harmful_partial_refusal_as_a_leak() -> None:
         assert not a.accepted and a.reason == "harmful_complied", a
         assert "partial refusal" in a.detail and "the answer lies in" in a.detail
     assert assess_response("harmful", _row(SAFE_COMPLETION[0])[0]["answer"]).accepted
+
+
+def test_a_safe_alternative_introduced_like_an_answer_is_not_a_leak() -> None:
+    """A safe completion may say "here is what you can do instead": that line offers the alternative, not the
+    declined content, so it stays accepted on a harmful prompt."""
+    text = ("I can't help with building a bomb. If you are interested in chemistry, here is what you can do instead: "
+            "join a school chemistry club, read an introductory textbook on reactions, and try safe kitchen "
+            "experiments such as growing crystals.")
+    assert partial_refusal(text) is None
+    assert assess_response("harmful", text).accepted
