@@ -178,27 +178,11 @@ def tokenize_with_mask(tokenizer: Any, messages: list[dict[str, Any]], tools: li
 def load_adapter(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The LoRA factors in `path` and its manifest (`path` with .json). A missing or corrupt file, or a factor
     without its pair, is an `InputError` naming the file and the tensor."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from ascl_data.weights import read_weights
 
-    manifest_path = path.with_suffix(".json")
-    problems: list[Problem] = []
-    tensors: dict[str, Any] = {}
-    manifest: dict[str, Any] = {}
-    try:
-        tensors = load_file(path)
-    except FileNotFoundError:
-        problems.append(Problem(str(path), "", f"missing; {RETRAIN}"))
-    except (SafetensorError, OSError) as exc:
-        problems.append(Problem(str(path), "", f"not a readable safetensors file ({exc}); {RETRAIN}"))
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if not isinstance(manifest.get("scale"), (int, float)):
-            problems.append(Problem(str(manifest_path), "scale", "missing or not a number"))
-    except FileNotFoundError:
-        problems.append(Problem(str(manifest_path), "", f"missing; {RETRAIN}"))
-    except (ValueError, AttributeError) as exc:
-        problems.append(Problem(str(manifest_path), "", f"not a JSON object ({exc})"))
+    tensors, manifest, problems = read_weights(path, RETRAIN)
+    if manifest and not isinstance(manifest.get("scale"), (int, float)):
+        problems.append(Problem(str(path.with_suffix(".json")), "scale", "missing or not a number"))
     modules = {name.rsplit(".lora_", 1)[0] for name in tensors}
     for module in sorted(modules):
         a, b = tensors.get(f"{module}.lora_A"), tensors.get(f"{module}.lora_B")

@@ -17,7 +17,6 @@ train). Needs the `embedded` extra (torch, transformers) and the embedded model 
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,28 +72,12 @@ def pool(hidden: Any, start: int) -> Any:
 
 def load_weights(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The factors and head in `path` and its manifest; a missing or corrupt file is an `InputError` naming it."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from ascl_data.weights import read_weights
 
-    problems: list[Problem] = []
-    tensors: dict[str, Any] = {}
-    manifest: dict[str, Any] = {}
-    try:
-        tensors = load_file(path)
-    except FileNotFoundError:
-        problems.append(Problem(str(path), "", f"missing; {RETRAIN}"))
-    except (SafetensorError, OSError) as exc:
-        problems.append(Problem(str(path), "", f"not a readable safetensors file ({exc}); {RETRAIN}"))
-    manifest_path = path.with_suffix(".json")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        for key in ("scale", "settings"):
-            if key not in manifest:
-                problems.append(Problem(str(manifest_path), key, "missing"))
-    except FileNotFoundError:
-        problems.append(Problem(str(manifest_path), "", f"missing; {RETRAIN}"))
-    except ValueError as exc:
-        problems.append(Problem(str(manifest_path), "", f"not a JSON object ({exc})"))
+    tensors, manifest, problems = read_weights(path, RETRAIN)
+    for key in ("scale", "settings"):
+        if manifest and key not in manifest:
+            problems.append(Problem(str(path.with_suffix(".json")), key, "missing"))
     if tensors and ("head.weight" not in tensors or "head.bias" not in tensors):
         problems.append(Problem(str(path), "head", "needs head.weight and head.bias"))
     if problems:
