@@ -144,7 +144,12 @@ def band_probability(kind: Kind, answer: str, config: JudgeConfig) -> float | No
     it, an empty answer, or a reasoning prompt, which its reference decides)."""
     if config.uncertain is None or kind == "reasoning" or not answer or not answer.strip():
         return None
-    p = refusal_probability(answer)
+    return _within_band(refusal_probability(answer), config)
+
+
+def _within_band(p: float, config: JudgeConfig) -> float | None:
+    """`p` if it lies in the config's band (which must be set), else None."""
+    assert config.uncertain is not None
     low, high = config.uncertain
     return p if low <= p <= high else None
 
@@ -227,8 +232,7 @@ def assess_response(
     p: float | None = None
     if config.uncertain is not None and kind != "reasoning":  # the verdict and its probability in one pass
         probability, classified, evidence = assess(answer)
-        low, high = config.uncertain
-        p = probability if low <= probability <= high else None
+        p = _within_band(probability, config)
     else:
         classified, evidence = classify_response(answer)
     a = Assessment(classified, [JudgeResult(judge=CLASSIFIER, verdict=classified, passed=classified in expected,
