@@ -21,9 +21,9 @@ from pydantic_core import to_jsonable_python
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.consult_policy import ConsultPolicy
 from ascl_data.backends.names import BACKENDS
-from ascl_data.backends.settings import (SETTINGS, BackendOptions, EnvVarName, OpenAIOptions, TransformersOptions,
-                                         VLLMOptions, check_no_secrets, check_settings)
-from ascl_data.errors import InputError, Problem, load_yaml_model
+from ascl_data.backends.configs import BackendModel, backend_union
+from ascl_data.backends.settings import OpenAIOptions, TransformersOptions, VLLMOptions, check_no_secrets, check_settings
+from ascl_data.errors import load_yaml_model
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
 from ascl_data.sources.adapters import ADAPTERS
@@ -253,16 +253,11 @@ class Prices(StrictModel):
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
-class _Teacher(StrictModel):
-    """What every teacher has, whatever its backend. Secrets are never written here: name the environment variable
-    that holds the key (`api_key_env`) and the backend reads it at run time."""
+class _Teacher(BackendModel):
+    """What every teacher has, whatever its backend (`backend`, `model`, `settings` and `api_key_env`: see
+    `ascl_data.backends.configs.BackendModel`). Secrets are never written here: name the environment variable that
+    holds the key (`api_key_env`) and the backend reads it at run time."""
 
-    backend: str  # the backend: each kind of teacher below names its own
-    model: str | None = None  # the model: a Hub id, a local folder or the name a server serves
-    settings: Any  # the backend's settings: each kind of teacher below has its own
-    # name of the environment variable that holds the API key, never the key itself (openai; in-process engines
-    # need no key and ignore it)
-    api_key_env: EnvVarName | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)  # how each request samples
     cache_dir: str | None = None  # default: <output>/.ascl/cache
     # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
@@ -287,40 +282,6 @@ class _Teacher(StrictModel):
         if v is not None and v < 1:
             raise ValueError(f"must be at least 1 (teacher requests in flight at once), got {v}")
         return v
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _no_secrets(cls, v: Any) -> Any:
-        check_no_secrets(v, "settings")
-        if isinstance(v, dict):
-            for key in ("model", "api_key_env"):
-                if key in v:
-                    raise ValueError(f"{key} is the teacher's own field: write it as teacher.{key}, not in "
-                                     "teacher.settings")
-        return v
-
-    def backend_settings(self) -> BackendOptions:
-        """Everything the backend is built with: the settings, the model and (for a server) the key's variable,
-        validated by the backend's settings model (`ascl_data.backends.settings`). What the settings alone cannot
-        say (a model the backend needs and `teacher.model` does not name) is an InputError naming the field."""
-        data = self.settings.model_dump()
-        if self.model is not None:
-            data["model"] = self.model
-        model = SETTINGS[self.backend]
-        if self.api_key_env is not None and "api_key_env" in model.model_fields:  # a server's key; engines need none
-            data["api_key_env"] = self.api_key_env
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False):
-                field = ".".join(map(str, err["loc"]))
-                field = f"teacher.{field}" if field in ("model", "api_key_env") else f"teacher.settings.{field}"
-                message = err["msg"].removeprefix("Value error, ")
-                if field == "teacher.model" and err["type"] == "missing":
-                    message = f"the {self.backend} backend needs a model: name it in teacher.model"
-                problems.append(Problem("teacher", field, message))
-            raise InputError("recipe teacher", problems) from None
 
 
 class TransformersTeacher(_Teacher):
@@ -351,21 +312,9 @@ class VLLMTeacher(_Teacher):
 TEACHERS: dict[str, type[_Teacher]] = {"transformers": TransformersTeacher, "openai": OpenAITeacher,
                                        "vllm": VLLMTeacher}
 
-
-def _teacher_backend(value: Any) -> str:
-    """The tag of a `teacher:` section: its `backend`, transformers when it names none."""
-    backend = value.get("backend", "transformers") if isinstance(value, dict) else getattr(value, "backend", None)
-    return backend if isinstance(backend, str) else repr(backend)
-
-
-# The teacher backend and its settings: one kind of teacher per backend, told apart by `backend`
-TeacherConfig = Annotated[
-    Annotated[TransformersTeacher, Tag("transformers")] | Annotated[OpenAITeacher, Tag("openai")]
-    | Annotated[VLLMTeacher, Tag("vllm")],
-    Discriminator(_teacher_backend, custom_error_type="unknown_backend",
-                  custom_error_message="backend: unknown teacher backend; it is one of 'transformers', 'openai' or "
-                                       "'vllm'"),
-]
+# The teacher backend and its settings: one kind of teacher per backend, told apart by `backend` (transformers when
+# it names none)
+TeacherConfig = backend_union(TEACHERS, "teacher", default="transformers")
 
 
 class OutputConfig(StrictModel):
