@@ -489,10 +489,7 @@ class Recipe(StrictModel):
                 del g["attempts"]
         if data["quality"] == QualityConfig().model_dump(mode="json"):
             del data["quality"]  # at its defaults, a build made before the quality section keeps its hash
-        judge = data["judge"]
-        for key, default in (("uncertain", None), ("uncertain_judge", "smollm2")):  # added later: at the default,
-            if judge.get(key, default) == default:  # an older build's hash stays as it was
-                judge.pop(key, None)
+        data["judge"] = self.judge.fingerprint_data()  # the flat shape of before, whichever shape was written
         card = data["card"]
         for key in ("license_name", "license_link", "task_ids", *(k for k in card if k.startswith("extra_gated_"))):
             if card[key] in (None, []):
