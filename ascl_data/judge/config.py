@@ -250,5 +250,23 @@ class JudgeConfig(BaseModel):
         return data
 
 
+def with_options(judge: dict[str, Any] | None, flat: dict[str, Any]) -> dict[str, Any]:
+    """A `judge:` section (as written, or dumped) with a model judge's options added, given in the flat shape
+    (`ascl-data eval --judge-backend/--judge-format/--judge-mode/--judge-setting`): into its `model_judge` section
+    where it has one (a `model` or `api_key_env` setting as the section's own field), else as the flat keys."""
+    judge, flat = dict(judge or {}), dict(flat)
+    settings = flat.pop("backend_settings", {})
+    section = judge.get("model_judge")
+    if not isinstance(section, dict):
+        settings = {**judge.get("backend_settings", {}), **settings}
+        return {**judge, **flat, "model_judge": True, **({"backend_settings": settings} if settings else {})}
+    section = {**section, **{_FLAT.get(key, key): value for key, value in flat.items()}}
+    own = sectioned(settings)
+    section["settings"] = {**(section.get("settings") or {}), **own.pop("settings")}
+    if not section["settings"]:
+        del section["settings"]
+    return {**judge, "model_judge": {**section, **own}}
+
+
 __all__ = ["JUDGE_CONFIG_FILE", "MODEL_JUDGES", "FormatName", "JudgeConfig", "ModelJudgeConfig", "OpenAIJudge",
-           "TransformersJudge", "VLLMJudge"]
+           "TransformersJudge", "VLLMJudge", "with_options"]
