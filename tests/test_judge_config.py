@@ -99,6 +99,8 @@ def test_judge_json_of_either_shape_reads_back(tmp_path: Path) -> None:
         ({"model_judge": True, "backend": "openai", "backend_settings": {"hf_token": "x"}},
          r"judge\.backend_settings: backend_settings\.hf_token looks like a secret"),
         ({"model_judge": True, "backend": "openai", "model_judge_mode": "vote"}, r"judge\.model_judge_mode: "),
+        # a field beside the flat keys keeps its name
+        ({"model_judge": True, "backend": "openai", "uncertain": [0.9, 0.1]}, r"judge\.uncertain: the band"),
     ],
 )
 def test_a_judge_that_does_not_fit_names_the_field_as_written(tmp_path: Path, judge: dict, named: str) -> None:

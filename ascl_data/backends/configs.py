@@ -6,9 +6,11 @@ variable are fields of their own. A leaf (pydantic and the other leaves only), s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import Discriminator, Tag, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ascl_data.backends.names import BACKENDS
 from ascl_data.backends.settings import SETTINGS, BackendOptions, EnvVarName, check_no_secrets
@@ -105,4 +107,30 @@ def backend_union(kinds: dict[str, type[BackendModel]], what: str, default: str 
                      Discriminator(tag, custom_error_type="unknown_backend", custom_error_message=message)]
 
 
-__all__ = ["OWN_FIELDS", "BackendModel", "backend_union", "sectioned"]
+def as_written(exc: ValidationError, renames: dict[str, str], tags: Iterable[str], *, inside: str | None = None,
+               at: tuple[str, ...] = ()) -> ValidationError:
+    """`exc`, raised for a section made from the flat shape of before (the judge's, the rater's), with each of the
+    section's errors named by the key that shape wrote, so that a user reads the keys of the file: its location loses
+    the union's tag (one of `tags`), a section field is renamed by `renames` (`settings` -> `backend_settings`), as is
+    the field a message starts with. `inside` is the field the section went into (None: `exc` is the section's own),
+    replaced by `at`; an error elsewhere keeps its location."""
+    tags = set(tags)
+    errors: list[Any] = []
+    for err in exc.errors(include_url=False):
+        loc, message = tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+        if inside is None or loc[:1] == (inside,):
+            rest = [str(part) for part in loc[0 if inside is None else 1:]]
+            if rest and rest[0] in tags:
+                rest = rest[1:]
+            if rest and rest[0] in renames:
+                rest = [*renames[rest[0]].split("."), *rest[1:]]
+            loc = (*at, *rest)
+            for new in sorted(renames, key=len, reverse=True):
+                if message.startswith((f"{new}: ", f"{new}.")):
+                    message = renames[new] + message[len(new):]
+                    break
+        errors.append(InitErrorDetails(type=PydanticCustomError(err["type"], message), loc=loc, input=err["input"]))
+    return ValidationError.from_exception_data(exc.title, errors)
+
+
+__all__ = ["OWN_FIELDS", "BackendModel", "as_written", "backend_union", "sectioned"]

@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, \
     model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, to_jsonable_python
+from pydantic_core import to_jsonable_python
 
-from ascl_data.backends.configs import BackendModel, backend_union, sectioned
+from ascl_data.backends.configs import BackendModel, as_written, backend_union, sectioned
 from ascl_data.backends.settings import OpenAIOptions, TransformersOptions, VLLMOptions
 
 FormatName = Literal["rubric", "llama_guard_3", "wildguard", "qwen3guard"]
@@ -101,25 +101,6 @@ def _flat(data: dict[str, Any]) -> bool:
     return isinstance(data.get("model_judge"), bool) or any(key in data for key in _FLAT_KEYS)
 
 
-def _as_written(exc: ValidationError, prefix: int) -> ValidationError:
-    """`exc` (of a flat section made a model judge) with each error named by the key the flat section wrote."""
-    errors: list[Any] = []
-    for err in exc.errors(include_url=False):
-        loc = [str(part) for part in err["loc"][prefix:]]
-        if loc and loc[0] in MODEL_JUDGES:
-            loc = loc[1:]  # the union's tag
-        if loc and loc[0] in _AS_WRITTEN:
-            loc = [*_AS_WRITTEN[loc[0]].split("."), *loc[1:]]
-        message = err["msg"].removeprefix("Value error, ")
-        for new in sorted(_AS_WRITTEN, key=len, reverse=True):
-            if message.startswith((f"{new}: ", f"{new}.")):
-                message = _AS_WRITTEN[new] + message[len(new):]
-                break
-        errors.append(InitErrorDetails(type=PydanticCustomError(err["type"], message), loc=tuple(loc),
-                                       input=err["input"]))
-    return ValidationError.from_exception_data(exc.title, errors)
-
-
 # --------------------------------------------------------------------------- the judge
 
 
@@ -179,13 +160,13 @@ class JudgeConfig(BaseModel):
                 else:
                     judge = _ModelJudge.model_validate({**section, "backend": ""})
             except ValidationError as exc:
-                raise _as_written(exc, 0) from None
+                raise as_written(exc, _AS_WRITTEN, MODEL_JUDGES) from None
             unused = {old: getattr(judge, new) for old, new in _FLAT.items()}
             unused |= {"backend": flat.get("backend"), "backend_settings": to_jsonable_python(settings)}
         try:
             out = handler(data)
         except ValidationError as exc:
-            raise _as_written(exc, 1) from None
+            raise as_written(exc, _AS_WRITTEN, MODEL_JUDGES, inside="model_judge") from None
         out._unused = unused
         return out._fits("model_judge_mode")
 
