@@ -58,3 +58,16 @@ def test_judge_options_add_to_a_model_judge_section(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "--config", str(config), "--judge-setting", "max_retrys=1"])
     assert isinstance(result.exception, InputError)
     assert "judge.model_judge.openai.settings.max_retrys: the openai backend has no setting" in str(result.exception)
+
+
+def test_the_backend_is_one_of_the_one_list_of_backend_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """eval's `backend` is checked against `backends.names.BACKENDS`, not a list of its own: a backend added there is
+    one eval takes, and an unknown one is an error naming the field, the known names and a close match."""
+    from ascl_data.backends.names import BACKENDS
+
+    with pytest.raises(ValidationError, match=r"backend\n.*unknown backend 'vlm'; it is one of 'transformers', "
+                                              r"'openai' or 'vllm' \(did you mean 'vllm'\?\)"):
+        EvalSettings(model="m", backend="vlm")
+    assert EvalSettings(model="m").backend == "transformers"
+    monkeypatch.setitem(BACKENDS, "sglang", "somewhere:SGLangBackend")
+    assert EvalSettings(model="m", backend="sglang").backend == "sglang"

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Union
 from pydantic import Discriminator, Tag, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ascl_data.backends.names import BACKENDS
+from ascl_data.backends.names import BACKENDS, known_backends
 from ascl_data.backends.settings import SETTINGS, BackendOptions, EnvVarName, check_no_secrets
 from ascl_data.errors import InputError, Problem
 from ascl_data.schemas import StrictModel
@@ -84,11 +84,6 @@ def sectioned(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _names() -> str:
-    names = [repr(n) for n in BACKENDS]
-    return ", ".join(names[:-1]) + f" or {names[-1]}"
-
-
 def backend_union(kinds: dict[str, type[BackendModel]], what: str, default: str | None = None) -> Any:
     """The section `kinds` make (one class per backend, each with its own `settings`), told apart by `backend`;
     `default` is the backend of a section that names none. An unknown backend is an error naming `backend` and the
@@ -101,7 +96,7 @@ def backend_union(kinds: dict[str, type[BackendModel]], what: str, default: str 
         return backend if backend in kinds else None
 
     said = f"unknown {what} backend" if default else f"a missing or unknown {what} backend"
-    message = f"backend: {said}; it is one of {_names()}"
+    message = f"backend: {said}; it is one of {known_backends()}"
     members = tuple(Annotated[cls, Tag(name)] for name, cls in kinds.items())
     return Annotated[Union[members],  # noqa: UP007 (a union built from a tuple)
                      Discriminator(tag, custom_error_type="unknown_backend", custom_error_message=message)]

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ascl_data.backends.names import BackendName, known_backends
 from ascl_data.backends.settings import check_settings
-
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import Kind
 
@@ -44,7 +44,7 @@ class EvalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="a local folder, a Hub id, `embedded`, or the served model name (openai)")
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    backend: BackendName = Field("transformers", description=f"the backend that runs the model: {known_backends()}")
     backend_settings: dict[str, Any] = Field(
         default_factory=dict, description="passed to the backend: dtype, max_model_len, batch_size, base_url, "
         "api_key_env, ... (the backend's settings, as the Teachers page lists them)"
