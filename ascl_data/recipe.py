@@ -12,18 +12,17 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import (Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator,
+from pydantic import (Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError, field_validator,
                       model_validator)
-from pydantic_core import to_jsonable_python
+from pydantic_core import InitErrorDetails, PydanticCustomError, to_jsonable_python
 
 from ascl_data.backends.base import SamplingParams
 from ascl_data.backends.consult_policy import ConsultPolicy
-from ascl_data.backends.names import BACKENDS
-from ascl_data.backends.settings import (SETTINGS, BackendOptions, EnvVarName, OpenAIOptions, TransformersOptions,
-                                         VLLMOptions, check_no_secrets, check_settings)
-from ascl_data.errors import InputError, Problem, load_yaml_model
+from ascl_data.backends.configs import BackendModel, as_written, backend_union, sectioned
+from ascl_data.backends.settings import OpenAIOptions, TransformersOptions, VLLMOptions
+from ascl_data.errors import load_yaml_model
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import KINDS, Kind, StrictModel
 from ascl_data.sources.adapters import ADAPTERS
@@ -253,16 +252,11 @@ class Prices(StrictModel):
         return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
-class _Teacher(StrictModel):
-    """What every teacher has, whatever its backend. Secrets are never written here: name the environment variable
-    that holds the key (`api_key_env`) and the backend reads it at run time."""
+class _Teacher(BackendModel):
+    """What every teacher has, whatever its backend (`backend`, `model`, `settings` and `api_key_env`: see
+    `ascl_data.backends.configs.BackendModel`). Secrets are never written here: name the environment variable that
+    holds the key (`api_key_env`) and the backend reads it at run time."""
 
-    backend: str  # the backend: each kind of teacher below names its own
-    model: str | None = None  # the model: a Hub id, a local folder or the name a server serves
-    settings: Any  # the backend's settings: each kind of teacher below has its own
-    # name of the environment variable that holds the API key, never the key itself (openai; in-process engines
-    # need no key and ignore it)
-    api_key_env: EnvVarName | None = None
     sampling: SamplingParams = Field(default_factory=SamplingParams)  # how each request samples
     cache_dir: str | None = None  # default: <output>/.ascl/cache
     # conversations with the teacher at once, each with at most one request in flight; default: 4 x the backend's
@@ -287,40 +281,6 @@ class _Teacher(StrictModel):
         if v is not None and v < 1:
             raise ValueError(f"must be at least 1 (teacher requests in flight at once), got {v}")
         return v
-
-    @field_validator("settings", mode="before")
-    @classmethod
-    def _no_secrets(cls, v: Any) -> Any:
-        check_no_secrets(v, "settings")
-        if isinstance(v, dict):
-            for key in ("model", "api_key_env"):
-                if key in v:
-                    raise ValueError(f"{key} is the teacher's own field: write it as teacher.{key}, not in "
-                                     "teacher.settings")
-        return v
-
-    def backend_settings(self) -> BackendOptions:
-        """Everything the backend is built with: the settings, the model and (for a server) the key's variable,
-        validated by the backend's settings model (`ascl_data.backends.settings`). What the settings alone cannot
-        say (a model the backend needs and `teacher.model` does not name) is an InputError naming the field."""
-        data = self.settings.model_dump()
-        if self.model is not None:
-            data["model"] = self.model
-        model = SETTINGS[self.backend]
-        if self.api_key_env is not None and "api_key_env" in model.model_fields:  # a server's key; engines need none
-            data["api_key_env"] = self.api_key_env
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False):
-                field = ".".join(map(str, err["loc"]))
-                field = f"teacher.{field}" if field in ("model", "api_key_env") else f"teacher.settings.{field}"
-                message = err["msg"].removeprefix("Value error, ")
-                if field == "teacher.model" and err["type"] == "missing":
-                    message = f"the {self.backend} backend needs a model: name it in teacher.model"
-                problems.append(Problem("teacher", field, message))
-            raise InputError("recipe teacher", problems) from None
 
 
 class TransformersTeacher(_Teacher):
@@ -351,21 +311,9 @@ class VLLMTeacher(_Teacher):
 TEACHERS: dict[str, type[_Teacher]] = {"transformers": TransformersTeacher, "openai": OpenAITeacher,
                                        "vllm": VLLMTeacher}
 
-
-def _teacher_backend(value: Any) -> str:
-    """The tag of a `teacher:` section: its `backend`, transformers when it names none."""
-    backend = value.get("backend", "transformers") if isinstance(value, dict) else getattr(value, "backend", None)
-    return backend if isinstance(backend, str) else repr(backend)
-
-
-# The teacher backend and its settings: one kind of teacher per backend, told apart by `backend`
-TeacherConfig = Annotated[
-    Annotated[TransformersTeacher, Tag("transformers")] | Annotated[OpenAITeacher, Tag("openai")]
-    | Annotated[VLLMTeacher, Tag("vllm")],
-    Discriminator(_teacher_backend, custom_error_type="unknown_backend",
-                  custom_error_message="backend: unknown teacher backend; it is one of 'transformers', 'openai' or "
-                                       "'vllm'"),
-]
+# The teacher backend and its settings: one kind of teacher per backend, told apart by `backend` (transformers when
+# it names none)
+TeacherConfig = backend_union(TEACHERS, "teacher", default="transformers")
 
 
 class OutputConfig(StrictModel):
@@ -424,33 +372,99 @@ class CardConfig(StrictModel):
 FilterAction = Literal["off", "warn", "reject"]
 
 
-class RaterConfig(StrictModel):
-    """The optional model rater: a model, through any judge backend, scores each accepted trace 1-5 for helpfulness
-    and for following the retrieved rules (what the cheap fields cannot see). Off by default: it costs a model call
-    per trace."""
+class _Rater(BackendModel):
+    """The optional model rater: a model, through any backend (as the teacher and the model judge), scores each
+    accepted trace 1-5 for helpfulness and for following the retrieved rules (what the cheap fields cannot see). On
+    where it is written, off where it is not: it costs a model call per trace."""
 
-    enabled: bool = False  # ask the rater for every accepted trace
-    backend: str | None = None  # a backend name, as `judge.backend`
-    backend_settings: dict[str, Any] = Field(default_factory=dict)  # settings for the rater's backend
+    role: ClassVar[str] = "rater"
+    section: ClassVar[str] = "quality.rater"
+
     prompt: str | None = None  # the rater's system prompt (default: `ascl_data.pipeline.quality.RATER_PROMPT`)
     max_tokens: int = Field(256, ge=1)  # tokens the rater may write
 
-    @field_validator("backend_settings")
-    @classmethod
-    def _typed(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """Checked by the backend's settings model, as `judge.backend_settings`; kept as written (the hash)."""
-        check_no_secrets(v, "quality.rater.backend_settings")
-        if (backend := info.data.get("backend")) in BACKENDS:
-            check_settings(backend, v)
-        return v
+    def fingerprint_data(self) -> dict[str, Any]:
+        """The rater as a recipe's fingerprint hashes it: the shape of before (`enabled`, `backend`, and
+        `backend_settings` as written, the model and the key's variable among them), so a recipe keeps its hash
+        whichever shape it writes its rater in."""
+        return {"enabled": True, "backend": self.backend, "prompt": self.prompt, "max_tokens": self.max_tokens,
+                "backend_settings": to_jsonable_python(self.flat_settings())}
 
-    @model_validator(mode="after")
-    def _fits(self) -> RaterConfig:
-        if self.enabled and not self.backend:
-            raise ValueError("backend: the rater is enabled but no backend is named (as judge.backend)")
-        if self.backend is not None and self.backend not in BACKENDS:
-            raise ValueError(f"backend: unknown backend {self.backend!r}; known: {sorted(BACKENDS)}")
-        return self
+
+class TransformersRater(_Rater):
+    """`rater: {backend: transformers}`: the rater model runs in this process."""
+
+    backend: Literal["transformers"]  # in process
+    model: str | None = None  # a Hub id or a local folder
+    settings: TransformersOptions = Field(default_factory=TransformersOptions)  # the transformers backend's settings
+
+
+class OpenAIRater(_Rater):
+    """`rater: {backend: openai}`: the rater model behind any OpenAI-compatible server."""
+
+    backend: Literal["openai"]  # any OpenAI-compatible server
+    model: str | None = None  # the model name the server serves (its /v1/models lists the names)
+    settings: OpenAIOptions = Field(default_factory=OpenAIOptions)  # the openai backend's settings
+
+
+class VLLMRater(_Rater):
+    """`rater: {backend: vllm}`: the rater model in the in-process vLLM engine (GPU; extra `vllm`)."""
+
+    backend: Literal["vllm"]  # in process, GPU
+    model: str | None = None  # a Hub id or a local folder
+    settings: VLLMOptions = Field(default_factory=VLLMOptions)  # the vllm backend's settings
+
+
+RATERS: dict[str, type[_Rater]] = {"transformers": TransformersRater, "openai": OpenAIRater, "vllm": VLLMRater}
+# The rater's backend and its settings: one kind per backend, told apart by `backend` (which it must name)
+RaterConfig = backend_union(RATERS, "rater")
+
+# The rater's shape of before (`rater: {enabled: true, backend: openai, backend_settings: {model: M, ...}}`): only it
+# has these keys; only a section has `_RATER_OWN`. It still loads, with a DeprecationWarning (`_rater_section`).
+_RATER_FLAT_KEYS = ("enabled", "backend_settings")
+_RATER_OWN = ("model", "settings", "api_key_env")
+_RATER_AS_WRITTEN = {"model": "backend_settings.model", "api_key_env": "backend_settings.api_key_env",
+                     "settings": "backend_settings"}  # a section's field -> its key in the shape of before
+_RATER_OFF: dict[str, Any] = {"enabled": False, "backend": None, "backend_settings": {}, "prompt": None,
+                              "max_tokens": 256}  # the rater off, as a fingerprint hashes it
+
+
+def _rater_error(loc: tuple[str, ...], message: str, value: Any, kind: str = "value_error") -> ValidationError:
+    return ValidationError.from_exception_data("QualityConfig", [
+        InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)])
+
+
+def _rater_section(rater: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A rater in the shape of before as (the section, or None when it is off; the keys of an off rater, checked as
+    before and as a fingerprint hashes them). Errors name the keys as written, under `rater`."""
+    if mixed := [key for key in _RATER_OWN if key in rater]:
+        old = next(key for key in _RATER_FLAT_KEYS if key in rater)
+        raise _rater_error(("rater",), f"{old}: with the rater as a section ({', '.join(_RATER_OWN)}), leave {old} "
+                           f"out: a rater section is on where it is written (it names {', '.join(mixed)})", rater)
+    try:
+        enabled = TypeAdapter(bool).validate_python(rater.get("enabled", False))
+    except ValidationError as exc:
+        (err,) = exc.errors(include_url=False)
+        raise _rater_error(("rater", "enabled"), err["msg"], err["input"], err["type"]) from None
+    section = {key: value for key, value in rater.items() if key not in _RATER_FLAT_KEYS}
+    settings = rater.get("backend_settings", {})
+    if isinstance(settings, dict):
+        section.update(sectioned(settings))
+    else:
+        section["settings"] = settings  # not a mapping: the section's check says so
+    if enabled:
+        if section.get("backend") is None:
+            raise _rater_error(("rater",), "backend: the rater is enabled but no backend is named", rater)
+        return section, {}
+    try:  # off: checked as before (a named backend's settings, secrets, the prompt's fields), hashed as written
+        if section.get("backend") is not None:
+            off: _Rater = TypeAdapter(RaterConfig).validate_python(section)
+        else:
+            off = _Rater.model_validate({**section, "backend": ""})
+    except ValidationError as exc:
+        raise as_written(exc, _RATER_AS_WRITTEN, RATERS, at=("rater",)) from None
+    return None, {**_RATER_OFF, "backend": section.get("backend"), "backend_settings": to_jsonable_python(settings),
+                  "prompt": off.prompt, "max_tokens": off.max_tokens}
 
 
 class QualityConfig(StrictModel):
@@ -471,7 +485,46 @@ class QualityConfig(StrictModel):
     min_answer_chars: int = Field(1, ge=0)  # answer_too_short below this many characters
     max_answer_chars: int | None = Field(None, ge=1)  # answer_too_long above this many (None: no bound)
     min_rating: int = Field(3, ge=1, le=5)  # low_rating below this rater score
-    rater: RaterConfig = Field(default_factory=RaterConfig)  # the optional model rater
+    # the optional model rater: its backend, model, settings, prompt and max_tokens (on where it is written)
+    rater: RaterConfig | None = None
+
+    # an off rater's keys in the shape of before (`enabled: false` beside a backend): unused, hashed as written
+    _unused_rater: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rater_of_before(cls, data: Any, handler: Any) -> QualityConfig:
+        """The rater's shape of before (`enabled`, `backend`, `backend_settings`), made a section; errors name the
+        keys as written."""
+        rater = data.get("rater") if isinstance(data, dict) else None
+        if not (isinstance(rater, dict) and any(key in rater for key in _RATER_FLAT_KEYS)):
+            return handler(data)
+        warnings.warn("quality.rater: the keys enabled and backend_settings are deprecated; write the rater as a "
+                      "section, {backend: ..., model: ..., settings: {...}, prompt: ...}, which is on where it is "
+                      "written (no rater, or rater: null, is off)", DeprecationWarning, stacklevel=2)
+        errors: list[ValidationError] = []
+        try:
+            section, unused = _rater_section(rater)
+        except ValidationError as exc:  # said with the other fields' errors, all at once
+            errors.append(exc)
+            section, unused = None, {}
+        try:
+            out = handler({**data, "rater": section})
+        except ValidationError as exc:
+            errors.append(as_written(exc, _RATER_AS_WRITTEN, RATERS, inside="rater", at=("rater",)))
+        if errors:
+            raise ValidationError.from_exception_data("QualityConfig", [
+                InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+                for exc in errors for e in exc.errors(include_url=False)])
+        out._unused_rater = unused
+        return out
+
+    def fingerprint_data(self) -> dict[str, Any]:
+        """The section as a recipe's fingerprint hashes it: the rater in its shape of before whichever shape was
+        written (`_Rater.fingerprint_data`), so that a recipe keeps its hash."""
+        data = self.model_dump(mode="json", exclude={"rater"})
+        data["rater"] = self.rater.fingerprint_data() if self.rater is not None else self._unused_rater or _RATER_OFF
+        return data
 
     @model_validator(mode="after")
     def _bounds(self) -> QualityConfig:
@@ -538,12 +591,10 @@ class Recipe(StrictModel):
                 del g["consult"]
             if g["attempts"] == 1:
                 del g["attempts"]
-        if data["quality"] == QualityConfig().model_dump(mode="json"):
+        data["quality"] = self.quality.fingerprint_data()  # the rater in its shape of before, whichever was written
+        if data["quality"] == QualityConfig().fingerprint_data():
             del data["quality"]  # at its defaults, a build made before the quality section keeps its hash
-        judge = data["judge"]
-        for key, default in (("uncertain", None), ("uncertain_judge", "smollm2")):  # added later: at the default,
-            if judge.get(key, default) == default:  # an older build's hash stays as it was
-                judge.pop(key, None)
+        data["judge"] = self.judge.fingerprint_data()  # the flat shape of before, whichever shape was written
         card = data["card"]
         for key in ("license_name", "license_link", "task_ids", *(k for k in card if k.startswith("extra_gated_"))):
             if card[key] in (None, []):
@@ -589,5 +640,6 @@ def load_recipe(path: str | Path) -> Recipe:
     return recipe
 
 
-__all__ = ["KINDS", "TEACHERS", "OpenAITeacher", "Recipe", "SourceSpec", "TeacherConfig", "TransformersTeacher",
-           "VLLMTeacher", "load_recipe"]
+__all__ = ["KINDS", "RATERS", "TEACHERS", "OpenAIRater", "OpenAITeacher", "QualityConfig", "RaterConfig", "Recipe",
+           "SourceSpec", "TeacherConfig", "TransformersRater", "TransformersTeacher", "VLLMRater", "VLLMTeacher",
+           "load_recipe"]

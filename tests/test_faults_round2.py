@@ -572,7 +572,7 @@ def test_ctrl_c_leaves_the_terminal_cursor_visible(tmp_path: Path) -> None:
     assert seen.rfind(b"\x1b[?25h") > seen.rfind(b"\x1b[?25l"), "the cursor was left hidden"
 
 
-@pytest.mark.parametrize("role", ["judge", "model"])
+@pytest.mark.parametrize("role", ["judge", "model", "rater"])
 def test_a_refused_key_is_attributed_to_the_server_that_refused_it(role: str) -> None:
     from ascl_data.backends import make_backend
 
@@ -582,7 +582,9 @@ def test_a_refused_key_is_attributed_to_the_server_that_refused_it(role: str) ->
             asyncio.run(backend.generate([[{"role": "user", "content": "x"}]], None, PARAMS))
     text = str(err.value)
     assert "teacher" not in text and "the build stops" not in text
-    assert ("judge server" if role == "judge" else "evaluated model") in text
+    assert {"judge": "judge server", "model": "evaluated model", "rater": "rater server"}[role] in text
+    if role == "rater":  # where to name the key's variable: the rater's own field
+        assert "set quality.rater.api_key_env" in text
 
 
 # --------------------------------------------------------------------------- 13. eval with nothing scored

@@ -23,7 +23,7 @@ LAYERS = [
     ["ascl_data.lazy", "ascl_data.errors", "ascl_data.secrets", "ascl_data.schemas", "ascl_data.toolcalls",
      "ascl_data.chat_format", "ascl_data.rulebook", "ascl_data.rule_tool", "ascl_data.prompts", "ascl_data.overrides",
      "ascl_data.judge.config", "ascl_data.backends.base", "ascl_data.backends.consult_policy",
-     "ascl_data.backends.names", "ascl_data.backends.settings", "ascl_data.sources.adapters",
+     "ascl_data.backends.names", "ascl_data.backends.settings", "ascl_data.backends.configs", "ascl_data.sources.adapters",
      "ascl_data.row_schema", "ascl_data.weights"],
     ["ascl_data.recipe"],
     ["ascl_data.backends", "ascl_data.judge", "ascl_data.sources", "ascl_data.cache", "ascl_data.tool_loop",

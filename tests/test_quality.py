@@ -296,8 +296,7 @@ def test_the_card_shows_the_rater_prompt_and_scores_when_it_is_on(tmp_path: Path
 
     monkeypatch.setattr(quality, "make_rater", lambda config, cache=None: ModelRater(
         ScriptedBackend(lambda c, t: '{"helpful": 4, "rule_use": 4, "reason": "fine"}'), config.prompt))
-    out = quality_build(tmp_path, {"rater": {"enabled": True, "backend": "openai",
-                                             "backend_settings": {"model": "rater-model"},
+    out = quality_build(tmp_path, {"rater": {"backend": "openai", "model": "rater-model",
                                              "prompt": "Rate it 1-5. Answer JSON."}})
     sft = datasets.load_dataset(str(out), split="sft")
     assert [r["quality"]["rating_helpful"] for r in sft] == [4, 4, 4]
@@ -312,3 +311,148 @@ def test_a_trace_a_cheap_filter_rejects_costs_no_rater_call(tool: RuleTool) -> N
     out = asyncio.run(QualityCheck(tool, QualityConfig(hallucinated_citation="reject"), ModelRater(backend)).check(trace))
     assert isinstance(out, Rejection) and out.reason == "hallucinated_citation"
     assert backend.batches == [] and out.quality.rating_helpful is None
+
+
+# --------------------------------------------------------------------------- the rater as a section
+
+# the rater in the shape of before (`enabled`, `backend`, `backend_settings`), and the same rater as a section
+RATER_FLAT = {"enabled": True, "backend": "openai", "prompt": "Rate it 1-5. Answer JSON.", "max_tokens": 128,
+              "backend_settings": {"model": "rater-model", "base_url": "http://10.0.0.1:8000/v1",
+                                   "api_key_env": "RATER_KEY", "max_retries": 2}}
+RATER_SECTION = {"backend": "openai", "model": "rater-model", "api_key_env": "RATER_KEY",
+                 "settings": {"base_url": "http://10.0.0.1:8000/v1", "max_retries": 2},
+                 "prompt": "Rate it 1-5. Answer JSON.", "max_tokens": 128}
+# the hashes these recipes (the quickstart with a `quality:` section) had before the rater was a section
+RATER_FINGERPRINTS = {"flat": "de89bdae874fe822", "flat_low": "55c52c33e23c0490", "off_keys": "bca7785de91139b2",
+                      "low_only": "46e9352f6e5dd0eb", "none": "ce05d34530a31889", "tf": "0e0fb2d10ca7915f"}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def quickstart_with(quality: dict) -> Recipe:
+    import yaml
+
+    recipe = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
+    return Recipe.model_validate({**recipe, "quality": quality})
+
+
+def test_a_rater_section_has_typed_settings() -> None:
+    from ascl_data.backends.settings import OpenAIOptions
+    from ascl_data.recipe import OpenAIRater
+
+    rater = QualityConfig.model_validate({"rater": RATER_SECTION}).rater
+    assert isinstance(rater, OpenAIRater) and isinstance(rater.settings, OpenAIOptions)
+    assert rater.settings.base_urls == ["http://10.0.0.1:8000/v1"] and rater.settings.max_retries == 2
+    assert (rater.model, rater.api_key_env, rater.prompt, rater.max_tokens) == ("rater-model", "RATER_KEY",
+                                                                               "Rate it 1-5. Answer JSON.", 128)
+    assert QualityConfig().rater is None  # off unless written
+    assert QualityConfig.model_validate({"rater": None}).rater is None
+
+
+def test_the_rater_shape_of_before_loads_as_the_same_rater_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"quality\.rater: .*enabled.*deprecated"):
+        old = QualityConfig.model_validate({"rater": RATER_FLAT})
+    assert old == QualityConfig.model_validate({"rater": RATER_SECTION})
+    with pytest.warns(DeprecationWarning):
+        assert QualityConfig.model_validate({"rater": {"enabled": False}}).rater is None
+    with pytest.warns(DeprecationWarning):  # named but off: off, as before
+        assert QualityConfig.model_validate({"rater": {"backend": "openai", "backend_settings": {}}}).rater is None
+
+
+def test_a_recipe_keeps_its_hash_whichever_shape_its_rater_is_written_in() -> None:
+    flat_off = {"enabled": False, "backend": "transformers", "backend_settings": {"batch_size": 2}}
+    with pytest.warns(DeprecationWarning):
+        assert quickstart_with({"rater": RATER_FLAT}).fingerprint() == RATER_FINGERPRINTS["flat"]
+        assert (quickstart_with({"rater": RATER_FLAT, "low_rating": "reject"}).fingerprint()
+                == RATER_FINGERPRINTS["flat_low"])
+        assert quickstart_with({"rater": flat_off}).fingerprint() == RATER_FINGERPRINTS["off_keys"]
+        assert quickstart_with({"rater": {"enabled": False}}).fingerprint() == RATER_FINGERPRINTS["none"]
+        assert (quickstart_with({"rater": {"enabled": True, "backend": "transformers"}}).fingerprint()
+                == RATER_FINGERPRINTS["tf"])
+    assert quickstart_with({"rater": RATER_SECTION}).fingerprint() == RATER_FINGERPRINTS["flat"]
+    assert (quickstart_with({"rater": RATER_SECTION, "low_rating": "reject"}).fingerprint()
+            == RATER_FINGERPRINTS["flat_low"])
+    assert quickstart_with({"rater": {"backend": "transformers"}}).fingerprint() == RATER_FINGERPRINTS["tf"]
+    assert quickstart_with({"low_rating": "reject"}).fingerprint() == RATER_FINGERPRINTS["low_only"]
+    assert quickstart_with({}).fingerprint() == quickstart_with({"rater": None}).fingerprint() == \
+        RATER_FINGERPRINTS["none"]
+
+
+@pytest.mark.parametrize(
+    "rater, named",
+    [
+        ({"backend": "opnai"}, r"quality\.rater: backend: a missing or unknown rater backend; it is one of "
+                               r"'transformers', 'openai' or 'vllm'"),
+        ({"model": "m"}, r"quality\.rater: backend: a missing or unknown rater backend"),
+        ({"backend": "openai", "settings": {"max_retrys": 2}},
+         r"quality\.rater\.settings\.max_retrys: the openai backend has no setting 'max_retrys'; did you mean "
+         r"'max_retries'"),
+        ({"backend": "openai", "settings": {"api_key": "sk-1"}},
+         r"quality\.rater\.settings: settings\.api_key looks like a secret"),
+        ({"backend": "openai", "settings": {"model": "m"}},
+         r"model is the rater's own field: write it as quality\.rater\.model"),
+        ({"backend": "openai", "api_key_env": "sk-abc"},
+         r"quality\.rater\.api_key_env: is not an environment variable"),
+        ({"backend": "openai", "max_tokens": 0}, r"quality\.rater\.max_tokens: Input should be greater than or equal"),
+        ({"backend": "openai", "enabled": True, "model": "m"},
+         r"quality\.rater: enabled: with the rater as a section \(model, settings, api_key_env\), leave enabled out"),
+        # the shape of before: errors name the keys as written
+        ({"enabled": True}, r"quality\.rater: backend: the rater is enabled but no backend is named"),
+        ({"enabled": "perhaps", "backend": "openai"}, r"quality\.rater\.enabled: Input should be a valid boolean"),
+        ({"enabled": True, "backend": "opnai"}, r"quality\.rater: backend: a missing or unknown rater backend"),
+        ({"enabled": False, "backend": "opnai"}, r"quality\.rater: backend: a missing or unknown rater backend"),
+        ({"enabled": True, "backend": "transformers", "backend_settings": {"batchsize": 2}},
+         r"quality\.rater\.backend_settings\.batchsize: the transformers backend has no setting 'batchsize'; did you "
+         r"mean 'batch_size'"),
+        ({"enabled": True, "backend": "openai", "backend_settings": {"hf_token": "x"}},
+         r"quality\.rater\.backend_settings: backend_settings\.hf_token looks like a secret"),
+        ({"enabled": False, "backend_settings": {"api_key": "sk-1"}},
+         r"quality\.rater\.backend_settings: backend_settings\.api_key looks like a secret"),
+        ({"enabled": True, "backend": "openai", "backend_settings": {"api_key_env": "sk-abc"}},
+         r"quality\.rater\.backend_settings\.api_key_env: is not an environment variable"),
+        ({"enabled": True, "backend": "openai", "max_tokens": 0},
+         r"quality\.rater\.max_tokens: Input should be greater than or equal"),
+    ],
+)
+def test_a_rater_that_does_not_fit_names_the_field_as_written(tmp_path: Path, rater: dict, named: str) -> None:
+    import warnings
+
+    import yaml
+
+    recipe = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "quality": {"rater": rater}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(InputError, match=named):
+            load_recipe(path)
+
+
+def test_the_raters_backend_is_built_from_its_typed_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ascl_data.backends import registry
+    from ascl_data.cache import RequestCache
+    from ascl_data.pipeline.quality import make_rater
+
+    made: list[dict] = []
+
+    class Recorder:
+        name, model = "recorder", "rater-model"
+
+        def __init__(self, **settings: object) -> None:
+            made.append(settings)
+
+    monkeypatch.setattr(registry, "backend_class", lambda name: Recorder)
+    rater = make_rater(QualityConfig.model_validate({"rater": RATER_SECTION}).rater, RequestCache(None))
+    assert rater.prompt == "Rate it 1-5. Answer JSON." and rater.params.max_tokens == 128
+    assert rater.backend.inner.role == "rater"  # a refusal names the rater's key, not the teacher's
+    (settings,) = made
+    assert settings["model"] == "rater-model" and settings["api_key_env"] == "RATER_KEY"
+    assert settings["base_urls"] == ["http://10.0.0.1:8000/v1"] and settings["max_retries"] == 2
+    with pytest.raises(InputError, match=r"quality\.rater\.model: the openai backend needs a model"):
+        make_rater(QualityConfig.model_validate({"rater": {"backend": "openai"}}).rater)
+
+
+def test_every_backend_has_a_kind_of_rater() -> None:
+    from ascl_data.backends.names import BACKENDS
+    from ascl_data.recipe import RATERS
+
+    assert set(RATERS) == set(BACKENDS)

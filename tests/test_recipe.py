@@ -250,6 +250,29 @@ def test_the_teacher_backend_is_built_from_its_typed_settings(tmp_path: Path, mo
                                                                             "TEACHER_KEY")
 
 
+def test_the_teacher_is_built_as_every_model_section_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The teacher's backend is made as the model judge's and the rater's are: by `backends.registry.build_backend`
+    from the section's typed settings, with the section's role (who a refusal names)."""
+    from ascl_data.backends import registry
+    from ascl_data.pipeline.job import make_teacher
+
+    made: list[tuple[str, dict]] = []
+
+    class Recorder:
+        name, model = "recorder", "m"
+
+        def __init__(self, **settings: object) -> None:
+            made.append(("made", settings))
+
+    monkeypatch.setattr(registry, "backend_class", lambda name: Recorder)
+    recipe = load_recipe(write_recipe(tmp_path, teacher={"backend": "vllm", "model": "m",
+                                                         "settings": {"max_model_len": 4096}}))
+    built = make_teacher(recipe.teacher, tmp_path / "cache.sqlite").inner
+    assert isinstance(built, Recorder) and built.role == "teacher"
+    ((_, settings),) = made
+    assert settings["model"] == "m" and settings["max_model_len"] == 4096
+
+
 def test_settings_models_match_the_backends_parameters() -> None:
     """The settings models are the backends' parameters, defaults included: a backend made by name gets the same
     values as one made from a recipe."""

@@ -9,6 +9,7 @@ _EXPORTS = {
     "Backend": "ascl_data.backends.base", "Completion": "ascl_data.backends.base",
     "SamplingParams": "ascl_data.backends.base", "BACKENDS": "ascl_data.backends.names",
     "backend_class": "ascl_data.backends.registry", "make_backend": "ascl_data.backends.registry",
+    "build_backend": "ascl_data.backends.registry",
 }
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -173,7 +173,9 @@ _ROLES = {
     "teacher": ("the teacher server", "so the build stops; it resumes where it stopped once this is fixed",
                 "teacher.api_key_env"),
     "judge": ("the judge server", "so the run stops (a build resumes where it stopped once this is fixed)",
-              "api_key_env in the judge's backend_settings (eval: --judge-setting api_key_env=VAR)"),
+              "judge.model_judge.api_key_env (eval: --judge-setting api_key_env=VAR)"),
+    "rater": ("the rater server", "so the run stops (a build resumes where it stopped once this is fixed)",
+              "quality.rater.api_key_env"),
     "model": ("the server of the evaluated model", "so the evaluation stops",
               "--backend-setting api_key_env=VAR (or backend_settings.api_key_env in --config)"),
 }

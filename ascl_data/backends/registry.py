@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from ascl_data.backends.base import Backend
+from ascl_data.backends.configs import BackendModel
 from ascl_data.backends.names import BACKENDS
 
 
@@ -22,3 +23,9 @@ def make_backend(name: str, *, role: str = "teacher", **settings: Any) -> Backen
     backend = backend_class(name)(**settings)
     backend.role = role  # type: ignore[attr-defined]
     return backend
+
+
+def build_backend(section: BackendModel, *, role: str = "teacher") -> Backend:
+    """The backend a config section names (the teacher, the model judge, the rater), built from its typed settings
+    (`section.backend_settings()`: an InputError names the section's field when one is missing or bad)."""
+    return make_backend(section.backend, role=role, **section.backend_settings().model_dump())

@@ -19,8 +19,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
                       model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-# a setting *named* like a secret (`api_key`, `hf_token`, ...); `tokenizer` or `max_tokens` are not
-SECRET_KEYS = re.compile(r"(^|_|-)(api[_-]?key|token|secret|password|authorization)$", re.I)
+# a setting *named* like a secret (`api_key`, `hf_token`, ...); `tokenizer`, `max_tokens` or `chars_per_token` are not
+SECRET_KEYS = re.compile(r"(^|_|-)(api[_-]?key|(?<!per_)token|secret|password|authorization)$", re.I)
 
 
 def check_no_secrets(settings: Any, field: str) -> None:

@@ -88,11 +88,12 @@ def register(app: typer.Typer) -> None:
                                         **parse_overrides(backend_setting, "--backend-setting")}
         judge = {k: v for k, v in {"backend": judge_backend, "model_judge_format": judge_format,
                                    "model_judge_mode": judge_mode}.items() if v is not None}
-        if judge or judge_setting:
-            data["judge"] = {**(data.get("judge") or {}), **judge, "model_judge": True}
+        if judge or judge_setting:  # into the config's model_judge section where it has one (judge.config)
+            from ascl_data.judge.config import with_options
+
             if judge_setting:
-                data["judge"]["backend_settings"] = {**data["judge"].get("backend_settings", {}),
-                                                     **parse_overrides(judge_setting, "--judge-setting")}
+                judge["backend_settings"] = parse_overrides(judge_setting, "--judge-setting")
+            data["judge"] = with_options(data.get("judge"), judge)
         if local:
             local_copies = parse_overrides(local, "--local")
             data["local"] = {**data.get("local", {}), **{name: str(path) for name, path in local_copies.items()}}

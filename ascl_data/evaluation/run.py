@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ascl_data.backends import Backend, SamplingParams, make_backend
+from ascl_data.backends import Backend, SamplingParams, build_backend, make_backend
 from ascl_data.errors import InputError, Problem
 from ascl_data.judge import JUDGE_CONFIG_FILE, JudgeConfig, ModelAssessment, ModelJudge, in_band, judge_config_for
 from ascl_data.rl.environment import consulted, final_text
@@ -236,11 +236,8 @@ def evaluate(settings: EvalSettings, backend: Backend | None = None, show_progre
     config = judge_config(settings)
     own, own_judge = backend is None, config.model_judge and judge_backend is None
     if own_judge:  # the judge's settings are checked first, so a bad one fails before a model is loaded
-        assert config.backend is not None  # JudgeConfig checks it
-        try:
-            judge_backend = make_backend(config.backend, role="judge", **config.backend_settings)
-        except TypeError as exc:
-            raise InputError("ascl-data eval", [Problem("--judge-setting", config.backend, str(exc))]) from None
+        assert config.model_judge is not None
+        judge_backend = build_backend(config.model_judge, role="judge")  # an InputError names the bad setting
     if backend is None:
         try:
             backend = make_backend(settings.backend, role="model", model=settings.model, **settings.backend_settings)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ascl_data.backends.names import BackendName, known_backends
+from ascl_data.backends.settings import check_settings
 from ascl_data.judge.config import JudgeConfig
 from ascl_data.schemas import Kind
 
@@ -42,9 +44,10 @@ class EvalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="a local folder, a Hub id, `embedded`, or the served model name (openai)")
-    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    backend: BackendName = Field("transformers", description=f"the backend that runs the model: {known_backends()}")
     backend_settings: dict[str, Any] = Field(
-        default_factory=dict, description="passed to the backend: dtype, max_model_len, batch_size, base_url, ..."
+        default_factory=dict, description="passed to the backend: dtype, max_model_len, batch_size, base_url, "
+        "api_key_env, ... (the backend's settings, as the Teachers page lists them)"
     )
     ruleset: str = Field("default", description="the rule book the model was trained with (name or YAML file)")
     benchmarks: list[str] = Field(default_factory=lambda: ["ascl"], description="suite and benchmark names")
@@ -70,6 +73,17 @@ class EvalSettings(BaseModel):
                           "recorded, else the rule-based classifier alone"
     )
     out: str = Field("eval_results", description="folder for results.json, results.md and records.jsonl")
+
+    @field_validator("backend_settings")
+    @classmethod
+    def _typed(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked by the backend's settings model, as a teacher's settings are (an unknown, secret or bad setting
+        names `backend_settings.<key>`); kept as written."""
+        if "model" in v:
+            raise ValueError("model is eval's own option: give it as --model (or `model:` in --config)")
+        if (backend := info.data.get("backend")) is not None:
+            check_settings(backend, v)
+        return v
 
     @model_validator(mode="after")
     def _sampling(self) -> EvalSettings:

@@ -163,6 +163,7 @@ def quality_section(recipe: Any, stats: dict[str, Any], plots: list[str]) -> dic
     if q is None:
         return None
     cfg = recipe.quality
+    rater = cfg.rater  # None: off
     settings = {
         "off_category_retrieval": f"max_fit_rank: {cfg.max_fit_rank or 'any'}",
         "off_topic_query": f"min_query_fit: {cfg.min_query_fit:g}",
@@ -191,8 +192,8 @@ def quality_section(recipe: Any, stats: dict[str, Any], plots: list[str]) -> dic
                                                              "near_duplicate_answers")}} for r in q["diversity"]],
         "examples": examples,
         "echo_ngram": ECHO_NGRAM,
-        "rater": {"enabled": cfg.rater.enabled, "backend": cfg.rater.backend,
-                  "model": cfg.rater.backend_settings.get("model"), "prompt": cfg.rater.prompt or RATER_PROMPT,
+        "rater": {"enabled": rater is not None, "backend": rater.backend if rater else None,
+                  "model": rater.model if rater else None, "prompt": (rater.prompt if rater else None) or RATER_PROMPT,
                   "scale": RATER_SCALE},
         "plot": QUALITY_PLOT if QUALITY_PLOT in plots else None,
     }

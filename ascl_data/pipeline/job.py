@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ascl_data import __version__
-from ascl_data.backends import Backend, backend_class
+from ascl_data.backends import Backend, build_backend
 from ascl_data.cache import CachedBackend, RequestCache
 from ascl_data.pipeline.card import render_card, write_card
 from ascl_data.pipeline.layout import Layout, write_judge_config
@@ -53,11 +53,10 @@ class Checked:
 
 def make_teacher(config: TeacherConfig, cache_file: Path, backend: Backend | None = None) -> CachedBackend:
     """The recipe's teacher (or `backend`, given from Python) behind the persistent request cache, built from the
-    teacher's typed settings (its `backend_settings()`). The key's environment variable goes to backends that take
-    one; in-process engines need none."""
+    teacher's typed settings as every model section is (`build_backend`). The key's environment variable goes to
+    backends that take one; in-process engines need none."""
     if backend is None:
-        settings = config.backend_settings()  # typed, validated; an InputError names teacher.model or the setting
-        backend = backend_class(config.backend)(**settings.model_dump())
+        backend = build_backend(config, role="teacher")  # an InputError names teacher.model or the setting
     return CachedBackend(backend, RequestCache(cache_file))
 
 

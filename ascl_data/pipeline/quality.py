@@ -354,18 +354,17 @@ class QualityCheck:
 def make_quality_check(config: QualityConfig, rule_tool: RuleTool, cache: RequestCache) -> QualityCheck:
     """The recipe's quality check; a rater's backend goes through the teacher's request cache, as the judge's does,
     so a resumed build repeats no rater call."""
-    rater = None
-    if config.rater.enabled:
-        rater = make_rater(config.rater, cache)
+    rater = make_rater(config.rater, cache) if config.rater is not None else None
     return QualityCheck(rule_tool, config, rater)
 
 
 def make_rater(config: RaterConfig, cache: RequestCache | None = None) -> ModelRater:
-    from ascl_data.backends import make_backend
+    """The recipe's rater, its backend built from the section's typed settings (`build_backend`: an InputError
+    names `quality.rater.<field>` when one is missing or bad), behind the request cache when there is one."""
+    from ascl_data.backends import build_backend
     from ascl_data.cache import CachedBackend
 
-    assert config.backend is not None  # RaterConfig checks it
-    backend: Backend = make_backend(config.backend, **config.backend_settings)
+    backend: Backend = build_backend(config, role="rater")
     if cache is not None:
         backend = CachedBackend(backend, cache)
     return ModelRater(backend, config.prompt, config.max_tokens)

@@ -178,7 +178,7 @@ def quality_stats(sft: pl.LazyFrame, policies: dict[str, str], config: QualityCo
         "by_kind": rows,
         "warnings": _records(flags),
         "filters": config.model_dump(mode="json", exclude={"rater"}),
-        "rater": {"enabled": config.rater.enabled, "backend": config.rater.backend},
+        "rater": {"enabled": config.rater is not None, "backend": config.rater.backend if config.rater else None},
         "diversity": answer_diversity(sft, seed),
         "examples": example_traces(sft, seed),
     }
