@@ -257,7 +257,8 @@ def test_a_judge_without_a_backend_is_named():
     args = ["eval", "--model", "embedded", "--suite", "xstest", "--judge-format", "wildguard"]
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError)
-    assert "judge: backend: model_judge is true but no judge backend is named" in str(result.exception)
+    assert "judge.model_judge: backend: a missing or unknown judge backend; it is one of 'transformers', 'openai' " \
+           "or 'vllm'" in str(result.exception)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@ its judge options add to a judge section of either shape."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from ascl_data.cli import app
 from ascl_data.errors import InputError
 from ascl_data.evaluation import EvalSettings
+from ascl_data.judge.config import JudgeConfig
 
 
 @pytest.mark.parametrize(
@@ -50,9 +52,16 @@ def test_judge_options_add_to_a_model_judge_section(tmp_path: Path) -> None:
                                     "backend_settings": {"model": "b", "base_url": "http://h:1/v1"}})
     assert merged == {"model_judge": {"backend": "openai", "model": "b", "format": "wildguard",
                                       "settings": {"max_retries": 2, "base_url": "http://h:1/v1"}}}
-    flat = with_options({"uncertain": [0.2, 0.8]}, {"backend": "openai", "backend_settings": {"model": "b"}})
-    assert flat == {"uncertain": [0.2, 0.8], "backend": "openai", "model_judge": True,
-                    "backend_settings": {"model": "b"}}
+    # no model judge in the config: the command line's options make the section (not the deprecated flat keys)
+    made = with_options({"uncertain": [0.2, 0.8]}, {"backend": "openai", "model_judge_mode": "band",
+                                                    "backend_settings": {"model": "b"}})
+    assert made == {"uncertain": [0.2, 0.8], "model_judge": {"backend": "openai", "mode": "band", "model": "b"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        assert JudgeConfig.model_validate(made).model_judge.model == "b"
+    # a config written in the flat shape of before: the options join it as flat keys
+    flat = with_options({"model_judge": False}, {"backend": "openai", "backend_settings": {"model": "b"}})
+    assert flat == {"backend": "openai", "model_judge": True, "backend_settings": {"model": "b"}}
     config = tmp_path / "eval.yaml"  # an eval config with a judge section, and a judge setting on the command line
     config.write_text(yaml.safe_dump({"model": "m", "benchmarks": ["xstest"], "judge": section}))
     result = CliRunner().invoke(app, ["eval", "--config", str(config), "--judge-setting", "max_retrys=1"])

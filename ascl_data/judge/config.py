@@ -238,10 +238,11 @@ def with_options(judge: dict[str, Any] | None, flat: dict[str, Any]) -> dict[str
     judge, flat = dict(judge or {}), dict(flat)
     settings = flat.pop("backend_settings", {})
     section = judge.get("model_judge")
-    if not isinstance(section, dict):
+    if _flat(judge):  # a config written in the flat shape of before: the options join it as flat keys
         settings = {**judge.get("backend_settings", {}), **settings}
         return {**judge, **flat, "model_judge": True, **({"backend_settings": settings} if settings else {})}
-    section = {**section, **{_FLAT.get(key, key): value for key, value in flat.items()}}
+    section = {**(section if isinstance(section, dict) else {}),
+               **{_FLAT.get(key, key): value for key, value in flat.items()}}
     own = sectioned(settings)
     section["settings"] = {**(section.get("settings") or {}), **own.pop("settings")}
     if not section["settings"]:
