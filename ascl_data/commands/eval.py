@@ -15,6 +15,10 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from ascl_data.backends.names import BACKENDS
+
+_NAMES = ", ".join(BACKENDS)  # the one list of backend names, for the options' help
+
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Evaluate a model on safety, over-refusal and reasoning benchmarks.")
@@ -29,7 +33,7 @@ def register(app: typer.Typer) -> None:
         mode: list[str] = typer.Option([], "--mode", help="Rule mode: live, none, system. Repeatable."),
         limit: Optional[int] = typer.Option(None, "--limit", help="First N items of each benchmark."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Answers per item; reports pass@k for k > 1."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="transformers, vllm or openai."),
+        backend: Optional[str] = typer.Option(None, "--backend", help=f"{_NAMES}."),
         backend_setting: list[str] = typer.Option(
             [], "--backend-setting", help="KEY=VALUE for the backend (YAML value), e.g. base_url=..., dtype=bfloat16."
         ),
@@ -48,7 +52,7 @@ def register(app: typer.Typer) -> None:
         temperature: Optional[float] = typer.Option(None, "--temperature"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Conversations per tool-loop call."),
         judge_backend: Optional[str] = typer.Option(
-            None, "--judge-backend", help="A model judge's backend (transformers, vllm, openai): judges with it too."
+            None, "--judge-backend", help=f"A model judge's backend ({_NAMES}): judges with it too."
         ),
         judge_format: Optional[str] = typer.Option(
             None, "--judge-format", help="Model judge format: rubric, llama_guard_3, wildguard, qwen3guard."
