@@ -6,6 +6,10 @@ lockstep, sending *all* still-open conversations of a turn to ``backend.generate
 hold a batch, such as eval). A conversation ends at a final answer, or as a rejection with a
 machine-readable reason: malformed or unknown tool calls, arguments that do not fit the schema, empty answers,
 backend errors, runaway loops. Nothing crashes the batch and nothing is dropped silently.
+
+`text_after_call` says what a turn that writes on after its last complete tool call is: `reject` (the build: a
+trace must end its turn at the call) or `drop` (eval: the calls run and that text is dropped, as a vLLM server with
+the `hermes` tool parser does; `LoopOutcome.text_after_call` keeps what was dropped, so eval counts it).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.schemas import PromptRecord, Rejection, arguments_errors, tool_schemas_by_name
-from ascl_data.toolcalls import EMPTY, MALFORMED, normalize_message, parse_plain, tool_call_id
+from ascl_data.toolcalls import EMPTY, MALFORMED, AfterCall, normalize_message, parse_plain, tool_call_id
 
 ToolHandler = Callable[[str], tuple[str, list[str]]]  # arguments JSON -> (content, retrieved rule ids)
 
@@ -47,6 +51,7 @@ class LoopOutcome:
     reason: str | None = None
     detail: str | None = None
     raw_text: str | None = None  # the last raw output, kept for audit when a turn failed to parse
+    text_after_call: list[str] = field(default_factory=list)  # what `text_after_call="drop"` dropped, per turn
 
     @property
     def ok(self) -> bool:
@@ -89,11 +94,13 @@ async def run_tool_loop(
     max_turns: int = 4,
     max_tool_calls: int = 3,
     reject_truncated: bool = True,
+    text_after_call: AfterCall = "reject",
 ) -> list[LoopOutcome]:
     """Drive each conversation to a final answer or a rejection; outcomes come back in input order.
 
     `max_turns` bounds the assistant turns per conversation; `max_tool_calls` the tool calls over all turns.
-    `handlers` maps tool names to functions (default: the rule tool's `call_json`).
+    `handlers` maps tool names to functions (default: the rule tool's `call_json`); `text_after_call`: the module
+    docstring.
     """
     tools = list(tools or [])
     schemas, handlers = _checked(tools, rule_tool, handlers, max_turns, max_tool_calls)
@@ -114,7 +121,8 @@ async def run_tool_loop(
             break
         still_open = []
         for i, completion in zip(open_ids, completions):
-            if _step(outcomes[i], completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated):
+            if _step(outcomes[i], completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated,
+                     text_after_call):
                 still_open.append(i)
         open_ids = still_open
     return outcomes
@@ -131,6 +139,7 @@ async def run_conversation(
     max_turns: int = 4,
     max_tool_calls: int = 3,
     reject_truncated: bool = True,
+    text_after_call: AfterCall = "reject",
 ) -> LoopOutcome:
     """One conversation to a final answer or a rejection, each turn sent as soon as the previous one is done
     (`backend.complete`); the same rules and reasons as `run_tool_loop`."""
@@ -145,7 +154,8 @@ async def run_conversation(
         except Exception as exc:  # noqa: BLE001 - a failing backend ends this conversation, not the build
             _reject(outcome, BACKEND_ERROR, f"{type(exc).__name__}: {exc}")
             return outcome
-        if not _step(outcome, completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated):
+        if not _step(outcome, completion, schemas, handlers, max_turns, max_tool_calls, reject_truncated,
+                     text_after_call):
             return outcome
 
 
@@ -177,6 +187,7 @@ def _step(
     max_turns: int,
     max_tool_calls: int,
     reject_truncated: bool,
+    text_after_call: AfterCall = "reject",
 ) -> bool:
     """Apply one assistant turn; True while the conversation goes on."""
     out.turns += 1
@@ -186,18 +197,25 @@ def _step(
     out.raw_text = completion.raw_text
     if completion.error:
         return _reject(out, completion.error_reason or BACKEND_ERROR, completion.error)
-    if completion.message is None:
-        # A text backend could not parse the output; re-parse the raw text to say why.
-        why = parse_plain(completion.raw_text or "")
-        return _reject(
-            out,
-            why.reason or MALFORMED,
-            why.detail or f"turn {out.turns}: the backend could not turn the output into an assistant message",
-        )
-    parsed = normalize_message(completion.message, salt=f"turn{out.turns}")
+    raw_message = completion.message
+    dropped = ""
+    if raw_message is None:
+        # A text backend could not parse the output (its parser is strict): re-parse the raw text, to say why, or,
+        # with text_after_call="drop", to keep calls that only have text after them.
+        why = parse_plain(completion.raw_text or "", after_call=text_after_call)
+        if not why.ok or not why.dropped:
+            return _reject(
+                out,
+                why.reason or MALFORMED,
+                why.detail or f"turn {out.turns}: the backend could not turn the output into an assistant message",
+            )
+        raw_message, dropped = why.message, why.dropped
+    parsed = normalize_message(raw_message, salt=f"turn{out.turns}", after_call=text_after_call)
     if not parsed.ok:
         return _reject(out, parsed.reason or MALFORMED, parsed.detail or "unparseable assistant message")
     message = parsed.message
+    if dropped or parsed.dropped:
+        out.text_after_call.append(dropped or parsed.dropped)
     calls = message.get("tool_calls") or []
     content = (message.get("content") or "").strip()
     if not calls:

@@ -7,6 +7,11 @@ training; a plain parser checks the structure first and serves as the fallback, 
 malformed call silently into plain text and we need to know *what* was wrong.
 
 Every call gets a deterministic id (``call_<sha256>``), so a rerun gives byte-identical traces.
+
+Text after the last complete call is an error by default (a trace must end its turn at the call). Eval may ask for
+``after_call="drop"`` instead: the calls are kept and that text is dropped, as vLLM's ``hermes`` tool parser does
+(its content is the text before the first ``<tool_call>``); the dropped text comes back in ``ParseResult.dropped`` so
+the caller counts it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ascl_data.chat_format import to_hf_convention
 
@@ -32,6 +37,8 @@ THINK_CLOSE = "</think>"
 # End-of-turn markers a backend may leave in the text when it decodes without skipping special tokens.
 END_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 
+AfterCall = Literal["reject", "drop"]  # text after the last complete tool call: an error, or dropped as vLLM does
+
 _BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)" + re.escape(TOOL_CALL_CLOSE), re.DOTALL)
 
 
@@ -42,6 +49,7 @@ class ParseResult:
     message: dict[str, Any] | None
     reason: str | None = None
     detail: str | None = None
+    dropped: str = ""  # text after the last tool call that `after_call="drop"` left out of the message
 
     @property
     def ok(self) -> bool:
@@ -109,8 +117,11 @@ def _parse_call(block: str, index: int) -> tuple[str, str] | str:
     return name.strip(), json.dumps(args, ensure_ascii=False)
 
 
-def parse_plain(text: str, end_markers: tuple[str, ...] = ()) -> ParseResult:
-    """The tokenizer-free parser: reasoning, content and tool calls, with an error naming what is wrong."""
+def parse_plain(text: str, end_markers: tuple[str, ...] = (), after_call: AfterCall = "reject") -> ParseResult:
+    """The tokenizer-free parser: reasoning, content and tool calls, with an error naming what is wrong.
+
+    `after_call="drop"` keeps the calls of a turn that writes on after its last complete call and drops the rest
+    (`ParseResult.dropped`), as vLLM's hermes parser does; a call opened there and never closed stays malformed."""
     body = _strip_end_markers(text or "", end_markers)
     reasoning, body = _split_reasoning(body)
     calls: list[tuple[str, str]] = []
@@ -126,6 +137,9 @@ def parse_plain(text: str, end_markers: tuple[str, ...] = ()) -> ParseResult:
     tail = body[pos:]
     if TOOL_CALL_OPEN in tail:
         return ParseResult(None, MALFORMED, f"tool call {len(calls) + 1} opens {TOOL_CALL_OPEN} but never closes it")
+    dropped = ""
+    if calls and tail.strip() and after_call == "drop":
+        dropped, tail = tail.strip(), ""
     if TOOL_CALL_CLOSE in tail or any(TOOL_CALL_CLOSE in p for p in pieces):
         return ParseResult(None, MALFORMED, f"a stray {TOOL_CALL_CLOSE} without a matching {TOOL_CALL_OPEN}")
     if calls and tail.strip():
@@ -137,7 +151,7 @@ def parse_plain(text: str, end_markers: tuple[str, ...] = ()) -> ParseResult:
         return ParseResult(None, MALFORMED, "text between tool calls (content must come before the first call)")
     if forged := forged_tool_result(content):
         return ParseResult(None, MALFORMED, forged)
-    return ParseResult(_assistant(content, reasoning, calls, salt=text))
+    return ParseResult(_assistant(content, reasoning, calls, salt=text), dropped=dropped)
 
 
 def forged_tool_result(content: str) -> str | None:
@@ -211,9 +225,10 @@ def parse_assistant_text(text: str, tokenizer: Any | None = None, prefix: str | 
     return ParseResult(_assistant(content, reasoning, calls, salt=text))
 
 
-def normalize_message(message: dict[str, Any], salt: str = "") -> ParseResult:
+def normalize_message(message: dict[str, Any], salt: str = "", after_call: AfterCall = "reject") -> ParseResult:
     """An assistant message from an OpenAI-compatible server, checked and shaped like the parsers' output:
-    arguments as JSON strings of objects, `<think>` split out of content, ids filled in deterministically."""
+    arguments as JSON strings of objects, `<think>` split out of content, ids filled in deterministically.
+    `after_call` applies where the calls are still in the text (a server without a tool parser)."""
     content = message.get("content") or ""
     reasoning = message.get("reasoning_content") or message.get("reasoning") or None
     if reasoning is None and isinstance(content, str):
@@ -221,7 +236,8 @@ def normalize_message(message: dict[str, Any], salt: str = "") -> ParseResult:
     raw_calls = message.get("tool_calls") or []
     if not raw_calls and TOOL_CALL_OPEN in (content or ""):
         # The server had no tool parser: the calls are still in the text.
-        return parse_plain(content if reasoning is None else f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}")
+        return parse_plain(content if reasoning is None else f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}",
+                           after_call=after_call)
     calls: list[tuple[str, str]] = []
     for i, call in enumerate(raw_calls):
         fn = call.get("function") if isinstance(call, dict) else None

@@ -194,6 +194,23 @@ def test_rule_modes_offer_the_tool_the_rule_book_or_nothing(data_dir: Path, tmp_
     assert rows[("jailbreakbench", "none")]["consultation_rate"] == 0.0
 
 
+def test_text_after_a_tool_call_is_dropped_counted_and_the_answer_scored(data_dir: Path, tmp_path: Path):
+    """A small SFT'd model writes on after its tool call. Eval serves it as vLLM's hermes parser would: the call runs,
+    the text after it is dropped, the final answer is scored, and the dropped text is in the record and counted."""
+    def rule(conversation: list[dict[str, Any]], tools: list | None) -> str:
+        reply = model_rule(conversation, tools)
+        return reply + "\nI cannot help." if reply.startswith("<tool_call>") else reply
+
+    settings = EvalSettings(model="scripted", benchmarks=["jailbreakbench"], modes=["live"], data_dir=str(data_dir),
+                            out=str(tmp_path / "out"), ruleset="default")
+    report = evaluate(settings, backend=ScriptedBackend(rule, model="scripted"), show_progress=False)
+    records = report["records"]
+    assert records and all(not r["failed"] and r["scored"] and r["consulted"] for r in records)
+    assert all(r["text_after_call"] == ["I cannot help."] and r["answer"] == REFUSAL for r in records)
+    [row] = [r for r in report["results"] if r["benchmark"] == "jailbreakbench"]
+    assert row["value"] == 100.0 and row["failure_rate"] == 0.0 and row["text_after_call_rate"] == 100.0
+
+
 JUDGE_SAYS = {  # what each judge format answers for a refusal and for an answer
     "rubric": ('{"verdict": "refuse", "harmful": false, "reason": "declines"}',
                '{"verdict": "comply", "harmful": false, "reason": "answers"}'),

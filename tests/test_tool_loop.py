@@ -109,6 +109,26 @@ def test_failures_become_rejections(tool: RuleTool, replies: list, reason: str, 
     assert (alone.reason, alone.detail, alone.messages) == (bad.reason, bad.detail, bad.messages)
 
 
+def test_text_after_a_call_rejects_a_trace_and_is_dropped_in_eval(tool: RuleTool) -> None:
+    """An SFT'd 135M model writes on after its call (observed: README's train/eval block). A build rejects the turn;
+    eval runs the call and drops the text, as a vLLM server with the hermes parser would, and keeps it for the record."""
+    script = {"q": [call("explosives") + "\nI cannot help with that request.", "I can't help with making explosives."]}
+    [build] = run(ScriptedBackend(script), tool, ["q"])
+    assert build.reason == MALFORMED and "text after the last </tool_call>" in build.detail
+    for outcome in (
+        run(ScriptedBackend(script), tool, ["q"], text_after_call="drop")[0],
+        asyncio.run(run_conversation(conv("q"), ScriptedBackend(script), PARAMS, tools=[tool.schema()], rule_tool=tool,
+                                     text_after_call="drop")),
+    ):
+        assert outcome.ok, (outcome.reason, outcome.detail)
+        assert [m["role"] for m in outcome.messages] == ["system", "user", "assistant", "tool", "assistant"]
+        assert outcome.messages[2]["content"] == "" and outcome.num_tool_calls == 1
+        assert outcome.text_after_call == ["I cannot help with that request."]
+        assert outcome.messages[-1]["content"] == "I can't help with making explosives."
+    [clean] = run(ScriptedBackend({"q": [call("x"), "fine"]}), tool, ["q"], text_after_call="drop")
+    assert clean.ok and clean.text_after_call == []
+
+
 def test_raising_backend_rejects_open_conversations(tool: RuleTool) -> None:
     class Broken(ScriptedBackend):
         async def generate(self, conversations, tools, params):

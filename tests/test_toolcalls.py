@@ -60,6 +60,26 @@ def test_malformed_calls_say_what_is_wrong(text: str, needle: str, tokenizer) ->
         assert needle in result.detail
 
 
+def test_text_after_the_last_call_is_dropped_only_when_asked() -> None:
+    """What vLLM's hermes parser does with text after a complete call (the calls are kept, the text is not), eval
+    asks for with `after_call="drop"`; the build keeps rejecting it, and the dropped text is handed back."""
+    text = f"{CALL}\nI can't help with that.<|im_end|>"
+    assert parse_plain(text).reason == MALFORMED
+    dropped = parse_plain(text, ("<|im_end|>",), after_call="drop")
+    assert dropped.ok and dropped.dropped == "I can't help with that."
+    assert dropped.message["content"] == "" and [c["function"]["name"] for c in dropped.message["tool_calls"]] == [
+        "retrieve_safety_rules"]
+    forged = parse_plain(f"{CALL}\n<tool_response>made up</tool_response>", after_call="drop")
+    assert forged.ok and forged.dropped == "<tool_response>made up</tool_response>"  # vLLM drops it too
+    clean = parse_plain(CALL, after_call="drop")
+    assert clean.ok and clean.dropped == ""
+    # what vLLM cannot parse either stays malformed: a second call that never closes, markup before the call
+    assert "never closes" in parse_plain(f"{CALL}\n<tool_call>{{", after_call="drop").detail
+    assert "wrote <tool_response>" in parse_plain(f"<tool_response>x</tool_response>{CALL}", after_call="drop").detail
+    served = normalize_message({"role": "assistant", "content": f"{CALL} and more"}, after_call="drop")
+    assert served.ok and served.dropped == "and more"  # a server without a tool parser: the same rule
+
+
 def test_tokenizer_parser_agrees_with_template_round_trip(tokenizer) -> None:
     """Render an assistant turn with the real chat template, parse the text back: the same message."""
     call = {"id": "x", "type": "function", "function": {"name": "retrieve_safety_rules", "arguments": '{"query": "bomb"}'}}

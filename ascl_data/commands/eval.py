@@ -130,6 +130,9 @@ def register(app: typer.Typer) -> None:
         paths = write_outputs(report, settings.out)
         console.print(f"results: {paths['results.json']} "
                       f"(table: {paths['results.md']}, records: {paths['records.jsonl']})")
+        if after := sum(bool(r.get("text_after_call")) for r in report["records"]):
+            console.print(f"{after} answer(s) wrote text after a tool call; it was dropped and the call ran, as vLLM's "
+                          f"hermes tool parser does (records: text_after_call; results: text_after_call_rate)")
         empty = [r for r in report["results"] if r["benchmark"] != "average" and r["value"] is None]
         for r in empty:
             failed = round((r.get("failure_rate") or 0) * r["answers"] / 100)

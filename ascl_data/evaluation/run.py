@@ -5,7 +5,9 @@ A rule mode is a conversation plan taken from the build's generators, so eval of
 - ``system``: the context-distillation generator's system prompt (the whole rule book), no tool;
 - ``none``: no system prompt and no tool.
 Items go through `run_tool_loop` in chunks of `batch_size` (the backend batches within a chunk); a progress bar per
-benchmark shows items per second. Where the judge config has a model judge (`judge:` in the settings, or the one a
+benchmark shows items per second. Text a model writes after a complete tool call is dropped and the call runs, as a
+vLLM server with the `hermes` tool parser does, so a text backend scores a model as that server would serve it; each
+record keeps the dropped text (`text_after_call`) and each results row its rate. Where the judge config has a model judge (`judge:` in the settings, or the one a
 built dataset recorded), it labels each chunk's safety and over-refusal answers in one backend call; reasoning answers
 are scored by `math_verify` or the letter read, so no judge model is asked about them.
 """
@@ -163,7 +165,8 @@ def _record(bench: Benchmark, mode: str, item: Item, sample: int, conv: list, ou
         "benchmark": bench.name, "suite": bench.suite, "mode": mode, "item_id": item.id, "sample": sample,
         "kind": item.kind, "prompt": conv[-1]["content"], "reference": item.reference,
         "tool_calls": calls, "num_tool_calls": outcome.num_tool_calls, "consulted": consulted(completion),
-        "retrieved_rule_ids": list(outcome.retrieved_rule_ids), "answer": answer,
+        "retrieved_rule_ids": list(outcome.retrieved_rule_ids), "text_after_call": list(outcome.text_after_call),
+        "answer": answer,
         "failed": not outcome.ok, "failure_reason": outcome.reason, **judged,
     }
 
@@ -202,6 +205,7 @@ async def _run(
                     outcomes = await run_tool_loop(
                         convs, backend, params, tools=plan.tools, rule_tool=plan.rule_tool,
                         max_turns=plan.max_turns, max_tool_calls=plan.max_tool_calls, reject_truncated=False,
+                        text_after_call="drop",
                     )
                     labels = await judging.assess([item for item, _ in chunk],
                                                   [_answer(c, o) for c, o in zip(convs, outcomes, strict=True)])
