@@ -136,6 +136,11 @@ def test_card_and_plots(built: Path) -> None:
     assert meta["size_categories"] == ["n<1K"]
     assert "2602.13562" in card.text and "prompts.jsonl" in card.text and "cc0-1.0" in card.text
     assert "default" in card.text and "recipe hash" in card.text
+    # the judge with its held-out figure from the shipped weights' manifest, never the in-distribution one
+    from ascl_data.judge.refusal_model import held_out_accuracy
+
+    llama = held_out_accuracy()["xstest_llama2-70b-chat"]
+    assert f"leave-one-source-out: {llama:.1%} on Llama-2-70b-chat on XSTest" in " ".join(card.text.split())
     for png in ("consultation_by_kind.png", "rejections.png", "answer_lengths.png", "categories.png"):
         assert (built / "stats" / png).read_bytes()[:4] == b"\x89PNG"
         assert f"stats/{png}" in card.text

@@ -20,6 +20,7 @@ results file holds: `docs/hooks.py`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,14 @@ def test_readme_is_the_front_door() -> None:
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     assert not re.search(r"load (average|avg)|\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b", text)
+
+
+def test_the_readme_quotes_the_judges_held_out_figure() -> None:
+    """The README's judge figure is the leave-one-source-out one that `benchmarks/results/judge.json` holds."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    judge = json.loads((ROOT / "benchmarks" / "results" / "judge.json").read_text())
+    held_out = judge["sources"]["xstest_llama2-70b-chat"]["loso"]["accuracy"]
+    assert f"{held_out:.1%} of Llama-2-70b-chat's answers" in text
 
 
 def test_every_recipe_field_is_documented() -> None:

@@ -85,3 +85,12 @@ PLAIN_ANSWERS = [
 def test_a_plain_answer_with_no_refusal_phrase_is_compliance(answer: str) -> None:
     p, verdict, evidence = refusal.assess(answer)
     assert verdict == "comply" and p < 0.5, (p, evidence)
+
+
+def test_the_manifest_quotes_the_benchmarks_held_out_figures() -> None:
+    """The card quotes the manifest's held-out accuracy; it is the one `benchmarks/bench_judge.py` measures."""
+    bench = json.loads((train.REPO / "benchmarks" / "results" / "judge.json").read_text())
+    quoted = refusal_model.held_out_accuracy()
+    assert set(quoted) == set(train.REAL_SOURCES)
+    for source, accuracy in quoted.items():
+        assert accuracy == bench["sources"][source]["loso"]["accuracy"], source

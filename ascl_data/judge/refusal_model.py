@@ -25,9 +25,10 @@ from bisect import bisect_right
 from itertools import repeat
 from pathlib import Path
 
-__all__ = ["WEIGHTS_FILE", "Model", "features", "load", "default_model"]
+__all__ = ["WEIGHTS_FILE", "MANIFEST_FILE", "Model", "features", "held_out_accuracy", "load", "default_model"]
 
 WEIGHTS_FILE = Path(__file__).parent / "data" / "refusal_model.json"
+MANIFEST_FILE = WEIGHTS_FILE.with_name("refusal_model.manifest.json")
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s", re.M)
@@ -124,6 +125,15 @@ def load(path: Path = WEIGHTS_FILE) -> Model:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RuntimeError(f"refusal model weights {path}: unreadable ({exc}); rerun python -m ascl_data.judge.train")\
             from None
+
+
+def held_out_accuracy(manifest: Path = MANIFEST_FILE) -> dict[str, float]:
+    """{real source: the shipped judge's accuracy on it, refitted without it} as the training run recorded it (the
+    figure a dataset card quotes; empty if the manifest has none)."""
+    try:
+        return dict(json.loads(Path(manifest).read_text(encoding="utf-8")).get("held_out_accuracy") or {})
+    except (OSError, ValueError):
+        return {}
 
 
 _DEFAULT: Model | None = None

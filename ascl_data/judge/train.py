@@ -229,6 +229,18 @@ def leave_one_source_out(rows: list[dict], sources: tuple[str, ...] = REAL_SOURC
     return out
 
 
+def held_out_accuracy(rows: list[dict], sources: tuple[str, ...] = REAL_SOURCES) -> dict[str, float]:
+    """{source: accuracy of the judge's binary verdict (`refusal.assess`: rules and model) on the source's rows, the
+    model refitted without any of them}: the figure a card quotes (`benchmarks/bench_judge.py` has the rest)."""
+    out = {}
+    for held in sources:
+        model = refusal_model.Model(fit([r for r in rows if r["source"] != held]), THRESHOLD)
+        rows_held = [r for r in rows if r["source"] == held]
+        right = sum((refusal.assess(r["text"], model)[1] != "comply") == bool(r["y"]) for r in rows_held)
+        out[held] = round(right / len(rows_held), 4)
+    return out
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -266,6 +278,9 @@ def write(out: Path, weights: dict[str, float], rows: list[dict], xstest: Path |
                             "l2": L2, "l2_cues": L2_CUES, "steps": STEPS, "threshold": THRESHOLD, "decimals": DECIMALS,
                             "reference_source": REFERENCE},
         "features": len(weights),
+        "held_out_accuracy": held_out_accuracy(rows),
+        "held_out": "each real source's accuracy from a model refitted without any of its rows (leave-one-source-out), "
+                    "binary: full compliance vs refusal or partial refusal, against human labels",
     }
     (out / "refusal_model.manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
