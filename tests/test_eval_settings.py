@@ -41,7 +41,7 @@ def test_an_unknown_backend_setting_on_the_command_line_is_named() -> None:
     args = ["eval", "--model", "m", "--backend", "openai", "--suite", "xstest", "--backend-setting", "foo=1"]
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError)
-    assert "backend_settings.foo: the openai backend has no setting 'foo'" in str(result.exception)
+    assert "--backend-setting foo: the openai backend has no setting 'foo'" in str(result.exception)
 
 
 def test_judge_options_add_to_a_model_judge_section(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_judge_options_add_to_a_model_judge_section(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({"model": "m", "benchmarks": ["xstest"], "judge": section}))
     result = CliRunner().invoke(app, ["eval", "--config", str(config), "--judge-setting", "max_retrys=1"])
     assert isinstance(result.exception, InputError)
-    assert "judge.model_judge.openai.settings.max_retrys: the openai backend has no setting" in str(result.exception)
+    assert "--judge-setting max_retrys: the openai backend has no setting" in str(result.exception)
 
 
 def test_the_backend_is_one_of_the_one_list_of_backend_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ model judge beside the rule-based classifier (the YAML's `judge:` section is the
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
@@ -118,7 +119,16 @@ def register(app: typer.Typer) -> None:
         try:
             settings = EvalSettings.model_validate(data)
         except ValidationError as exc:
-            raise InputError("ascl-data eval options", validation_problems(exc, "command line")) from None
+            problems = validation_problems(exc, "command line")
+            given = {"backend_settings": (backend_setting, "--backend-setting"),
+                     "judge.model_judge": (judge_setting, "--judge-setting")}
+            for i, problem in enumerate(problems):  # a setting typed on the command line is named by its option
+                for prefix, (options, flag) in given.items():
+                    key = problem.field.removeprefix(f"{prefix}.").split(".")[-1]
+                    if options and problem.field.startswith(f"{prefix}.") and any(
+                            o.split("=", 1)[0].strip() == key for o in options):
+                        problems[i] = dataclasses.replace(problem, field=f"{flag} {key}")
+            raise InputError("ascl-data eval options", problems) from None
         from ascl_data.pipeline.check import model_problem
 
         if why := model_problem(settings.model, settings.backend):
