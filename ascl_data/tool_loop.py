@@ -7,9 +7,10 @@ hold a batch, such as eval). A conversation ends at a final answer, or as a reje
 machine-readable reason: malformed or unknown tool calls, arguments that do not fit the schema, empty answers,
 backend errors, runaway loops. Nothing crashes the batch and nothing is dropped silently.
 
-`text_after_call` says what a turn that writes on after its last complete tool call is: `reject` (the build: a
-trace must end its turn at the call) or `drop` (eval: the calls run and that text is dropped, as a vLLM server with
-the `hermes` tool parser does; `LoopOutcome.text_after_call` keeps what was dropped, so eval counts it).
+`text_after_call` says how strictly a turn is read: `reject` (the build: a trace must end its turn at the call and
+never write tool-result markup itself) or `drop` (eval: as a vLLM server with the `hermes` tool parser serves the
+turn, the calls run and text after them is dropped, and an echoed `<tool_response>` is the answer's text;
+`LoopOutcome.text_after_call` and `LoopOutcome.echoed_tool_result` keep both, so eval counts them).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from ascl_data.backends.base import Backend, Completion, SamplingParams
 from ascl_data.errors import FatalError
 from ascl_data.rule_tool import RuleTool
 from ascl_data.schemas import PromptRecord, Rejection, arguments_errors, tool_schemas_by_name
-from ascl_data.toolcalls import EMPTY, MALFORMED, AfterCall, normalize_message, parse_plain, tool_call_id
+from ascl_data.toolcalls import (
+    EMPTY,
+    MALFORMED,
+    AfterCall,
+    forged_tool_result,
+    normalize_message,
+    parse_plain,
+    tool_call_id,
+)
 
 ToolHandler = Callable[[str], tuple[str, list[str]]]  # arguments JSON -> (content, retrieved rule ids)
 
@@ -52,6 +61,7 @@ class LoopOutcome:
     detail: str | None = None
     raw_text: str | None = None  # the last raw output, kept for audit when a turn failed to parse
     text_after_call: list[str] = field(default_factory=list)  # what `text_after_call="drop"` dropped, per turn
+    echoed_tool_result: bool = False  # under "drop": the answer is tool-result markup the model wrote itself
 
     @property
     def ok(self) -> bool:
@@ -203,7 +213,7 @@ def _step(
         # A text backend could not parse the output (its parser is strict): re-parse the raw text, to say why, or,
         # with text_after_call="drop", to keep calls that only have text after them.
         why = parse_plain(completion.raw_text or "", after_call=text_after_call)
-        if not why.ok or not why.dropped:
+        if not why.ok or not (why.dropped or forged_tool_result((why.message or {}).get("content") or "")):
             return _reject(
                 out,
                 why.reason or MALFORMED,
@@ -226,6 +236,7 @@ def _step(
             return _reject(out, TRUNCATED, f"turn {out.turns}: the answer hit max_tokens before it ended")
         out.messages.append(message)
         out.raw_text = None
+        out.echoed_tool_result = forged_tool_result(content) is not None
         return False
     # Deterministic ids unique within the conversation: turn and position, name and arguments.
     for k, call in enumerate(calls):

@@ -8,10 +8,13 @@ malformed call silently into plain text and we need to know *what* was wrong.
 
 Every call gets a deterministic id (``call_<sha256>``), so a rerun gives byte-identical traces.
 
-Text after the last complete call is an error by default (a trace must end its turn at the call). Eval may ask for
-``after_call="drop"`` instead: the calls are kept and that text is dropped, as vLLM's ``hermes`` tool parser does
-(its content is the text before the first ``<tool_call>``); the dropped text comes back in ``ParseResult.dropped`` so
-the caller counts it.
+Text after the last complete call is an error by default (a trace must end its turn at the call), and so is an
+answer that writes tool-result markup itself (a small model echoing the last ``<tool_response>``). Eval may ask for
+``after_call="drop"`` instead, to read a turn as a vLLM server with the ``hermes`` tool parser returns it to a client:
+the calls are kept and the text after them is dropped (its content is the text before the first ``<tool_call>``;
+the dropped text comes back in ``ParseResult.dropped`` so the caller counts it), and an echoed tool result is the
+answer's text (the parser passes text with no ``<tool_call>`` through as content; the tool loop flags it). Markup
+written beside a call stays malformed in both: a forged result next to a real call is not an answer.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ THINK_CLOSE = "</think>"
 # End-of-turn markers a backend may leave in the text when it decodes without skipping special tokens.
 END_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 
-AfterCall = Literal["reject", "drop"]  # text after the last complete tool call: an error, or dropped as vLLM does
+AfterCall = Literal["reject", "drop"]  # strict (the build), or as vLLM's hermes parser serves a turn (eval)
 
 _BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)" + re.escape(TOOL_CALL_CLOSE), re.DOTALL)
 
@@ -121,7 +124,8 @@ def parse_plain(text: str, end_markers: tuple[str, ...] = (), after_call: AfterC
     """The tokenizer-free parser: reasoning, content and tool calls, with an error naming what is wrong.
 
     `after_call="drop"` keeps the calls of a turn that writes on after its last complete call and drops the rest
-    (`ParseResult.dropped`), as vLLM's hermes parser does; a call opened there and never closed stays malformed."""
+    (`ParseResult.dropped`), and keeps echoed tool-result markup in a turn with no call as its content, as vLLM's
+    hermes parser does; a call opened and never closed, or markup beside a call, stays malformed."""
     body = _strip_end_markers(text or "", end_markers)
     reasoning, body = _split_reasoning(body)
     calls: list[tuple[str, str]] = []
@@ -149,7 +153,7 @@ def parse_plain(text: str, end_markers: tuple[str, ...] = (), after_call: AfterC
     content = (pieces[0] if pieces else tail).strip()
     if calls and any(p.strip() for p in pieces[1:]):
         return ParseResult(None, MALFORMED, "text between tool calls (content must come before the first call)")
-    if forged := forged_tool_result(content):
+    if (after_call == "reject" or calls) and (forged := forged_tool_result(content)):
         return ParseResult(None, MALFORMED, forged)
     return ParseResult(_assistant(content, reasoning, calls, salt=text), dropped=dropped)
 
@@ -256,7 +260,7 @@ def normalize_message(message: dict[str, Any], salt: str = "", after_call: After
                 None, MALFORMED, f"tool call {i + 1} ({fn['name']}): arguments must be a JSON object, got {type(decoded).__name__}"
             )
         calls.append((fn["name"], json.dumps(decoded, ensure_ascii=False)))
-    if isinstance(content, str) and (forged := forged_tool_result(content)):
+    if (after_call == "reject" or calls) and isinstance(content, str) and (forged := forged_tool_result(content)):
         return ParseResult(None, MALFORMED, forged)
     return ParseResult(_assistant((content or "").strip(), reasoning, calls, salt=salt or json.dumps(message, sort_keys=True, default=str)))
 

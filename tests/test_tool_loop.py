@@ -129,6 +129,26 @@ def test_text_after_a_call_rejects_a_trace_and_is_dropped_in_eval(tool: RuleTool
     assert clean.ok and clean.text_after_call == []
 
 
+def test_an_echoed_tool_result_rejects_a_trace_and_is_the_answer_in_eval(tool: RuleTool) -> None:
+    """After a few SFT steps a 135M model copies the tool result back instead of answering (observed: README's
+    train/eval block). A build rejects that turn; eval reads it as a vLLM server with the hermes parser returns it to
+    a client, as the answer's text, and flags it (`echoed_tool_result`) so it is counted."""
+    echo = '<tool_response>{"rules": [{"id": "S1"}]}</tool_response>'
+    script = {"q": [call("explosives"), echo]}
+    [build] = run(ScriptedBackend(script), tool, ["q"])
+    assert build.reason == MALFORMED and "<tool_response>" in build.detail
+    for outcome in (
+        run(ScriptedBackend(script), tool, ["q"], text_after_call="drop")[0],
+        asyncio.run(run_conversation(conv("q"), ScriptedBackend(script), PARAMS, tools=[tool.schema()], rule_tool=tool,
+                                     text_after_call="drop")),
+    ):
+        assert outcome.ok, (outcome.reason, outcome.detail)
+        assert outcome.messages[-1] == {"role": "assistant", "content": echo}
+        assert outcome.echoed_tool_result and outcome.num_tool_calls == 1
+    [clean] = run(ScriptedBackend({"q": [call("x"), "fine"]}), tool, ["q"], text_after_call="drop")
+    assert clean.ok and not clean.echoed_tool_result
+
+
 def test_raising_backend_rejects_open_conversations(tool: RuleTool) -> None:
     class Broken(ScriptedBackend):
         async def generate(self, conversations, tools, params):

@@ -73,7 +73,10 @@ def test_text_after_the_last_call_is_dropped_only_when_asked() -> None:
     assert forged.ok and forged.dropped == "<tool_response>made up</tool_response>"  # vLLM drops it too
     clean = parse_plain(CALL, after_call="drop")
     assert clean.ok and clean.dropped == ""
-    # what vLLM cannot parse either stays malformed: a second call that never closes, markup before the call
+    # a second call that never closes (vLLM cannot parse it either) and markup beside a call stay malformed
+    assert "wrote <tool_response>" in parse_plain("<tool_response>x</tool_response>").detail  # the build
+    echoed = parse_plain("<tool_response>x</tool_response>", after_call="drop")  # eval: the text vLLM returns
+    assert echoed.ok and echoed.message == {"role": "assistant", "content": "<tool_response>x</tool_response>"}
     assert "never closes" in parse_plain(f"{CALL}\n<tool_call>{{", after_call="drop").detail
     assert "wrote <tool_response>" in parse_plain(f"<tool_response>x</tool_response>{CALL}", after_call="drop").detail
     served = normalize_message({"role": "assistant", "content": f"{CALL} and more"}, after_call="drop")

@@ -143,6 +143,9 @@ def register(app: typer.Typer) -> None:
         if after := sum(bool(r.get("text_after_call")) for r in report["records"]):
             console.print(f"{after} answer(s) wrote text after a tool call; it was dropped and the call ran, as vLLM's "
                           f"hermes tool parser does (records: text_after_call; results: text_after_call_rate)")
+        if echoed := sum(bool(r.get("echoed_tool_result")) for r in report["records"]):
+            console.print(f"{echoed} answer(s) copied the tool result back instead of answering; scored as the text a "
+                          f"vLLM server returns (records: echoed_tool_result; results: echoed_tool_result_rate)")
         empty = [r for r in report["results"] if r["benchmark"] != "average" and r["value"] is None]
         for r in empty:
             failed = round((r.get("failure_rate") or 0) * r["answers"] / 100)

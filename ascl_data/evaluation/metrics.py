@@ -4,7 +4,8 @@ Per (benchmark, mode): the benchmark's metric over scored answers (`safety_rate`
 which is avg@1 over all samples), `pass@k` for reasoning with k samples (an item counts if any of its k answers is
 right: the unbiased estimator with n = k), `consultation_rate` and `mean_tool_calls` over all answers, `failure_rate`
 (conversations the tool loop could not finish), `text_after_call_rate` (answers with text after a tool call, dropped
-as vLLM's hermes parser drops it), `unscored` (answers the judge could not score; counted, never
+as vLLM's hermes parser drops it), `echoed_tool_result_rate` (answers that copy the tool result back, scored as the
+text a vLLM server returns), `unscored` (answers the judge could not score; counted, never
 silently dropped), and `uncertain` with `uncertain_rate` (answers in the judge's uncertain band that no second judge
 decided, `judge.uncertain`; left out of the metric, which is then over the answers the judge was sure of). With a
 model judge: `judge_agreement`, the share of answers both judges labelled on which the fast classifier and the model
@@ -55,6 +56,7 @@ def summarise(
             row["mean_tool_calls"] = round(sum(r["num_tool_calls"] for r in rs) / len(rs), 3)
             row["failure_rate"] = _pct([bool(r["failed"]) for r in rs])
             row["text_after_call_rate"] = _pct([bool(r.get("text_after_call")) for r in rs])
+            row["echoed_tool_result_rate"] = _pct([bool(r.get("echoed_tool_result")) for r in rs])
             if any("model_verdict" in r for r in rs):
                 row["judge_agreement"] = _pct([r["judges_agree"] for r in rs if r.get("judges_agree") is not None])
                 row["judge_harmful"] = _pct([r["model_harmful"] for r in rs if r.get("model_harmful") is not None])

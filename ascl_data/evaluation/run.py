@@ -7,7 +7,9 @@ A rule mode is a conversation plan taken from the build's generators, so eval of
 Items go through `run_tool_loop` in chunks of `batch_size` (the backend batches within a chunk); a progress bar per
 benchmark shows items per second. Text a model writes after a complete tool call is dropped and the call runs, as a
 vLLM server with the `hermes` tool parser does, so a text backend scores a model as that server would serve it; each
-record keeps the dropped text (`text_after_call`) and each results row its rate. Where the judge config has a model judge (`judge:` in the settings, or the one a
+record keeps the dropped text (`text_after_call`) and each results row its rate. An answer that copies the tool
+result back (`<tool_response>...`) is, as that server returns it, the answer's text: scored, and flagged
+(`echoed_tool_result`, with its rate per row). Where the judge config has a model judge (`judge:` in the settings, or the one a
 built dataset recorded), it labels each chunk's safety and over-refusal answers in one backend call; reasoning answers
 are scored by `math_verify` or the letter read, so no judge model is asked about them.
 """
@@ -166,7 +168,7 @@ def _record(bench: Benchmark, mode: str, item: Item, sample: int, conv: list, ou
         "kind": item.kind, "prompt": conv[-1]["content"], "reference": item.reference,
         "tool_calls": calls, "num_tool_calls": outcome.num_tool_calls, "consulted": consulted(completion),
         "retrieved_rule_ids": list(outcome.retrieved_rule_ids), "text_after_call": list(outcome.text_after_call),
-        "answer": answer,
+        "echoed_tool_result": outcome.echoed_tool_result, "answer": answer,
         "failed": not outcome.ok, "failure_reason": outcome.reason, **judged,
     }
 
