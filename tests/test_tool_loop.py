@@ -19,6 +19,7 @@ from ascl_data.tool_loop import (
     TRUNCATED,
     TURN_LIMIT,
     UNKNOWN_TOOL,
+    LoopOutcome,
     run_conversation,
     run_tool_loop,
 )
@@ -109,17 +110,20 @@ def test_failures_become_rejections(tool: RuleTool, replies: list, reason: str, 
     assert (alone.reason, alone.detail, alone.messages) == (bad.reason, bad.detail, bad.messages)
 
 
+def as_eval_reads(script: dict[str, list[str]], tool: RuleTool) -> list[LoopOutcome]:
+    """The outcome of conversation "q" under `text_after_call="drop"`, batched and on its own (the build's path)."""
+    return [run(ScriptedBackend(script), tool, ["q"], text_after_call="drop")[0],
+            asyncio.run(run_conversation(conv("q"), ScriptedBackend(script), PARAMS, tools=[tool.schema()],
+                                         rule_tool=tool, text_after_call="drop"))]
+
+
 def test_text_after_a_call_rejects_a_trace_and_is_dropped_in_eval(tool: RuleTool) -> None:
     """An SFT'd 135M model writes on after its call (observed: README's train/eval block). A build rejects the turn;
     eval runs the call and drops the text, as a vLLM server with the hermes parser would, and keeps it for the record."""
     script = {"q": [call("explosives") + "\nI cannot help with that request.", "I can't help with making explosives."]}
     [build] = run(ScriptedBackend(script), tool, ["q"])
     assert build.reason == MALFORMED and "text after the last </tool_call>" in build.detail
-    for outcome in (
-        run(ScriptedBackend(script), tool, ["q"], text_after_call="drop")[0],
-        asyncio.run(run_conversation(conv("q"), ScriptedBackend(script), PARAMS, tools=[tool.schema()], rule_tool=tool,
-                                     text_after_call="drop")),
-    ):
+    for outcome in as_eval_reads(script, tool):
         assert outcome.ok, (outcome.reason, outcome.detail)
         assert [m["role"] for m in outcome.messages] == ["system", "user", "assistant", "tool", "assistant"]
         assert outcome.messages[2]["content"] == "" and outcome.num_tool_calls == 1
@@ -137,11 +141,7 @@ def test_an_echoed_tool_result_rejects_a_trace_and_is_the_answer_in_eval(tool: R
     script = {"q": [call("explosives"), echo]}
     [build] = run(ScriptedBackend(script), tool, ["q"])
     assert build.reason == MALFORMED and "<tool_response>" in build.detail
-    for outcome in (
-        run(ScriptedBackend(script), tool, ["q"], text_after_call="drop")[0],
-        asyncio.run(run_conversation(conv("q"), ScriptedBackend(script), PARAMS, tools=[tool.schema()], rule_tool=tool,
-                                     text_after_call="drop")),
-    ):
+    for outcome in as_eval_reads(script, tool):
         assert outcome.ok, (outcome.reason, outcome.detail)
         assert outcome.messages[-1] == {"role": "assistant", "content": echo}
         assert outcome.echoed_tool_result and outcome.num_tool_calls == 1
