@@ -2,7 +2,7 @@
 
 Why: the bare 135M model calls the rule tool when the consult policy makes it, but after reading the rules it
 copies the `<tool_response>` block, complies, or runs past max_tokens, so the quickstart held no consulted trace
-(benchmarks/README.md, "Quickstart yield"). A LoRA trained on the hand-written seed traces in
+(benchmarks/quickstart_yield.py, docs/benchmarks.md "Quickstart"). A LoRA trained on the hand-written seed traces in
 `ascl_data/data/seed_traces.jsonl` (consulted refusals of harmful and jailbreak prompts that cite the retrieved rule,
 short direct answers to benign, borderline and reasoning prompts; none of them a quickstart prompt) teaches the
 format, not the knowledge: the rules still come from the real rule tool at build time.

@@ -109,7 +109,7 @@ class RuleTool:
                         "uniqueItems": True,
                         # the titles cost 133 of the ~750 prompt tokens of every request, but without them the
                         # embedded teacher's forced calls got worse (8 of 10 well-formed instead of >= 9; see
-                        # tests/test_consult_policy.py), so they stay (benchmarks/README.md, the ASCL request)
+                        # tests/test_consult_policy.py), so they stay (docs/benchmarks.md, Teachers)
                         "description": f"Optional hazard categories to search within ({described}).",
                     },
                     "top_k": {

@@ -372,10 +372,13 @@ def test_a_built_dataset_is_evaluated_by_prompt_kind(tmp_path: Path):
 
 def test_every_pinned_revision_is_a_full_commit_named_in_the_provenance_table():
     """A Hub adapter reads a full 40-hex commit sha, or `main` where no public source gives one, and the provenance
-    table in benchmarks/README.md gives that same revision for it: a pin nobody recorded sources for, or an
-    abbreviation (the JBB pin came from one file and was checked only against 8- and 7-character prefixes), fails."""
-    readme = (Path(__file__).resolve().parents[1] / "benchmarks" / "README.md").read_text()
-    section = readme[readme.index("**Revisions.**"):readme.index("**Model judge.**")]
+    table in docs/evaluation.md ("Benchmark sources and revisions", from `**Revisions.**` to the next section) gives
+    that same revision for it: a pin nobody recorded sources for, or an abbreviation (the JBB pin came from one file
+    and was checked only against 8- and 7-character prefixes), fails."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
+    start = page.index("**Revisions.**")
+    end = page.find("\n## ", start)
+    section = page[start:end if end != -1 else len(page)]
     table: dict[str, str] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -185,7 +185,7 @@ def test_ema_over_independent_runs():
 
 
 def test_default_is_positive_with_ema():
-    # chosen by benchmarks/ifpo_dynamics.py (README, "IFPO")
+    # chosen by benchmarks/ifpo_dynamics.py (docs/concepts/ifpo.md, "Why `positive` with `ema`")
     assert (IFPOOptions().variant, IFPOOptions().frequency) == ("positive", "ema")
 
 

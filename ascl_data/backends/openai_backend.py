@@ -331,7 +331,7 @@ class OpenAIBackend(Backend):
             try:
                 # `post` rather than `chat.completions.create`: the body is plain JSON already, and create's
                 # recursive type-driven transform of messages and tools was a quarter of the client's CPU per
-                # request (benchmarks/README.md, build throughput); the response is parsed the same way.
+                # request (benchmarks/bench_build_throughput.py --client-cpu); the response is parsed the same way.
                 response = await self.policy.deadline(
                     replica.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 )

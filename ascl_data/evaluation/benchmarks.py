@@ -4,7 +4,7 @@ it is, and how its answers are scored.
 Every adapter loads with `datasets.load_dataset(hub_id, config, split=..., revision=...)`, or from a local file or
 folder with the same columns (`--local NAME=PATH`, `--data-dir DIR`), so a run works offline and a copy made once on a
 machine with Hub access gives the same items. `revision` is a field of each adapter: a Hub commit sha where public
-evaluation code pins one (benchmarks/README.md names the sources; this machine cannot reach the Hub to check it), else
+evaluation code pins one (docs/evaluation.md names the sources; this machine cannot reach the Hub to check it), else
 `"main"` (the default branch). `revisions: {name: sha}` in an eval config pins or overrides one, and the
 report records the revision every benchmark was read at.
 
@@ -131,8 +131,9 @@ def _arc(row: dict[str, Any], i: int) -> Item:
 
 # Hub commit shas found pinned in public evaluation code (a search of a public code index; the Hub is unreachable
 # here, so none was checked against the Hub itself). Each is pinned, character for character, by at least two
-# unrelated projects loading the same config, split and columns as the adapter; benchmarks/README.md ("Eval
-# benchmarks", provenance table) names the repository and file of each source and why a conflicting sha was not taken.
+# unrelated projects loading the same config, split and columns as the adapter; docs/evaluation.md ("Benchmark sources
+# and revisions", provenance table) names the repository and file of each source and why a conflicting sha was not
+# taken.
 # No public source gives a sha for walledai/HarmBench or OpenSafetyLab/Salad-Data: those two read "main".
 REV_WILDGUARDMIX = "d29c47f41c8b51348b5c8e8c81c039b3132b66d1"  # allenai/wildguardmix
 REV_WILDJAILBREAK = "5ddc12a7894f842b0619b8e1c7ee496b198af009"  # allenai/wildjailbreak
