@@ -41,6 +41,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"not a slow block: {unknown}; the slow blocks are {BLOCKS}")
     ids = [f"tests/test_docs.py::test_block_runs[{b}]" for b in chosen]
+    ran = commit()  # the commit the blocks ran on (HEAD may move while they run)
     start = time.time()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *ids],
                           cwd=ROOT, env={**os.environ, "ASCL_DOCS_AS_WRITTEN": "1"})
@@ -52,7 +53,7 @@ def main() -> None:
         block = name[name.find("[") + 1 : -1]
         failed = case.find("failure") is not None or case.find("error") is not None
         blocks[block] = {"passed": not failed and case.find("skipped") is None,
-                         "seconds": round(float(case.get("time", 0)), 1), "commit": commit(),
+                         "seconds": round(float(case.get("time", 0)), 1), "commit": ran,
                          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     write_results(out, {
         "what": "the docs' slow blocks run as written (ASCL_DOCS_AS_WRITTEN=1), not their CI stand-ins",
