@@ -4,7 +4,7 @@ CI runs each block marked `<!-- docs-test: ci COMMAND -->` as COMMAND (a tiny mo
 block itself (`ASCL_DOCS_AS_WRITTEN=1`), as a reader would, before an issue touching it is resolved. Two kinds of
 marked block are not run here, and the results file says why: the set-up blocks (`bash .ci/setup && ...`, which
 would re-point this checkout's editable install at a temporary copy; they are timed on a fresh clone instead,
-`benchmarks/results/quickstart_command1_fresh_clone.txt`) and `mkdocs serve` (a server that runs until stopped;
+`benchmarks/newcomer.py`) and `mkdocs serve` (a server that runs until stopped;
 `mkdocs build --strict` is its test).
 
     python benchmarks/docs_as_written.py                # every slow block, about an hour on 2 busy cores
@@ -26,8 +26,8 @@ from provenance import ROOT, commit, write_results  # noqa: E402
 
 BLOCKS = ["README.md#5", "docs/evaluation.md#0", "docs/training.md#1"]
 NOT_RUN = {
-    "README.md#0": "set-up block (bash .ci/setup): timed on a fresh clone instead",
-    "docs/getting-started.md#0": "set-up block (bash .ci/setup): timed on a fresh clone instead",
+    "README.md#0": "set-up block (bash .ci/setup): timed on a fresh clone instead (newcomer.py)",
+    "docs/getting-started.md#0": "set-up block (bash .ci/setup): timed on a fresh clone instead (newcomer.py)",
     "README.md#6": "mkdocs serve runs until stopped; test_site_builds_strict builds the site",
 }
 

@@ -2,13 +2,11 @@
 chat template of the embedded teacher (SmolLM2-135M-Instruct), as a server renders them.
 
 Why: every teacher request carries the adaptive system prompt and the rule tool's schema; on a server whose
-throughput falls with prompt length (the vLLM CPU server), those tokens are paid on every request. Variants, one
-user prompt of the throughput benchmark:
+throughput falls with prompt length (the vLLM CPU server), those tokens are paid on every request, and prefix caching
+is what saves them. Variants, one user prompt of the throughput benchmark:
 - plain: the user turn alone (what a bare chat request sends);
 - + system prompt: the adaptive system prompt, no tool;
-- + system prompt + tool (now): the request the build sends;
-- + system prompt + tool (before): the schema as it was, whose `categories` description listed every enum id
-  again with its title.
+- + system prompt + tool: the request the build sends (the rule tool's schema as it ships).
 Results: benchmarks/results/request_tokens.json.
 
     python benchmarks/request_tokens.py
@@ -16,7 +14,6 @@ Results: benchmarks/results/request_tokens.json.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -36,11 +33,7 @@ USER = "Question 17 (134623): what should I know about locks chemistry passwords
 def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_path())
     ruleset = load_ruleset("default")
-    now = RuleTool(ruleset).schema()
-    before = copy.deepcopy(now)
-    listed = "; ".join(f"{c.id}: {c.title}" for c in ruleset.categories)
-    before["function"]["parameters"]["properties"]["categories"]["description"] = (
-        f"Optional hazard categories to search within ({listed}).")  # fmt: skip
+    schema = RuleTool(ruleset).schema()
     user = [{"role": "user", "content": USER}]
     system = [{"role": "system", "content": adaptive_system_prompt(ruleset)}]
 
@@ -51,16 +44,14 @@ def main() -> None:
     counts = {
         "plain": tokens(user),
         "+ system prompt": tokens(system + user),
-        "+ system prompt + tool (now)": tokens(system + user, [now]),
-        "+ system prompt + tool (before: categories listed with titles)": tokens(system + user, [before]),
+        "+ system prompt + tool": tokens(system + user, [schema]),
     }
     result = {
         "tokenizer": "SmolLM2-135M-Instruct (embedded), its chat template",
         "ruleset": f"{ruleset.name}@{ruleset.version}",
         "prompt_tokens_first_turn": counts,
         "system_prompt_tokens": len(tokenizer(adaptive_system_prompt(ruleset))["input_ids"]),
-        "tool_schema_json_tokens": {"now": len(tokenizer(json.dumps(now))["input_ids"]),
-                                    "before": len(tokenizer(json.dumps(before))["input_ids"])},  # fmt: skip
+        "tool_schema_json_tokens": len(tokenizer(json.dumps(schema))["input_ids"]),
     }
     write_results(RESULTS, result)
     print(json.dumps(result, indent=2))
