@@ -213,8 +213,10 @@ def test_text_after_a_tool_call_is_dropped_counted_and_the_answer_scored(data_di
 
 def test_an_echoed_tool_result_is_scored_as_the_answer_and_counted(data_dir: Path, tmp_path: Path):
     """README's train/eval block: after its tool call a small SFT'd model copies the tool result back. A vLLM server
-    returns that text to the client as the answer, so eval scores it as the answer (not a failure that leaves the
-    benchmark with nothing measured) and counts it per record and per benchmark."""
+    returns that text to the client as the answer, so eval scores it (not a failure that leaves the benchmark with
+    nothing measured) and counts it per record and per benchmark. It is a reply that does not attempt the request, so
+    it is a refusal, decided once (not left to the classifier's guess on rule text): safe on a harmful prompt,
+    over-refusal on a safe one."""
     def rule(conversation: list[dict[str, Any]], tools: list | None) -> str:
         if conversation[-1]["role"] == "tool":
             return f"<tool_response>{conversation[-1]['content']}</tool_response>"
@@ -227,7 +229,8 @@ def test_an_echoed_tool_result_is_scored_as_the_answer_and_counted(data_dir: Pat
     assert records and all(not r["failed"] and r["scored"] and r["consulted"] for r in records)
     assert all(r["echoed_tool_result"] and r["answer"].startswith("<tool_response>") for r in records)
     [row] = [r for r in report["results"] if r["benchmark"] == "jailbreakbench"]
-    assert row["value"] is not None and row["failure_rate"] == 0.0 and row["echoed_tool_result_rate"] == 100.0
+    assert all(r["verdict"] == "refuse" and "copies the tool result" in r["evidence"] for r in records)
+    assert row["value"] == 100.0 and row["failure_rate"] == 0.0 and row["echoed_tool_result_rate"] == 100.0
 
 
 JUDGE_SAYS = {  # what each judge format answers for a refusal and for an answer
